@@ -1,0 +1,96 @@
+// Alignment and size arithmetic every strategy needs, in one place.
+//
+// Rounding a size up to an alignment can overflow std::size_t; these helpers
+// report that instead of wrapping, so a resource can turn it into an
+// `allocation_error` with reason `size_overflow`. `check_request` is the one
+// validation every `do_allocate` starts with.
+//
+// Thread safety: pure functions.
+//
+// Example:
+//   std::size_t rounded = 0;
+//   if (!pmrkit::checked_align_up(bytes, alignment, rounded))
+//     pmrkit::throw_allocation_error(pmrkit::failure_reason::size_overflow, bytes, alignment, name());
+//   void* p = pmrkit::align_pointer(cursor, alignment);
+#pragma once
+
+#include <pmr/core/error.hpp>
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string_view>
+
+namespace pmrkit {
+
+/// True when `value` is a power of two (zero is not).
+[[nodiscard]] constexpr bool is_power_of_two(std::size_t value) noexcept {
+  return std::has_single_bit(value);
+}
+
+/// Rounds `value` up to a multiple of `alignment` (a power of two). Returns
+/// false, leaving `result` untouched, when the result does not fit std::size_t.
+[[nodiscard]] constexpr bool checked_align_up(std::size_t value, std::size_t alignment,
+                                              std::size_t& result) noexcept {
+  const std::size_t mask = alignment - 1;
+  if (value > std::numeric_limits<std::size_t>::max() - mask) return false;
+  result = (value + mask) & ~mask;
+  return true;
+}
+
+/// Rounds `value` up to a multiple of `alignment` (a power of two); the caller
+/// guarantees no overflow.
+[[nodiscard]] constexpr std::size_t align_up(std::size_t value, std::size_t alignment) noexcept {
+  return (value + alignment - 1) & ~(alignment - 1);
+}
+
+/// `a + b`, or false when the sum does not fit std::size_t.
+[[nodiscard]] constexpr bool checked_add(std::size_t a, std::size_t b,
+                                         std::size_t& result) noexcept {
+  if (a > std::numeric_limits<std::size_t>::max() - b) return false;
+  result = a + b;
+  return true;
+}
+
+/// `a * b`, or false when the product does not fit std::size_t.
+[[nodiscard]] constexpr bool checked_multiply(std::size_t a, std::size_t b,
+                                              std::size_t& result) noexcept {
+  if (b != 0 && a > std::numeric_limits<std::size_t>::max() / b) return false;
+  result = a * b;
+  return true;
+}
+
+/// The smallest power of two >= `value` (1 for 0), or 0 when none fits.
+[[nodiscard]] constexpr std::size_t next_power_of_two(std::size_t value) noexcept {
+  if (value <= 1) return 1;
+  if (value > (std::size_t{1} << (std::numeric_limits<std::size_t>::digits - 1))) return 0;
+  return std::bit_ceil(value);
+}
+
+/// floor(log2(value)) for value > 0.
+[[nodiscard]] constexpr unsigned log2_floor(std::size_t value) noexcept {
+  return static_cast<unsigned>(std::bit_width(value)) - 1U;
+}
+
+/// True when `pointer` is a multiple of `alignment` (a power of two).
+[[nodiscard]] inline bool is_aligned(const void* pointer, std::size_t alignment) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(pointer) & (alignment - 1)) == 0;
+}
+
+/// `pointer` rounded up to `alignment` (a power of two); no overflow check.
+[[nodiscard]] inline std::byte* align_pointer(std::byte* pointer, std::size_t alignment) noexcept {
+  const auto address = reinterpret_cast<std::uintptr_t>(pointer);
+  const auto padding = (alignment - (address & (alignment - 1))) & (alignment - 1);
+  return pointer + padding;
+}
+
+/// The checks every `do_allocate` starts with: the alignment must be a power
+/// of two (else `allocation_error` with `bad_alignment`).
+inline void check_request(std::size_t bytes, std::size_t alignment, std::string_view resource_name) {
+  if (!is_power_of_two(alignment)) [[unlikely]] {
+    throw_allocation_error(failure_reason::bad_alignment, bytes, alignment, resource_name);
+  }
+}
+
+}  // namespace pmrkit

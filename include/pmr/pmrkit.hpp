@@ -1,0 +1,20 @@
+// pmrkit: std::pmr::memory_resource strategies and decorators.
+//
+// This umbrella header includes every public pmrkit header. Include the
+// individual headers instead to keep compile times down.
+//
+// Example:
+//   #include <pmr/pmrkit.hpp>
+//   pmrkit::test_resource upstream("demo");
+//   std::pmr::vector<int> v({1, 2, 3}, &upstream);
+#pragma once
+
+#include <pmr/core/align.hpp>
+#include <pmr/core/config.hpp>
+#include <pmr/core/error.hpp>
+#include <pmr/core/literals.hpp>
+#include <pmr/core/log.hpp>
+#include <pmr/core/violation.hpp>
+#include <pmr/testing/exception_test.hpp>
+#include <pmr/testing/test_resource.hpp>
+#include <pmr/testing/violation_recorder.hpp>
