@@ -7,12 +7,18 @@ namespace pmrkit {
 
 std::string_view to_string(failure_reason reason) noexcept {
   switch (reason) {
-    case failure_reason::out_of_capacity: return "out of capacity";
-    case failure_reason::budget_exceeded: return "budget exceeded";
-    case failure_reason::bad_alignment: return "bad alignment";
-    case failure_reason::size_overflow: return "size overflow";
-    case failure_reason::upstream_failed: return "upstream failed";
-    case failure_reason::injected_failure: return "injected failure";
+    case failure_reason::out_of_capacity:
+      return "out of capacity";
+    case failure_reason::budget_exceeded:
+      return "budget exceeded";
+    case failure_reason::bad_alignment:
+      return "bad alignment";
+    case failure_reason::size_overflow:
+      return "size overflow";
+    case failure_reason::upstream_failed:
+      return "upstream failed";
+    case failure_reason::injected_failure:
+      return "injected failure";
   }
   return "unknown failure";
 }

@@ -11,10 +11,14 @@ std::atomic<log_handler> installed_handler{&default_log_handler};
 
 std::string_view to_string(log_level level) noexcept {
   switch (level) {
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warning: return "warning";
-    case log_level::error: return "error";
+    case log_level::debug:
+      return "debug";
+    case log_level::info:
+      return "info";
+    case log_level::warning:
+      return "warning";
+    case log_level::error:
+      return "error";
   }
   return "unknown";
 }
@@ -30,8 +34,12 @@ log_handler set_log_handler(log_handler handler) noexcept {
   return installed_handler.exchange(handler != nullptr ? handler : &default_log_handler);
 }
 
-log_handler get_log_handler() noexcept { return installed_handler.load(); }
+log_handler get_log_handler() noexcept {
+  return installed_handler.load();
+}
 
-void log(log_level level, std::string_view message) { installed_handler.load()(level, message); }
+void log(log_level level, std::string_view message) {
+  installed_handler.load()(level, message);
+}
 
 }  // namespace pmrkit

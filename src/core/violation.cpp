@@ -22,8 +22,8 @@ void format(const violation& v, char* buffer, std::size_t capacity) noexcept {
       std::snprintf(buffer, capacity,
                     "pmrkit: '%.*s' %.*s: pointer %p, size %zu (allocated %zu), alignment %zu "
                     "(allocated %zu)",
-                    name_length, name, kind_length, kind.data(), v.pointer, v.size,
-                    v.expected_size, v.alignment, v.expected_alignment);
+                    name_length, name, kind_length, kind.data(), v.pointer, v.size, v.expected_size,
+                    v.alignment, v.expected_alignment);
       break;
     case violation_kind::leak:
       std::snprintf(buffer, capacity, "pmrkit: '%.*s' %.*s: %zu bytes still in use, first block %p",
@@ -39,15 +39,24 @@ void format(const violation& v, char* buffer, std::size_t capacity) noexcept {
 
 std::string_view to_string(violation_kind kind) noexcept {
   switch (kind) {
-    case violation_kind::foreign_pointer: return "foreign pointer";
-    case violation_kind::double_free: return "double free";
-    case violation_kind::size_mismatch: return "size mismatch";
-    case violation_kind::alignment_mismatch: return "alignment mismatch";
-    case violation_kind::out_of_order: return "out of order";
-    case violation_kind::stale_checkpoint: return "stale checkpoint";
-    case violation_kind::buffer_overrun: return "buffer overrun";
-    case violation_kind::buffer_underrun: return "buffer underrun";
-    case violation_kind::leak: return "leak";
+    case violation_kind::foreign_pointer:
+      return "foreign pointer";
+    case violation_kind::double_free:
+      return "double free";
+    case violation_kind::size_mismatch:
+      return "size mismatch";
+    case violation_kind::alignment_mismatch:
+      return "alignment mismatch";
+    case violation_kind::out_of_order:
+      return "out of order";
+    case violation_kind::stale_checkpoint:
+      return "stale checkpoint";
+    case violation_kind::buffer_overrun:
+      return "buffer overrun";
+    case violation_kind::buffer_underrun:
+      return "buffer underrun";
+    case violation_kind::leak:
+      return "leak";
   }
   return "unknown violation";
 }
@@ -70,8 +79,12 @@ violation_handler set_violation_handler(violation_handler handler) noexcept {
   return installed_handler.exchange(handler != nullptr ? handler : &default_violation_handler);
 }
 
-violation_handler get_violation_handler() noexcept { return installed_handler.load(); }
+violation_handler get_violation_handler() noexcept {
+  return installed_handler.load();
+}
 
-void report_violation(const violation& v) { installed_handler.load()(v); }
+void report_violation(const violation& v) {
+  installed_handler.load()(v);
+}
 
 }  // namespace pmrkit

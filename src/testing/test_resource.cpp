@@ -116,7 +116,8 @@ void test_resource::clear_errors() {
 bool test_resource::check_guards() {
   const std::lock_guard lock(mutex_);
   bool intact = true;
-  for (const auto& [pointer, record] : blocks_) intact = check_guards_locked(pointer, record) && intact;
+  for (const auto& [pointer, record] : blocks_)
+    intact = check_guards_locked(pointer, record) && intact;
   return intact;
 }
 
@@ -159,7 +160,8 @@ void test_resource::print_leaks_locked() const {
                stats_.blocks_in_use, stats_.bytes_in_use);
   std::vector<std::pair<const void*, const block_record*>> oldest;
   oldest.reserve(blocks_.size());
-  for (const auto& [pointer, record] : blocks_) oldest.emplace_back(pointer, &record);
+  for (const auto& [pointer, record] : blocks_)
+    oldest.emplace_back(pointer, &record);
   std::sort(oldest.begin(), oldest.end(),
             [](const auto& a, const auto& b) { return a.second->sequence < b.second->sequence; });
   for (std::size_t i = 0; i < oldest.size() && i < leaks_printed; ++i) {

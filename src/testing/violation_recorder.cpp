@@ -38,8 +38,8 @@ std::size_t violation_recorder::size() const {
 
 std::size_t violation_recorder::count(violation_kind kind) const {
   const std::lock_guard lock(mutex_);
-  return static_cast<std::size_t>(std::count_if(
-      entries_.begin(), entries_.end(), [kind](const entry& e) { return e.kind == kind; }));
+  return static_cast<std::size_t>(std::count_if(entries_.begin(), entries_.end(),
+                                                [kind](const entry& e) { return e.kind == kind; }));
 }
 
 void violation_recorder::clear() {

@@ -10,7 +10,8 @@
 // Example:
 //   std::size_t rounded = 0;
 //   if (!pmrkit::checked_align_up(bytes, alignment, rounded))
-//     pmrkit::throw_allocation_error(pmrkit::failure_reason::size_overflow, bytes, alignment, name());
+//     pmrkit::throw_allocation_error(pmrkit::failure_reason::size_overflow, bytes, alignment,
+//     name());
 //   void* p = pmrkit::align_pointer(cursor, alignment);
 #pragma once
 
@@ -87,7 +88,8 @@ namespace pmrkit {
 
 /// The checks every `do_allocate` starts with: the alignment must be a power
 /// of two (else `allocation_error` with `bad_alignment`).
-inline void check_request(std::size_t bytes, std::size_t alignment, std::string_view resource_name) {
+inline void check_request(std::size_t bytes, std::size_t alignment,
+                          std::string_view resource_name) {
   if (!is_power_of_two(alignment)) [[unlikely]] {
     throw_allocation_error(failure_reason::bad_alignment, bytes, alignment, resource_name);
   }

@@ -24,8 +24,14 @@ consteval std::size_t scale(unsigned long long value, unsigned shift) {
 }
 }  // namespace detail
 
-consteval std::size_t operator""_KiB(unsigned long long value) { return detail::scale(value, 10); }
-consteval std::size_t operator""_MiB(unsigned long long value) { return detail::scale(value, 20); }
-consteval std::size_t operator""_GiB(unsigned long long value) { return detail::scale(value, 30); }
+consteval std::size_t operator""_KiB(unsigned long long value) {
+  return detail::scale(value, 10);
+}
+consteval std::size_t operator""_MiB(unsigned long long value) {
+  return detail::scale(value, 20);
+}
+consteval std::size_t operator""_GiB(unsigned long long value) {
+  return detail::scale(value, 30);
+}
 
 }  // namespace pmrkit::literals

@@ -71,10 +71,10 @@ struct test_resource_stats {
   std::size_t bytes_in_use = 0;
   std::size_t max_blocks_in_use = 0;
   std::size_t max_bytes_in_use = 0;
-  std::size_t total_blocks = 0;  ///< blocks ever handed out
-  std::size_t total_bytes = 0;   ///< bytes ever handed out
-  std::size_t allocations = 0;   ///< allocate calls, failed ones included
-  std::size_t deallocations = 0;  ///< deallocate calls, faulty ones included
+  std::size_t total_blocks = 0;        ///< blocks ever handed out
+  std::size_t total_bytes = 0;         ///< bytes ever handed out
+  std::size_t allocations = 0;         ///< allocate calls, failed ones included
+  std::size_t deallocations = 0;       ///< deallocate calls, faulty ones included
   std::size_t failed_allocations = 0;  ///< allocate calls that threw
   std::size_t injected_failures = 0;   ///< of those, the ones the allocation limit caused
 };
