@@ -4,9 +4,9 @@
 // individual headers instead to keep compile times down.
 //
 // Example:
-//   #include <pmr/pmrkit.hpp>
 //   pmrkit::test_resource upstream("demo");
-//   std::pmr::vector<int> v({1, 2, 3}, &upstream);
+//   std::pmr::vector<int> numbers({1, 2, 3}, &upstream);
+//   assert(upstream.blocks_in_use() == 1);
 #pragma once
 
 #include <pmr/core/align.hpp>

@@ -9,10 +9,9 @@
 //
 // Example:
 //   std::size_t rounded = 0;
-//   if (!pmrkit::checked_align_up(bytes, alignment, rounded))
-//     pmrkit::throw_allocation_error(pmrkit::failure_reason::size_overflow, bytes, alignment,
-//     name());
-//   void* p = pmrkit::align_pointer(cursor, alignment);
+//   const bool fits = pmrkit::checked_align_up(100, 64, rounded);
+//   assert(fits && rounded == 128);
+//   pmrkit::check_request(100, 64, "my_resource");  // alignment 48 would throw allocation_error
 #pragma once
 
 #include <pmr/core/error.hpp>

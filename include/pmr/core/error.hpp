@@ -15,11 +15,12 @@
 // may be called from any thread.
 //
 // Example:
+//   pmrkit::test_resource resource("tenant-a", std::pmr::null_memory_resource());
 //   try {
-//     void* p = resource.allocate(1_GiB);
+//     (void)resource.allocate(1024);
 //   } catch (const pmrkit::allocation_error& e) {
-//     if (e.reason() == pmrkit::failure_reason::budget_exceeded) shed_load();
-//     std::cerr << e.what() << '\n';  // pmrkit: 'tenant-a' budget exceeded: ...
+//     assert(e.reason() == pmrkit::failure_reason::upstream_failed);
+//     std::string line = e.what();  // "pmrkit: 'tenant-a' upstream failed: requested 1024 ..."
 //   }
 #pragma once
 

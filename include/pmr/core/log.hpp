@@ -11,9 +11,12 @@
 // any thread, and the handler must be safe to call concurrently.
 //
 // Example:
-//   pmrkit::set_log_handler([](pmrkit::log_level level, std::string_view msg) {
-//     if (level >= pmrkit::log_level::warning) my_logger.warn("{}", msg);
-//   });
+//   pmrkit::log_handler previous =
+//       pmrkit::set_log_handler([](pmrkit::log_level level, std::string_view message) {
+//         if (level >= pmrkit::log_level::warning) std::clog << "[pmrkit] " << message << '\n';
+//       });
+//   pmrkit::log(pmrkit::log_level::info, "dropped by this handler");
+//   pmrkit::set_log_handler(previous);
 #pragma once
 
 #include <string_view>

@@ -14,8 +14,8 @@
 //
 // Example:
 //   pmrkit::violation_handler previous = pmrkit::set_violation_handler(
-//       [](const pmrkit::violation& v) { log_bug(pmrkit::describe(v)); });
-//   ...
+//       [](const pmrkit::violation& v) { std::clog << pmrkit::describe(v) << '\n'; });
+//   pmrkit::report_violation({pmrkit::violation_kind::double_free, "nodes", nullptr, 32, 8});
 //   pmrkit::set_violation_handler(previous);
 #pragma once
 

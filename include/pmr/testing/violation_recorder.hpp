@@ -11,7 +11,7 @@
 //
 // Example:
 //   pmrkit::violation_recorder recorder;
-//   pool.deallocate(&local, 16, 8);  // a foreign pointer
+//   pmrkit::report_violation({pmrkit::violation_kind::foreign_pointer, "pool", nullptr, 16, 8});
 //   assert(recorder.count(pmrkit::violation_kind::foreign_pointer) == 1);
 #pragma once
 
