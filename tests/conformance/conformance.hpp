@@ -634,6 +634,64 @@ inline bool holds_long_text(const std::pmr::string& s, int i) {
 inline int shuffled(int i, int n) {
   return static_cast<int>((static_cast<long long>(i) * 7919) % n);
 }
+
+/// A vector-like container of ints: push_back, erase the odd ones, insert at
+/// the front, shrink; checks the contents.
+template <class Vector>
+void exercise_int_vector(Vector v, int n, std::string_view what, expectations& e) {
+  for (int i = 0; i < n; ++i)
+    v.push_back(i);
+  v.erase(std::remove_if(v.begin(), v.end(), [](int x) { return x % 2 != 0; }), v.end());
+  v.insert(v.begin(), 100, -1);
+  v.shrink_to_fit();
+  bool ok = v.size() == static_cast<std::size_t>(n / 2 + 100) && v.front() == -1;
+  for (int i = 0; ok && i < n / 2; ++i)
+    ok = v[static_cast<std::size_t>(100 + i)] == 2 * i;
+  e.expect(ok, what);
+}
+
+/// A vector-like container of std::pmr::string: the elements must get the
+/// container's resource through uses-allocator construction.
+template <class Vector>
+void exercise_string_vector(Vector v, std::pmr::memory_resource& resource, int n,
+                            std::string_view what, expectations& e) {
+  for (int i = 0; i < n / 2; ++i)
+    v.emplace_back(long_text(i));
+  v.erase(v.begin(), v.begin() + n / 4);
+  bool ok = v.size() == static_cast<std::size_t>(n / 2 - n / 4);
+  for (std::size_t i = 0; ok && i < v.size(); ++i) {
+    ok = holds_long_text(v[i], static_cast<int>(i) + n / 4) &&
+         v[i].get_allocator().resource() == &resource;
+  }
+  e.expect(ok, what);
+}
+
+/// A double-ended container of ints: pushes at both ends (every `front_every`-th
+/// element at the front), then `pop_front` (and, when `pop_back`, pops at the
+/// back) a quarter of the way; compared with std::deque doing the same.
+template <class Deque>
+void exercise_double_ended(Deque d, int n, int front_every, bool pop_back, std::string_view what,
+                           expectations& e) {
+  std::deque<int> expected;
+  for (int i = 0; i < n; ++i) {
+    if (i % front_every == 0) {
+      d.push_front(i);
+      expected.push_front(i);
+    } else {
+      d.push_back(i);
+      expected.push_back(i);
+    }
+  }
+  for (int i = 0; i < n / 4; ++i) {
+    d.pop_front();
+    expected.pop_front();
+    if (pop_back) {
+      d.pop_back();
+      expected.pop_back();
+    }
+  }
+  e.expect(std::equal(d.begin(), d.end(), expected.begin(), expected.end()), what);
+}
 }  // namespace detail
 
 /// std::pmr containers on `resource`: thousands of inserts and erases, the
@@ -641,51 +699,15 @@ inline int shuffled(int i, int n) {
 inline ::testing::AssertionResult check_std_containers(std::pmr::memory_resource& resource,
                                                        int n = 2000) {
   detail::expectations e;
-  {
-    std::pmr::vector<int> v(&resource);
-    for (int i = 0; i < n; ++i)
-      v.push_back(i);
-    std::erase_if(v, [](int x) { return x % 2 != 0; });
-    v.insert(v.begin(), 100, -1);
-    v.shrink_to_fit();
-    bool ok = v.size() == static_cast<std::size_t>(n / 2 + 100);
-    for (int i = 0; ok && i < n / 2; ++i)
-      ok = v[static_cast<std::size_t>(100 + i)] == 2 * i;
-    e.expect(ok && v.front() == -1, "std::pmr::vector<int>: contents after erase and insert");
-  }
-  {
-    std::pmr::vector<std::pmr::string> v(&resource);
-    for (int i = 0; i < n / 2; ++i)
-      v.emplace_back(detail::long_text(i));
-    v.erase(v.begin(), v.begin() + n / 4);
-    bool ok = v.size() == static_cast<std::size_t>(n / 2 - n / 4);
-    for (std::size_t i = 0; ok && i < v.size(); ++i) {
-      ok = detail::holds_long_text(v[i], static_cast<int>(i) + n / 4) &&
-           v[i].get_allocator().resource() == &resource;
-    }
-    e.expect(ok, "std::pmr::vector<std::pmr::string>: contents, or the strings' resource");
-  }
-  {
-    std::pmr::deque<int> d(&resource);
-    std::deque<int> expected;
-    for (int i = 0; i < n; ++i) {
-      if (i % 2 == 0) {
-        d.push_back(i);
-        expected.push_back(i);
-      } else {
-        d.push_front(i);
-        expected.push_front(i);
-      }
-    }
-    for (int i = 0; i < n / 4; ++i) {
-      d.pop_front();
-      d.pop_back();
-      expected.pop_front();
-      expected.pop_back();
-    }
-    const bool ok = std::equal(d.begin(), d.end(), expected.begin(), expected.end());
-    e.expect(ok, "std::pmr::deque<int>: contents after pushes and pops at both ends");
-  }
+  detail::exercise_int_vector(std::pmr::vector<int>(&resource), n,
+                              "std::pmr::vector<int>: contents after erase and insert", e);
+  detail::exercise_string_vector(
+      std::pmr::vector<std::pmr::string>(&resource), resource, n,
+      "std::pmr::vector<std::pmr::string>: contents, or the strings' resource", e);
+  // Even elements at the front (front_every 2 puts i % 2 == 0 there).
+  detail::exercise_double_ended(std::pmr::deque<int>(&resource), n, 2, true,
+                                "std::pmr::deque<int>: contents after pushes and pops at both ends",
+                                e);
   {
     std::pmr::list<int> l(&resource);
     for (int i = 0; i < n; ++i)
@@ -778,53 +800,16 @@ inline ::testing::AssertionResult check_boost_containers(std::pmr::memory_resour
   namespace bc = boost::container;
   using std::pmr::polymorphic_allocator;
   detail::expectations e;
-  {
-    bc::vector<int, polymorphic_allocator<int>> v(&resource);
-    for (int i = 0; i < n; ++i)
-      v.push_back(i);
-    v.erase(std::remove_if(v.begin(), v.end(), [](int x) { return x % 2 != 0; }), v.end());
-    v.insert(v.begin(), 100, -1);
-    v.shrink_to_fit();
-    bool ok = v.size() == static_cast<std::size_t>(n / 2 + 100) && v.front() == -1;
-    for (int i = 0; ok && i < n / 2; ++i)
-      ok = v[static_cast<std::size_t>(100 + i)] == 2 * i;
-    e.expect(ok, "boost::container::vector<int>: contents after erase and insert");
-  }
-  {
-    // Elements get the resource through polymorphic_allocator::construct
-    // (uses-allocator construction), which Boost's allocator_traits must call.
-    bc::vector<std::pmr::string, polymorphic_allocator<std::pmr::string>> v(&resource);
-    for (int i = 0; i < n / 2; ++i)
-      v.emplace_back(detail::long_text(i));
-    v.erase(v.begin(), v.begin() + n / 4);
-    bool ok = v.size() == static_cast<std::size_t>(n / 2 - n / 4);
-    for (std::size_t i = 0; ok && i < v.size(); ++i) {
-      ok = detail::holds_long_text(v[i], static_cast<int>(i) + n / 4) &&
-           v[i].get_allocator().resource() == &resource;
-    }
-    e.expect(ok, "boost::container::vector<std::pmr::string>: contents, or the strings' resource");
-  }
-  {
-    bc::deque<int, polymorphic_allocator<int>> d(&resource);
-    std::deque<int> expected;
-    for (int i = 0; i < n; ++i) {
-      if (i % 2 == 0) {
-        d.push_back(i);
-        expected.push_back(i);
-      } else {
-        d.push_front(i);
-        expected.push_front(i);
-      }
-    }
-    for (int i = 0; i < n / 4; ++i) {
-      d.pop_front();
-      d.pop_back();
-      expected.pop_front();
-      expected.pop_back();
-    }
-    e.expect(std::equal(d.begin(), d.end(), expected.begin(), expected.end()),
-             "boost::container::deque<int>: contents after pushes and pops at both ends");
-  }
+  detail::exercise_int_vector(bc::vector<int, polymorphic_allocator<int>>(&resource), n,
+                              "boost::container::vector<int>: contents after erase and insert", e);
+  // Elements get the resource through polymorphic_allocator::construct
+  // (uses-allocator construction), which Boost's allocator_traits must call.
+  detail::exercise_string_vector(
+      bc::vector<std::pmr::string, polymorphic_allocator<std::pmr::string>>(&resource), resource, n,
+      "boost::container::vector<std::pmr::string>: contents, or the strings' resource", e);
+  detail::exercise_double_ended(
+      bc::deque<int, polymorphic_allocator<int>>(&resource), n, 2, true,
+      "boost::container::deque<int>: contents after pushes and pops at both ends", e);
   {
     bc::flat_map<int, int, std::less<>, polymorphic_allocator<std::pair<int, int>>> m(&resource);
     for (int i = 0; i < n; ++i) {
@@ -869,25 +854,9 @@ inline ::testing::AssertionResult check_boost_containers(std::pmr::memory_resour
     e.expect(ok && *kept == n - 2 && kept == &v.back(),
              "boost::container::stable_vector<int>: contents, or a reference, after erase");
   }
-  {
-    bc::devector<int, polymorphic_allocator<int>> d(&resource);
-    std::deque<int> expected;
-    for (int i = 0; i < n; ++i) {
-      if (i % 3 == 0) {
-        d.push_front(i);
-        expected.push_front(i);
-      } else {
-        d.push_back(i);
-        expected.push_back(i);
-      }
-    }
-    for (int i = 0; i < n / 4; ++i) {
-      d.pop_front();
-      expected.pop_front();
-    }
-    e.expect(std::equal(d.begin(), d.end(), expected.begin(), expected.end()),
-             "boost::container::devector<int>: contents after pushes at both ends");
-  }
+  detail::exercise_double_ended(
+      bc::devector<int, polymorphic_allocator<int>>(&resource), n, 3, false,
+      "boost::container::devector<int>: contents after pushes at both ends", e);
   return e.result();
 }
 
