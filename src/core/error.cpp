@@ -38,7 +38,8 @@ allocation_error::allocation_error(failure_reason reason, std::size_t requested,
   std::snprintf(message_, message_capacity,
                 "pmrkit: '%s' %.*s: requested %zu bytes, alignment %zu%s%.*s", name_,
                 static_cast<int>(why.size()), why.data(), requested, alignment,
-                detail.empty() ? "" : "; ", static_cast<int>(detail.size()), detail.data());
+                detail.empty() ? "" : "; ", static_cast<int>(detail.size()),
+                detail.empty() ? "" : detail.data());
 }
 
 namespace {

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Compare pmrkit_bench rows: ns per operation and speed ratios, one table per scenario.
+
+Usage:
+  compare.py build/bench/bench/pmrkit_bench            run the binary, then print the tables
+  compare.py results.json                              read Google Benchmark JSON output
+  compare.py BINARY --smoke --filter 'churn'           quick run of a subset
+  compare.py BINARY -- --benchmark_enable_random_interleaving=true   extra flags for the binary
+
+Benchmarks are named <scenario>/<row>. Rows named pmrkit_* lead each table and get a speed ratio
+against every peer of the scenario; without pmrkit rows each peer is compared with the baseline
+(new_delete, or std_map_default for the container workloads). Speed ratio = peer time / row time,
+so > 1 means the row is faster. With repetitions the best (fastest) repetition of each row is
+used: allocator timings are skewed only upwards by noise.
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+SMOKE_MIN_TIME = "0.001"  # Google Benchmark 1.7.1 takes plain seconds
+BASELINES = ("std_map_default", "new_delete")  # first present wins
+
+
+def run_binary(binary, args):
+    """Runs the benchmark binary with JSON going to a file; its console table shows progress."""
+    fd, path = tempfile.mkstemp(prefix="pmrkit_bench_", suffix=".json")
+    os.close(fd)
+    try:
+        command = [binary, f"--benchmark_out={path}", "--benchmark_out_format=json"] + args
+        print("running:", " ".join(command), file=sys.stderr, flush=True)
+        completed = subprocess.run(command, stdout=sys.stderr)
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+        # Status 1 with output means some benchmarks failed: still worth a table.
+        if completed.returncode != 0 and not text:
+            sys.exit(f"compare.py: {binary} exited with status {completed.returncode}")
+        return text
+    finally:
+        os.unlink(path)
+
+
+def ns_per_op(entry):
+    """ns per item when the benchmark reports items, otherwise ns per iteration."""
+    items_per_second = entry.get("items_per_second")
+    if items_per_second:
+        return 1e9 / items_per_second
+    scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[entry.get("time_unit", "ns")]
+    return entry["cpu_time"] * scale
+
+
+def parse(text):
+    """Returns ({scenario: {row: ns_per_op}} in first-seen order, [errors])."""
+    data = json.loads(text)
+    scenarios, errors = {}, []
+    for entry in data.get("benchmarks", []):
+        if entry.get("run_type", "iteration") != "iteration":
+            continue  # aggregates: the best repetition is taken below instead
+        name = entry.get("run_name", entry["name"])
+        if entry.get("error_occurred"):
+            errors.append(f"{name}: {entry.get('error_message', 'error')}")
+            continue
+        scenario, _, row = name.partition("/")
+        rows = scenarios.setdefault(scenario, {})
+        ns = ns_per_op(entry)
+        rows[row] = min(ns, rows.get(row, math.inf))
+    return scenarios, errors
+
+
+def fmt_ns(ns):
+    return f"{ns:.2f}" if ns < 1000 else f"{ns:.0f}"
+
+
+def fmt_ratio(ratio):
+    return f"{ratio:.2f}" if 0.01 <= ratio < 100 else f"{ratio:.3g}"
+
+
+def baseline_of(rows):
+    for name in BASELINES:
+        if name in rows:
+            return name
+    return next(iter(rows))
+
+
+def print_table(scenario, rows, out):
+    pmrkit = [r for r in rows if r.startswith("pmrkit_")]
+    peers = [r for r in rows if not r.startswith("pmrkit_")]
+    if pmrkit and peers:
+        # Every row against every peer; peers are numbered to keep the columns narrow.
+        references = peers
+        labels = [f"#{i + 1}" for i in range(len(peers))]
+        names = pmrkit + [f"{label} {peer}" for label, peer in zip(labels, peers)]
+    else:
+        references = [baseline_of(rows)]
+        labels = [f"vs {references[0]}"]
+        names = list(rows)
+    keys = pmrkit + peers if pmrkit and peers else list(rows)
+    width = max(len(scenario), *(len(n) + 2 for n in names))
+    columns = [max(len(label), 6) for label in labels]
+    header = f"{scenario:<{width}}  {'ns/op':>9}" + "".join(
+        f"  {label:>{w}}" for label, w in zip(labels, columns))
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    for key, name in zip(keys, names):
+        ns = rows[key]
+        cells = "".join(
+            f"  {fmt_ratio(rows[ref] / ns):>{w}}" for ref, w in zip(references, columns))
+        print(f"  {name:<{width - 2}}  {fmt_ns(ns):>9}{cells}", file=out)
+    print(file=out)
+
+
+def print_summary(scenarios, out):
+    """Geometric mean over scenarios of each pmrkit row's speed ratio against each peer."""
+    ratios = {}
+    for rows in scenarios.values():
+        for row, ns in rows.items():
+            if not row.startswith("pmrkit_"):
+                continue
+            for peer, peer_ns in rows.items():
+                if not peer.startswith("pmrkit_"):
+                    ratios.setdefault(row, {}).setdefault(peer, []).append(peer_ns / ns)
+    if not ratios:
+        return
+    print("summary: geometric mean speed ratio over the scenarios both rows ran", file=out)
+    for row, by_peer in ratios.items():
+        cells = ", ".join(
+            f"{peer} {fmt_ratio(math.exp(sum(map(math.log, r)) / len(r)))} ({len(r)})"
+            for peer, r in by_peer.items())
+        print(f"  {row}: {cells}", file=out)
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", help="pmrkit_bench binary to run, or a JSON file it wrote")
+    parser.add_argument("--filter", help="regex passed as --benchmark_filter")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"a few iterations each (--benchmark_min_time={SMOKE_MIN_TIME})")
+    parser.add_argument("--min-time", help="seconds per benchmark (--benchmark_min_time)")
+    parser.add_argument("--repetitions", type=int,
+                        help="runs per benchmark; the fastest is reported")
+    parser.add_argument("--json-out", metavar="FILE", help="also save the raw JSON here")
+    parser.add_argument("extra", nargs="*", help="after --: more flags for the binary")
+    options = parser.parse_args()
+
+    is_json = options.source.endswith(".json") or not os.access(options.source, os.X_OK)
+    if is_json:
+        if options.filter or options.smoke or options.min_time or options.repetitions:
+            parser.error("--filter, --smoke, --min-time and --repetitions need a binary to run")
+        with open(options.source, encoding="utf-8") as stream:
+            text = stream.read()
+    else:
+        args = []
+        if options.filter:
+            args.append(f"--benchmark_filter={options.filter}")
+        min_time = SMOKE_MIN_TIME if options.smoke else options.min_time
+        if min_time:
+            args.append(f"--benchmark_min_time={min_time}")
+        if options.repetitions:
+            args.append(f"--benchmark_repetitions={options.repetitions}")
+        text = run_binary(options.source, args + options.extra)
+    if options.json_out:
+        with open(options.json_out, "w", encoding="utf-8") as stream:
+            stream.write(text)
+
+    scenarios, errors = parse(text)
+    if not scenarios:
+        sys.exit("compare.py: no successful benchmarks in the input")
+    print("ns/op: nanoseconds per allocation or element; ratios: peer time / row time, "
+          "> 1 = row faster\n")
+    for scenario, rows in scenarios.items():
+        print_table(scenario, rows, sys.stdout)
+    print_summary(scenarios, sys.stdout)
+    for error in errors:
+        print("error:", error, file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

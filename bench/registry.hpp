@@ -1,0 +1,101 @@
+// The registry: one call adds a subject to every scenario that applies to it.
+//
+//   rows.add_resource<capabilities{.block_size = 32}>("pmrkit_pool", [] {
+//     return pmrkit::pool_resource({.block_size = 32}, std::pmr::new_delete_resource());
+//   });
+//
+// Benchmarks are named <scenario>/<row> and registered grouped by scenario, rows in the order
+// they were added (pmrkit rows first).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "scenarios.hpp"
+#include "subject.hpp"
+
+namespace pmrkit::bench {
+
+class registry {
+ public:
+  // A resource made by `factory` (a captureless lambda returning the resource, or a pointer to
+  // one). `release` is what release-all means for it when caps.release_all is set.
+  template <capabilities Caps = capabilities{}, class Factory, class Release = release_member>
+  void add_resource(std::string_view row, Factory, Release = {}) {
+    add<resource_subject<Caps, Factory, Release>>(row);
+  }
+
+  // A native API struct: allocate/deallocate[/release], default-constructible, with `caps`.
+  template <class Api>
+  void add_native(std::string_view row) {
+    add<resource_subject<Api::caps, construct<Api>>>(row);
+  }
+
+  // Any subject (subject.hpp), in every scenario it supports.
+  template <class S>
+  void add(std::string_view row);
+
+  // Hands everything to Google Benchmark, grouped by scenario. The registry must outlive the
+  // run.
+  void register_benchmarks();
+
+  // Whether a benchmark ended with an error (a subject threw): main's exit status, so a smoke run
+  // in CI fails.
+  bool any_failed() const { return failed_; }
+
+ private:
+  struct entry {
+    std::size_t rank;  // the scenario's position in the report
+    std::string name;
+    std::function<void(benchmark::State&)> run;
+  };
+  void add_entry(std::size_t rank, std::string_view scenario, std::string_view row,
+                 std::function<void(benchmark::State&)> run);
+
+  template <class S, class... Workloads>
+  void add_containers(std::string_view row, workload_list<Workloads...>);
+
+  std::vector<entry> entries_;
+  bool failed_ = false;
+};
+
+// The third-party rows (peers.cpp); main.cpp adds the pmrkit rows.
+void add_peer_rows(registry& rows);
+
+template <class S>
+void registry::add(std::string_view row) {
+  if constexpr (allocating_subject<S>) {
+    const auto variants = size_variants();
+    for (std::size_t s = 0; s < alloc_scenario_names.size(); ++s) {
+      const auto scenario = static_cast<alloc_scenario>(s);
+      for (std::size_t v = 0; v < variants.size(); ++v) {
+        const size_variant& variant = variants[v];
+        if (!applies<S>(scenario, variant)) continue;
+        const std::string name =
+            std::string(alloc_scenario_names[s]) + "_" + std::string(variant.suffix);
+        add_entry(s * variants.size() + v, name, row, [scenario, sizes = variant.sizes](auto& st) {
+          run_alloc_scenario<S>(st, scenario, sizes);
+        });
+      }
+    }
+  }
+  if constexpr (container_subject<S>) add_containers<S>(row, container_workloads{});
+}
+
+template <class S, class... Workloads>
+void registry::add_containers(std::string_view row, workload_list<Workloads...>) {
+  std::size_t rank = 1000;  // after the allocation scenarios
+  const auto offer = [&]<class Workload>(Workload) {
+    const bool fits = S::caps.block_size == 0 || largest_request<Workload>() <= S::caps.block_size;
+    if (fits) add_entry(rank, Workload::name, row, run_container<S, Workload>);
+    ++rank;
+  };
+  (offer(Workloads{}), ...);
+}
+
+}  // namespace pmrkit::bench

@@ -1,0 +1,267 @@
+// The scenarios: one function template each, over any subject (see subject.hpp).
+//
+// One timed iteration is one batch; items processed count allocations (allocation scenarios) or
+// elements (container workloads), so ns per item compares across subjects. Per-batch release()
+// of subjects without individual frees is inside the timed region: it is what they cost.
+// Blocks are not written to: this measures the allocator's bookkeeping, not first-touch faults.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "subject.hpp"
+#include "workload.hpp"
+
+namespace pmrkit::bench {
+
+// --- Allocation scenarios ------------------------------------------------------------------------
+
+enum class alloc_scenario { single, bulk, bulk_reversed, butterfly, churn, bump_release };
+
+inline constexpr std::array<std::string_view, 6> alloc_scenario_names{
+    "single", "bulk", "bulk_reversed", "butterfly", "churn", "bump_release"};
+
+template <allocating_subject S>
+void end_batch(S& subject) {
+  if constexpr (!S::caps.individual_free) subject.release();
+}
+
+template <allocating_subject S>
+void allocate_batch(S& subject, std::span<const std::size_t> sizes, std::span<void*> blocks) {
+  for (std::size_t i = 0; i < sizes.size(); ++i)
+    blocks[i] = subject.allocate(sizes[i], alignment);
+  benchmark::DoNotOptimize(blocks.data());
+  benchmark::ClobberMemory();
+}
+
+// single: allocate and immediately free, one block at a time.
+template <allocating_subject S>
+void single(benchmark::State& state, std::span<const std::size_t> sizes) {
+  S subject;
+  for (auto _ : state) {
+    for (std::size_t size : sizes) {
+      void* p = subject.allocate(size, alignment);
+      benchmark::DoNotOptimize(p);
+      subject.deallocate(p, size, alignment);
+    }
+    end_batch(subject);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * sizes.size()));
+}
+
+// bulk, bulk_reversed, butterfly: a whole batch, then frees in the given order.
+template <allocating_subject S>
+void free_in_order(benchmark::State& state, std::span<const std::size_t> sizes,
+                   std::span<const std::uint32_t> order) {
+  S subject;
+  std::vector<void*> blocks(sizes.size());
+  for (auto _ : state) {
+    allocate_batch(subject, sizes, blocks);
+    for (std::uint32_t i : order)
+      subject.deallocate(blocks[i], sizes[i], alignment);
+    end_batch(subject);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * sizes.size()));
+}
+
+// churn: steady state with churn_live_blocks live; each step frees a random live block and
+// allocates its replacement. Filling and draining the live set is not timed.
+template <allocating_subject S>
+void churn(benchmark::State& state, std::span<const std::size_t> sizes) {
+  S subject;
+  const std::span<const std::uint32_t> victims = churn_victims();
+  std::vector<void*> live(churn_live_blocks);
+  std::vector<std::size_t> live_sizes(churn_live_blocks);
+  for (std::size_t slot = 0; slot < live.size(); ++slot) {
+    live_sizes[slot] = sizes[slot % sizes.size()];
+    live[slot] = subject.allocate(live_sizes[slot], alignment);
+  }
+  for (auto _ : state) {
+    for (std::size_t step = 0; step < victims.size(); ++step) {
+      const std::uint32_t slot = victims[step];
+      subject.deallocate(live[slot], live_sizes[slot], alignment);
+      // An offset keeps the replacement size uncorrelated with the initial fill of the slot.
+      live_sizes[slot] = sizes[(step + sizes.size() / 2) % sizes.size()];
+      live[slot] = subject.allocate(live_sizes[slot], alignment);
+      benchmark::DoNotOptimize(live[slot]);
+    }
+  }
+  for (std::size_t slot = 0; slot < live.size(); ++slot) {
+    subject.deallocate(live[slot], live_sizes[slot], alignment);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * victims.size()));
+}
+
+// bump_release: a whole batch, then everything at once where the subject can (release(),
+// unwind), otherwise one free per block in allocation order.
+template <allocating_subject S>
+void bump_release(benchmark::State& state, std::span<const std::size_t> sizes) {
+  S subject;
+  std::vector<void*> blocks(sizes.size());
+  for (auto _ : state) {
+    allocate_batch(subject, sizes, blocks);
+    if constexpr (S::caps.release_all) {
+      subject.release();
+    } else {
+      for (std::size_t i = 0; i < sizes.size(); ++i) {
+        subject.deallocate(blocks[i], sizes[i], alignment);
+      }
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * sizes.size()));
+}
+
+template <allocating_subject S>
+constexpr bool applies(alloc_scenario scenario, const size_variant& variant) {
+  if (S::caps.block_size != 0 && variant.max_size > S::caps.block_size) return false;
+  return scenario != alloc_scenario::churn || S::caps.individual_free;
+}
+
+template <allocating_subject S>
+void run_alloc_scenario(benchmark::State& state, alloc_scenario scenario,
+                        std::span<const std::size_t> sizes) {
+  switch (scenario) {
+    case alloc_scenario::single:
+      return single<S>(state, sizes);
+    case alloc_scenario::bulk:
+      return free_in_order<S>(state, sizes, forward_order());
+    case alloc_scenario::bulk_reversed:
+      return free_in_order<S>(state, sizes, reversed_order());
+    case alloc_scenario::butterfly:
+      return free_in_order<S>(state, sizes, shuffled_order());
+    case alloc_scenario::churn:
+      return churn<S>(state, sizes);
+    case alloc_scenario::bump_release:
+      return bump_release<S>(state, sizes);
+  }
+}
+
+// --- Container workloads -------------------------------------------------------------------------
+// Each builds a container with the given allocator (polymorphic_allocator for resources,
+// std::allocator for std_map_default) and destroys it: one batch.
+
+template <class Alloc, class T>
+using rebind = typename std::allocator_traits<Alloc>::template rebind_alloc<T>;
+
+// Keeps the container's contents observable so the work cannot be dropped.
+template <class Container>
+void keep(Container& container) {
+  Container* address = &container;
+  benchmark::DoNotOptimize(address);
+  benchmark::ClobberMemory();
+}
+
+struct map_insert {
+  static constexpr std::string_view name = "map_insert";
+  static constexpr std::size_t items = container_items;
+  template <class Alloc>
+  void operator()(const Alloc& alloc) const {
+    std::map<int, int, std::less<int>, rebind<Alloc, std::pair<const int, int>>> map(alloc);
+    for (int key : container_keys())
+      map.emplace(key, key);
+    keep(map);
+  }
+};
+
+struct list_push_back {
+  static constexpr std::string_view name = "list_push_back";
+  static constexpr std::size_t items = container_items;
+  template <class Alloc>
+  void operator()(const Alloc& alloc) const {
+    std::list<int, rebind<Alloc, int>> list(alloc);
+    for (int key : container_keys())
+      list.push_back(key);
+    keep(list);
+  }
+};
+
+struct unordered_map_insert {
+  static constexpr std::string_view name = "unordered_map_insert";
+  static constexpr std::size_t items = container_items;
+  template <class Alloc>
+  void operator()(const Alloc& alloc) const {
+    std::unordered_map<int, int, std::hash<int>, std::equal_to<int>,
+                       rebind<Alloc, std::pair<const int, int>>>
+        map(alloc);
+    for (int key : container_keys())
+      map.emplace(key, key);
+    keep(map);
+  }
+};
+
+// std::pmr::vector<std::pmr::string> for resources: the vector's allocator reaches the strings by
+// uses-allocator construction.
+struct vector_string {
+  static constexpr std::string_view name = "vector_string";
+  static constexpr std::size_t items = string_items;
+  template <class Alloc>
+  void operator()(const Alloc& alloc) const {
+    using string = std::basic_string<char, std::char_traits<char>, rebind<Alloc, char>>;
+    static constexpr char text[] =
+        "pmrkit benchmark text: strings of 16 to 79 characters, long enough to live outside "
+        "the small-string buffer.";
+    static_assert(sizeof(text) > 80);
+    std::vector<string, rebind<Alloc, string>> strings(alloc);
+    for (std::uint32_t length : string_lengths())
+      strings.emplace_back(text, length);
+    keep(strings);
+  }
+};
+
+template <class... Workloads>
+struct workload_list {};
+using container_workloads =
+    workload_list<map_insert, list_push_back, unordered_map_insert, vector_string>;
+
+template <container_subject S, class Workload>
+void run_container(benchmark::State& state) {
+  S subject;
+  const auto alloc = subject.container_allocator();
+  for (auto _ : state) {
+    Workload{}(alloc);
+    if constexpr (!S::caps.individual_free) subject.release();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * Workload::items));
+}
+
+// The largest request a workload makes, found by running it once over a recording resource.
+// Decides whether a fixed-block-size subject can run it.
+template <class Workload>
+std::size_t largest_request() {
+  class recorder final : public std::pmr::memory_resource {
+   public:
+    std::size_t largest = 0;
+
+   private:
+    void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+      largest = std::max(largest, std::max(bytes, alignment));
+      return std::pmr::new_delete_resource()->allocate(bytes, alignment);
+    }
+    void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+      std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+    }
+    bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+      return this == &other;
+    }
+  };
+  static const std::size_t largest = [] {
+    recorder resource;
+    Workload{}(std::pmr::polymorphic_allocator<std::byte>(&resource));
+    return resource.largest;
+  }();
+  return largest;
+}
+
+}  // namespace pmrkit::bench

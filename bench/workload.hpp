@@ -1,0 +1,56 @@
+// Deterministic inputs shared by every subject: request sizes, free orders, container keys.
+//
+// Everything is computed once from fixed seeds with a portable generator, so each subject sees
+// exactly the same sequence and runs are comparable across machines and standard libraries.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace pmrkit::bench {
+
+// Blocks per timed batch in the allocation scenarios; small enough that the mixed variant stays
+// around 3 MiB live.
+inline constexpr std::size_t batch_size = 4096;
+// Live blocks kept by the churn scenario.
+inline constexpr std::size_t churn_live_blocks = 4096;
+// What allocate(n) asks for by default.
+inline constexpr std::size_t alignment = alignof(std::max_align_t);
+
+inline constexpr std::size_t fixed_size = 32;
+inline constexpr std::size_t min_mixed_size = 16;
+inline constexpr std::size_t max_mixed_size = 4096;
+
+// Elements per batch in the container workloads.
+inline constexpr std::size_t container_items = 65536;
+inline constexpr std::size_t string_items = 16384;
+
+// One request-size sequence of batch_size entries; its suffix ends the scenario name.
+struct size_variant {
+  std::string_view suffix;
+  std::span<const std::size_t> sizes;
+  std::size_t max_size;
+};
+
+// "32": every request is fixed_size bytes. "mixed": log-uniform over
+// [min_mixed_size, max_mixed_size] (each power-of-two octave equally likely), so small requests
+// dominate by count as in real programs.
+std::span<const size_variant> size_variants();
+
+// Permutations of [0, batch_size) giving the order in which a batch is freed.
+std::span<const std::uint32_t> forward_order();
+std::span<const std::uint32_t> reversed_order();
+std::span<const std::uint32_t> shuffled_order();
+
+// batch_size slot indices in [0, churn_live_blocks): which live block each churn step replaces.
+std::span<const std::uint32_t> churn_victims();
+
+// container_items pseudo-random keys (duplicates possible, the same for every subject).
+std::span<const int> container_keys();
+// string_items lengths in [16, 80): longer than any small-string buffer, so each string
+// allocates.
+std::span<const std::uint32_t> string_lengths();
+
+}  // namespace pmrkit::bench
