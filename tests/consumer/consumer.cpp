@@ -12,7 +12,8 @@ int main() {
   pmrkit::test_resource resource("consumer", std::pmr::new_delete_resource());
   {
     std::pmr::vector<int> numbers(&resource);
-    for (int i = 0; i < 1000; ++i) numbers.push_back(i);
+    for (int i = 0; i < 1000; ++i)
+      numbers.push_back(i);
     if (numbers[999] != 999 || resource.blocks_in_use() != 1) return 1;
   }
   std::printf("pmrkit %s consumer: %zu allocations, checked=%d, 1_KiB=%zu\n", PMRKIT_VERSION_STRING,
