@@ -13,23 +13,9 @@
 
 namespace pmrkit::bench {
 
-class boost_to_std_resource final : public std::pmr::memory_resource {
- public:
-  explicit boost_to_std_resource(boost::container::pmr::memory_resource& boost) : boost_(&boost) {}
-
- private:
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    return boost_->allocate(bytes, alignment);
-  }
-  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
-    boost_->deallocate(p, bytes, alignment);
-  }
-  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
-  }
-
-  boost::container::pmr::memory_resource* boost_;
-};
+// Boost's memory_resource has the same allocate/deallocate shape as the native APIs, so the
+// adaptor written for those serves it too.
+using boost_to_std_resource = native_resource<boost::container::pmr::memory_resource>;
 
 template <class R>
 requires std::derived_from<R, boost::container::pmr::memory_resource>
