@@ -9,11 +9,16 @@
 //   assert(upstream.blocks_in_use() == 1);
 #pragma once
 
+#include <pmr/arena/arena_resource.hpp>
+#include <pmr/arena/chunked_arena_resource.hpp>
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/error.hpp>
 #include <pmr/core/literals.hpp>
 #include <pmr/core/log.hpp>
+#include <pmr/core/poison.hpp>
+#include <pmr/core/reallocate.hpp>
+#include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 #include <pmr/testing/exception_test.hpp>
 #include <pmr/testing/test_resource.hpp>

@@ -3,6 +3,7 @@
 
 #include <pmr/core/align.hpp>
 #include <pmr/core/error.hpp>
+#include <pmr/core/upstream.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -200,13 +201,11 @@ void* test_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
 
   std::byte* base = nullptr;
   try {
-    base = static_cast<std::byte*>(upstream_->allocate(total, upstream_alignment));
-  } catch (const allocation_error&) {
+    base = static_cast<std::byte*>(
+        allocate_from_upstream(upstream_, total, upstream_alignment, name_, bytes, alignment));
+  } catch (...) {
     ++stats_.failed_allocations;
     throw;
-  } catch (const std::bad_alloc&) {
-    ++stats_.failed_allocations;
-    throw_allocation_error(failure_reason::upstream_failed, bytes, alignment, name_);
   }
 
   std::byte* user = base + front;

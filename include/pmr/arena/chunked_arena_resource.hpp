@@ -1,0 +1,153 @@
+// chunked_arena_resource: bump allocation in linked chunks from the upstream,
+// freed in bulk.
+//
+// Allocation rounds the position in the current chunk up to the alignment and
+// moves it past the block: a few instructions, inline. When the chunk is
+// exhausted the next one is taken, doubling in size from `initial_chunk_size`
+// up to `max_chunk_size` (or constant). A request larger than the next chunk
+// gets a dedicated chunk of its own size, and the growth sequence goes on as
+// if the normal chunk had been taken, so one big request does not inflate
+// every later chunk (unlike std::pmr::monotonic_buffer_resource).
+// `deallocate` frees nothing except the most recent block, which is rolled
+// back; `pmrkit::reallocate` grows that block in place. `reset()` frees
+// everything but keeps every chunk (and the grown chunk size), so a second
+// identical pass takes nothing from the upstream; `clear()` keeps only the
+// first chunk; `release()` returns everything. Checkpoints rewind to a marker.
+//
+// Choose it for many short-lived allocations freed together (per request, per
+// frame, per parse) when you want a fixed small footprint and any upstream;
+// choose vmem_arena_resource for one contiguous, very large arena, and
+// stack_resource when blocks are freed in LIFO order.
+//
+// In checked builds, memory freed by reset, clear, rewind or rollback is
+// filled with a pattern and poisoned for AddressSanitizer, a deallocate of a
+// pointer the arena does not hold is a `foreign_pointer` violation, and a
+// rollback with another size than the allocation's is a `size_mismatch`.
+//
+// Thread safety: none; use it from one thread at a time.
+//
+// Example:
+//   pmrkit::chunked_arena_resource arena({.initial_chunk_size = 4_KiB});
+//   for (int pass = 0; pass < 3; ++pass) {
+//     {
+//       std::pmr::vector<std::pmr::string> words({"alpha", "beta"}, &arena);
+//     }
+//     arena.reset();  // after the first pass, nothing more comes from the upstream
+//   }
+//   assert(arena.stats().chunk_count == 1);
+#pragma once
+
+#include <pmr/arena/arena_resource.hpp>
+#include <pmr/arena/detail/bump_chain.hpp>
+#include <pmr/core/align.hpp>
+#include <pmr/core/config.hpp>
+
+#include <cstddef>
+#include <limits>
+#include <memory_resource>
+#include <string>
+#include <string_view>
+
+namespace pmrkit {
+
+enum class chunk_growth_policy : unsigned char {
+  geometric,  ///< each chunk twice the previous, up to max_chunk_size
+  constant,   ///< every chunk initial_chunk_size
+};
+
+struct chunked_arena_options {
+  std::size_t initial_chunk_size = 4096;  ///< bytes of the first chunk (header included)
+  std::size_t max_chunk_size = 65536;     ///< growth stops here
+  std::size_t alignment = alignof(std::max_align_t);  ///< the least alignment of every block
+  chunk_growth_policy growth = chunk_growth_policy::geometric;
+  /// Requests larger than this throw allocation_error (out of capacity).
+  std::size_t size_limit = std::numeric_limits<std::size_t>::max();
+  std::string_view name = "chunked_arena";  ///< shown in errors and violations (copied)
+};
+
+class chunked_arena_resource final : public arena_resource {
+ public:
+  /// Throws std::invalid_argument naming the field when an option is invalid:
+  /// initial_chunk_size below 256 bytes, max_chunk_size below
+  /// initial_chunk_size, alignment not a power of two or above 4096.
+  explicit chunked_arena_resource(
+      chunked_arena_options options = {},
+      std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+  chunked_arena_resource(const chunked_arena_resource&) = delete;
+  chunked_arena_resource& operator=(const chunked_arena_resource&) = delete;
+  ~chunked_arena_resource() override { release_large_blocks(); }
+
+  // Bulk operations.
+
+  /// Everything is free; every chunk is kept, the chunk size stays grown.
+  void reset() override;
+  /// Everything is free; the first chunk is kept, the others go back upstream.
+  void clear();
+  /// Everything goes back upstream; the growth sequence starts again.
+  void release() override;
+  [[nodiscard]] arena_checkpoint checkpoint() const noexcept override;
+  /// Frees everything allocated after `marker` (kept for reuse). A stale
+  /// marker is a stale_checkpoint violation in checked builds and is ignored.
+  void rewind(const arena_checkpoint& marker) override;
+
+  /// Grows or shrinks the most recent block in place when its chunk has room.
+  bool try_resize(void* p, std::size_t old_size, std::size_t new_size,
+                  std::size_t alignment) noexcept override;
+
+  // Observers.
+
+  [[nodiscard]] arena_stats stats() const noexcept override;
+  [[nodiscard]] arena_strategy strategy() const noexcept override {
+    return arena_strategy::chained;
+  }
+  [[nodiscard]] std::string_view name() const noexcept override { return name_; }
+  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept override {
+    return chain_.upstream();
+  }
+  [[nodiscard]] bool owns(const void* p) const noexcept override;
+  [[nodiscard]] const chunked_arena_options& options() const noexcept { return options_; }
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    // Zero-byte blocks take one byte so every block has a distinct address.
+    const std::size_t size = bytes + static_cast<std::size_t>(bytes == 0);
+    if (size <= options_.size_limit && is_power_of_two(alignment)) [[likely]] {
+      const std::size_t effective = alignment < options_.alignment ? options_.alignment : alignment;
+      if (void* p = chain_.try_bump(size, effective)) [[likely]] {
+#if PMRKIT_CHECKED
+        last_block_ = p;
+        last_size_ = bytes;
+#endif
+        return p;
+      }
+    }
+    return allocate_slow(bytes, alignment);
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  void* allocate_slow(std::size_t bytes, std::size_t alignment);
+  void* allocate_large(std::size_t bytes, std::size_t alignment);
+  void release_large_blocks() noexcept;
+  void keep_large_blocks_after(const detail::chunk_header* newest_kept) noexcept;
+  void note_peak() noexcept;
+
+  chunked_arena_options options_;
+  std::string name_;
+  detail::bump_chain chain_;
+  detail::chunk_header* large_ = nullptr;       // dedicated chunks in use, newest first
+  detail::chunk_header* large_kept_ = nullptr;  // dedicated chunks kept by reset/rewind
+  std::uint64_t epoch_ = 0;
+  std::size_t peak_used_ = 0;
+#if PMRKIT_CHECKED
+  const void* last_block_ = nullptr;  // to tell a rollback with a wrong size
+  std::size_t last_size_ = 0;
+#endif
+};
+
+static_assert(std::is_base_of_v<std::pmr::memory_resource, chunked_arena_resource>);
+static_assert(std::is_base_of_v<arena_resource, chunked_arena_resource>);
+
+}  // namespace pmrkit

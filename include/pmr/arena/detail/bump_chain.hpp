@@ -1,0 +1,180 @@
+// bump_chain: the chunk-list building block of the arenas and the stack.
+//
+// A chain of chunks taken from an upstream, in order, with a bump position in
+// the current one. When the current chunk is exhausted the position moves to
+// the next chunk, which is either one kept from an earlier pass (after a
+// reset or rewind) or a new one whose size follows `chunk_growth`. Positions
+// can be taken and returned to (`tell` / `rewind_to`), which is all a stack
+// or a checkpointed arena needs; `reset` returns to the very start, keeping
+// every chunk; `trim_to_first` and `release` give chunks back.
+//
+// Each chunk starts with a `chunk_header`; chunk sizes count the header, so
+// the upstream sees exactly the growth sequence (4 KiB, 8 KiB, ...). In
+// checked builds the unused part of every chunk is retired (filled and
+// poisoned for ASan, see poison.hpp) and revived block by block as it is
+// handed out.
+//
+// Thread safety: none (its owners are single-threaded).
+//
+// Example:
+//   std::pmr::memory_resource* upstream = std::pmr::new_delete_resource();
+//   pmrkit::detail::bump_chain chain({.initial = 4096, .max = 65536}, upstream);
+//   void* p = chain.try_bump(64, 8);  // nullptr: no chunk yet
+//   if (p == nullptr) p = chain.bump_in_next_chunk(64, 8, "example");
+//   assert(chain.owns(p) && chain.chunk_count() == 1);
+#pragma once
+
+#include <pmr/core/align.hpp>
+#include <pmr/core/poison.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <memory_resource>
+#include <string_view>
+
+namespace pmrkit::detail {
+
+/// The header at the start of every chunk.
+struct chunk_header {
+  chunk_header* next;
+  std::size_t size;   // bytes taken from the upstream, header included
+  std::size_t index;  // position in the chain: 0 for the first chunk
+  std::byte* top;     // how far it was used when the position moved on (chain chunks)
+
+  [[nodiscard]] std::byte* begin() noexcept;
+  [[nodiscard]] std::byte* end() noexcept { return reinterpret_cast<std::byte*>(this) + size; }
+};
+
+/// Chunks start this far into their upstream block, so they keep the
+/// upstream's fundamental alignment.
+inline constexpr std::size_t chunk_header_size =
+    align_up(sizeof(chunk_header), alignof(std::max_align_t));
+/// The alignment chunks are taken from the upstream with.
+inline constexpr std::size_t chunk_alignment = alignof(std::max_align_t);
+
+inline std::byte* chunk_header::begin() noexcept {
+  return reinterpret_cast<std::byte*>(this) + chunk_header_size;
+}
+
+/// Upstream bytes a chunk needs to serve `bytes` at `alignment` wherever its
+/// usable part starts; false when that overflows.
+[[nodiscard]] constexpr bool chunk_size_for(std::size_t bytes, std::size_t alignment,
+                                            std::size_t& result) noexcept {
+  const std::size_t padding = alignment > chunk_alignment ? alignment - chunk_alignment : 0;
+  return checked_add(bytes, padding, result) && checked_add(result, chunk_header_size, result);
+}
+
+/// True when `chunk` can serve `bytes` at `alignment` from its start.
+[[nodiscard]] bool chunk_fits(chunk_header* chunk, std::size_t bytes,
+                              std::size_t alignment) noexcept;
+
+/// Gives `chunk` back to `upstream` (revived first: the upstream may write to it).
+void return_chunk(std::pmr::memory_resource* upstream, chunk_header* chunk) noexcept;
+
+/// The size of the next chunk: doubling (geometric) or constant, from
+/// `initial` up to `max`.
+struct chunk_growth {
+  std::size_t initial = 4096;
+  std::size_t max = 65536;
+  bool geometric = true;
+};
+
+class bump_chain {
+ public:
+  /// A position in the chain: a chunk (null before the first) and a cursor in it.
+  struct position {
+    chunk_header* chunk = nullptr;
+    std::byte* cursor = nullptr;
+  };
+
+  bump_chain(chunk_growth growth, std::pmr::memory_resource* upstream) noexcept
+      : growth_(growth), next_size_(growth.initial), upstream_(upstream) {}
+  bump_chain(const bump_chain&) = delete;
+  bump_chain& operator=(const bump_chain&) = delete;
+  ~bump_chain() { release(); }
+
+  /// The fast path: `bytes` at `alignment` in the current chunk, or nullptr
+  /// when they do not fit there. `bytes` must not be 0.
+  [[nodiscard]] void* try_bump(std::size_t bytes, std::size_t alignment) noexcept {
+    const auto cursor = reinterpret_cast<std::uintptr_t>(cursor_);
+    const auto limit = reinterpret_cast<std::uintptr_t>(limit_);
+    const std::uintptr_t aligned = (cursor + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
+    if (aligned > limit || limit - aligned < bytes) return nullptr;
+    cursor_ = reinterpret_cast<std::byte*>(aligned + bytes);
+    void* block = reinterpret_cast<void*>(aligned);
+    revive(block, bytes);
+    return block;
+  }
+
+  /// The slow path: moves to the next chunk (a kept one that fits, else a new
+  /// one of at least the growth size) and bumps there. Throws
+  /// allocation_error naming `name` when the size overflows or the upstream fails.
+  [[nodiscard]] void* bump_in_next_chunk(std::size_t bytes, std::size_t alignment,
+                                         std::string_view name);
+
+  /// The size of the chunk the position would move to next: a kept chunk's
+  /// size, or the growth size of a new one.
+  [[nodiscard]] std::size_t next_chunk_size() const noexcept {
+    const chunk_header* next = current_ != nullptr ? current_->next : first_;
+    return next != nullptr ? next->size : next_size_;
+  }
+  /// Counts a chunk that an owner took outside the chain (a dedicated chunk
+  /// for a large block), so the sequence goes on as if it were this chain's.
+  void advance_growth() noexcept {
+    if (growth_.geometric) next_size_ = std::min(next_size_ * 2, growth_.max);
+  }
+
+  [[nodiscard]] position tell() const noexcept { return {current_, cursor_}; }
+  /// Returns to `to`, an earlier position of this chain; what lay after it is
+  /// free again (retired in checked builds) and its chunks are kept.
+  void rewind_to(position to) noexcept;
+  /// Back to the very start; every chunk is kept.
+  void reset() noexcept { rewind_to({}); }
+  /// Gives back every chunk but the first and returns to the start.
+  void trim_to_first() noexcept;
+  /// Gives back every chunk; the growth sequence starts again.
+  void release() noexcept;
+
+  /// When the current block ends at the cursor (the most recent one), moves
+  /// the cursor to `new_end` if that lies in the current chunk.
+  bool move_cursor(std::byte* block_end, std::byte* new_end) noexcept {
+    if (block_end != cursor_ || current_ == nullptr || new_end < current_->begin() ||
+        new_end > limit_) {
+      return false;
+    }
+    if (new_end < cursor_) {
+      retire(new_end, static_cast<std::size_t>(cursor_ - new_end));
+    } else {
+      revive(cursor_, static_cast<std::size_t>(new_end - cursor_));
+    }
+    cursor_ = new_end;
+    return true;
+  }
+
+  [[nodiscard]] bool owns(const void* p) const noexcept;
+  [[nodiscard]] std::pmr::memory_resource* upstream() const noexcept { return upstream_; }
+  [[nodiscard]] const chunk_growth& growth() const noexcept { return growth_; }
+  [[nodiscard]] std::size_t growth_size() const noexcept { return next_size_; }
+  [[nodiscard]] std::size_t chunk_count() const noexcept;
+
+  /// Byte counts over the whole chain.
+  struct usage {
+    std::size_t from_upstream = 0;  // chunk sizes, headers included
+    std::size_t used = 0;           // consumed up to each chunk's top and the cursor
+    std::size_t available = 0;      // left in the current chunk and in the kept ones after it
+    std::size_t chunks = 0;
+  };
+  [[nodiscard]] usage measure() const noexcept;
+
+ private:
+  chunk_growth growth_;
+  std::size_t next_size_;
+  std::pmr::memory_resource* upstream_;
+  chunk_header* first_ = nullptr;
+  chunk_header* current_ = nullptr;
+  std::byte* cursor_ = nullptr;
+  std::byte* limit_ = nullptr;
+};
+
+}  // namespace pmrkit::detail

@@ -1,0 +1,40 @@
+// Taking memory from an upstream resource under pmrkit's error contract.
+//
+// An upstream may be anything, `new_delete_resource()` included, and may
+// throw a plain `std::bad_alloc`. Every pmrkit resource takes its memory
+// through `allocate_from_upstream`, which passes a pmrkit `allocation_error`
+// through unchanged and turns any other `std::bad_alloc` into an
+// `allocation_error` with reason `upstream_failed` naming the resource, so
+// callers always get the reason, the size and the name.
+//
+// Thread safety: as the upstream's.
+//
+// Example:
+//   try {
+//     (void)pmrkit::allocate_from_upstream(std::pmr::null_memory_resource(), 64, 8, "pool");
+//   } catch (const pmrkit::allocation_error& e) {
+//     assert(e.reason() == pmrkit::failure_reason::upstream_failed);
+//   }
+#pragma once
+
+#include <cstddef>
+#include <memory_resource>
+#include <string_view>
+
+namespace pmrkit {
+
+/// `upstream->allocate(bytes, alignment)`, with a plain std::bad_alloc turned
+/// into allocation_error{upstream_failed, requested, requested_alignment,
+/// resource_name}: the figures of the caller's request that needed the memory.
+[[nodiscard]] void* allocate_from_upstream(std::pmr::memory_resource* upstream, std::size_t bytes,
+                                           std::size_t alignment, std::string_view resource_name,
+                                           std::size_t requested, std::size_t requested_alignment);
+
+/// As above, when the caller's request is what goes upstream.
+[[nodiscard]] inline void* allocate_from_upstream(std::pmr::memory_resource* upstream,
+                                                  std::size_t bytes, std::size_t alignment,
+                                                  std::string_view resource_name) {
+  return allocate_from_upstream(upstream, bytes, alignment, resource_name, bytes, alignment);
+}
+
+}  // namespace pmrkit

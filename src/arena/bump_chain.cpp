@@ -1,0 +1,129 @@
+#include <pmr/arena/detail/bump_chain.hpp>
+
+#include <pmr/core/error.hpp>
+#include <pmr/core/upstream.hpp>
+
+namespace pmrkit::detail {
+
+void return_chunk(std::pmr::memory_resource* upstream, chunk_header* chunk) noexcept {
+  revive(chunk->begin(), static_cast<std::size_t>(chunk->end() - chunk->begin()));
+  upstream->deallocate(chunk, chunk->size, chunk_alignment);
+}
+
+bool chunk_fits(chunk_header* chunk, std::size_t bytes, std::size_t alignment) noexcept {
+  std::byte* start = align_pointer(chunk->begin(), alignment);
+  return start <= chunk->end() && static_cast<std::size_t>(chunk->end() - start) >= bytes;
+}
+
+void* bump_chain::bump_in_next_chunk(std::size_t bytes, std::size_t alignment,
+                                     std::string_view name) {
+  chunk_header* next = current_ != nullptr ? current_->next : first_;
+  if (next == nullptr || !chunk_fits(next, bytes, alignment)) {
+    std::size_t needed = 0;
+    if (!chunk_size_for(bytes, alignment, needed)) {
+      throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name);
+    }
+    const std::size_t size = std::max(needed, next_size_);
+    auto* fresh = static_cast<chunk_header*>(
+        allocate_from_upstream(upstream_, size, chunk_alignment, name, bytes, alignment));
+    fresh->size = size;
+    fresh->top = fresh->begin();
+    retire(fresh->begin(), static_cast<std::size_t>(fresh->end() - fresh->begin()));
+    // A kept chunk too small for this request stays after the new one.
+    fresh->next = next;
+    if (current_ != nullptr) {
+      current_->next = fresh;
+    } else {
+      first_ = fresh;
+    }
+    fresh->index = current_ != nullptr ? current_->index + 1 : 0;
+    for (chunk_header* later = next; later != nullptr; later = later->next)
+      ++later->index;
+    advance_growth();
+    next = fresh;
+  }
+  if (current_ != nullptr) current_->top = cursor_;
+  current_ = next;
+  cursor_ = next->begin();
+  limit_ = next->end();
+  return try_bump(bytes, alignment);
+}
+
+void bump_chain::rewind_to(position to) noexcept {
+  if (current_ == nullptr) return;
+  // Everything from `to` up to the cursor is free again.
+  chunk_header* chunk = to.chunk != nullptr ? to.chunk : first_;
+  std::byte* from = to.chunk != nullptr ? to.cursor : first_->begin();
+  for (;;) {
+    std::byte* end = chunk == current_ ? cursor_ : chunk->top;
+    if (end > from) retire(from, static_cast<std::size_t>(end - from));
+    if (chunk == current_) break;
+    chunk = chunk->next;
+    from = chunk->begin();
+  }
+  current_ = to.chunk;
+  cursor_ = to.cursor;
+  limit_ = to.chunk != nullptr ? to.chunk->end() : nullptr;
+}
+
+void bump_chain::trim_to_first() noexcept {
+  reset();
+  if (first_ == nullptr) return;
+  for (chunk_header* chunk = first_->next; chunk != nullptr;) {
+    chunk_header* next = chunk->next;
+    return_chunk(upstream_, chunk);
+    chunk = next;
+  }
+  first_->next = nullptr;
+}
+
+void bump_chain::release() noexcept {
+  for (chunk_header* chunk = first_; chunk != nullptr;) {
+    chunk_header* next = chunk->next;
+    return_chunk(upstream_, chunk);
+    chunk = next;
+  }
+  first_ = current_ = nullptr;
+  cursor_ = limit_ = nullptr;
+  next_size_ = growth_.initial;
+}
+
+bool bump_chain::owns(const void* p) const noexcept {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  for (chunk_header* chunk = first_; chunk != nullptr; chunk = chunk->next) {
+    if (address >= reinterpret_cast<std::uintptr_t>(chunk->begin()) &&
+        address < reinterpret_cast<std::uintptr_t>(chunk->end())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::size_t bump_chain::chunk_count() const noexcept {
+  std::size_t count = 0;
+  for (chunk_header* chunk = first_; chunk != nullptr; chunk = chunk->next)
+    ++count;
+  return count;
+}
+
+bump_chain::usage bump_chain::measure() const noexcept {
+  usage result;
+  bool after_current = current_ == nullptr;
+  for (chunk_header* chunk = first_; chunk != nullptr; chunk = chunk->next) {
+    ++result.chunks;
+    result.from_upstream += chunk->size;
+    const auto capacity = static_cast<std::size_t>(chunk->end() - chunk->begin());
+    if (after_current) {
+      result.available += capacity;
+    } else if (chunk == current_) {
+      result.used += static_cast<std::size_t>(cursor_ - chunk->begin());
+      result.available += static_cast<std::size_t>(limit_ - cursor_);
+      after_current = true;
+    } else {
+      result.used += static_cast<std::size_t>(chunk->top - chunk->begin());
+    }
+  }
+  return result;
+}
+
+}  // namespace pmrkit::detail
