@@ -22,7 +22,13 @@ namespace {
 //   rows.add_resource<monotonic>("pmrkit_chunked_arena", [] {
 //     return pmrkit::chunked_arena_resource({}, std::pmr::new_delete_resource()); },
 //     [](auto& arena) { arena.reset(); });  // release-all that keeps the chunks
-void add_pmrkit_rows([[maybe_unused]] registry& rows) {}
+void add_pmrkit_rows(registry& rows) {
+  // reset() frees everything and keeps the chunks: what a per-batch arena does.
+  rows.add_resource<monotonic>(
+      "pmrkit_chunked_arena",
+      [] { return pmrkit::chunked_arena_resource({}, std::pmr::new_delete_resource()); },
+      [](pmrkit::chunked_arena_resource& arena) { arena.reset(); });
+}
 
 }  // namespace
 }  // namespace pmrkit::bench

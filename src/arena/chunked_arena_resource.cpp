@@ -5,6 +5,7 @@
 #include <pmr/core/violation.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -42,6 +43,7 @@ chunked_arena_resource::chunked_arena_resource(chunked_arena_options options,
                                                std::pmr::memory_resource* upstream)
     : options_(validated(options, upstream)),
       name_(options.name),
+      fast_limit_(std::min(options.size_limit, std::numeric_limits<std::size_t>::max() / 2)),
       chain_({.initial = options.initial_chunk_size,
               .max = options.max_chunk_size,
               .geometric = options.growth == chunk_growth_policy::geometric},
@@ -55,13 +57,18 @@ void* chunked_arena_resource::allocate_slow(std::size_t bytes, std::size_t align
   if (bytes > options_.size_limit) {
     throw_allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_);
   }
-  const std::size_t size = bytes + static_cast<std::size_t>(bytes == 0);
+  std::size_t extent = 0;
   std::size_t needed = 0;
-  if (!detail::chunk_size_for(size, alignment, needed)) {
+  if (!checked_align_up(bytes + static_cast<std::size_t>(bytes == 0), options_.alignment, extent) ||
+      !detail::chunk_size_for(extent, alignment, needed)) {
     throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name_);
   }
-  void* p = needed > chain_.next_chunk_size() ? allocate_large(size, alignment)
-                                              : chain_.bump_in_next_chunk(size, alignment, name_);
+  // Aligned to at least the least alignment, with a rounded extent: the cursor stays aligned.
+  void* p = chain_.try_bump(extent, alignment);
+  if (p == nullptr) {
+    p = needed > chain_.next_chunk_size() ? allocate_large(extent, alignment)
+                                          : chain_.bump_in_next_chunk(extent, alignment, name_);
+  }
 #if PMRKIT_CHECKED
   last_block_ = p;
   last_size_ = bytes;
@@ -99,33 +106,23 @@ void* chunked_arena_resource::allocate_large(std::size_t bytes, std::size_t alig
   return p;
 }
 
-void chunked_arena_resource::do_deallocate(void* p, std::size_t bytes,
-                                           [[maybe_unused]] std::size_t alignment) {
-  auto* block = static_cast<std::byte*>(p);
-  const std::size_t size = bytes + static_cast<std::size_t>(bytes == 0);
-  if (chain_.move_cursor(block + size, block)) {
 #if PMRKIT_CHECKED
-    last_block_ = nullptr;
-#endif
-    return;
-  }
-#if PMRKIT_CHECKED
+void chunked_arena_resource::report_misuse(void* p, std::size_t bytes,
+                                           std::size_t alignment) const {
   if (p == last_block_ && bytes != last_size_) {
     report_violation(
         {violation_kind::size_mismatch, name_, p, bytes, alignment, last_size_, alignment});
   } else if (!owns(p)) {
     report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment, 0, 0});
   }
-#endif
 }
+#endif
 
 bool chunked_arena_resource::try_resize(void* p, std::size_t old_size, std::size_t new_size,
                                         std::size_t /*alignment*/) noexcept {
   auto* block = static_cast<std::byte*>(p);
-  const std::size_t old_extent = old_size + static_cast<std::size_t>(old_size == 0);
-  const std::size_t new_extent = new_size + static_cast<std::size_t>(new_size == 0);
-  if (new_extent > options_.size_limit) return false;
-  if (!chain_.move_cursor(block + old_extent, block + new_extent)) return false;
+  if (new_size > fast_limit_ || old_size > fast_limit_) return false;
+  if (!chain_.move_cursor(block + extent_of(old_size), block + extent_of(new_size))) return false;
 #if PMRKIT_CHECKED
   last_block_ = p;
   last_size_ = new_size;

@@ -108,12 +108,16 @@ class chunked_arena_resource final : public arena_resource {
   [[nodiscard]] const chunked_arena_options& options() const noexcept { return options_; }
 
  private:
+  // Every block takes a multiple of the least alignment (its extent), so the
+  // cursor stays aligned and the fast path needs no alignment arithmetic.
+  [[nodiscard]] std::size_t extent_of(std::size_t bytes) const noexcept {
+    return align_up(bytes + static_cast<std::size_t>(bytes == 0), options_.alignment);
+  }
+
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    // Zero-byte blocks take one byte so every block has a distinct address.
-    const std::size_t size = bytes + static_cast<std::size_t>(bytes == 0);
-    if (size <= options_.size_limit && is_power_of_two(alignment)) [[likely]] {
-      const std::size_t effective = alignment < options_.alignment ? options_.alignment : alignment;
-      if (void* p = chain_.try_bump(size, effective)) [[likely]] {
+    if (alignment <= options_.alignment && is_power_of_two(alignment) && bytes <= fast_limit_)
+        [[likely]] {
+      if (void* p = chain_.try_bump_at_cursor(extent_of(bytes))) [[likely]] {
 #if PMRKIT_CHECKED
         last_block_ = p;
         last_size_ = bytes;
@@ -123,7 +127,21 @@ class chunked_arena_resource final : public arena_resource {
     }
     return allocate_slow(bytes, alignment);
   }
-  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    auto* block = static_cast<std::byte*>(p);
+    // The most recent block ends at the cursor: roll it back.
+    if (chain_.move_cursor(block + extent_of(bytes), block)) [[likely]] {
+#if PMRKIT_CHECKED
+      last_block_ = nullptr;
+#endif
+      return;
+    }
+#if PMRKIT_CHECKED
+    report_misuse(p, bytes, alignment);
+#else
+    (void)alignment;
+#endif
+  }
   [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
     return this == &other;
   }
@@ -131,11 +149,15 @@ class chunked_arena_resource final : public arena_resource {
   void* allocate_slow(std::size_t bytes, std::size_t alignment);
   void* allocate_large(std::size_t bytes, std::size_t alignment);
   void release_large_blocks() noexcept;
+#if PMRKIT_CHECKED
+  void report_misuse(void* p, std::size_t bytes, std::size_t alignment) const;
+#endif
   void keep_large_blocks_after(const detail::chunk_header* newest_kept) noexcept;
   void note_peak() noexcept;
 
   chunked_arena_options options_;
   std::string name_;
+  std::size_t fast_limit_;  // size_limit, capped so rounding an extent cannot overflow
   detail::bump_chain chain_;
   detail::chunk_header* large_ = nullptr;       // dedicated chunks in use, newest first
   detail::chunk_header* large_kept_ = nullptr;  // dedicated chunks kept by reset/rewind

@@ -107,6 +107,17 @@ class bump_chain {
     return block;
   }
 
+  /// The fastest path, for owners that keep the cursor aligned (they round
+  /// every extent up to their least alignment): `extent` bytes at the cursor,
+  /// or nullptr when they do not fit in the current chunk. `extent` must not be 0.
+  [[nodiscard]] void* try_bump_at_cursor(std::size_t extent) noexcept {
+    if (static_cast<std::size_t>(limit_ - cursor_) < extent) return nullptr;
+    void* block = cursor_;
+    cursor_ += extent;
+    revive(block, extent);
+    return block;
+  }
+
   /// The slow path: moves to the next chunk (a kept one that fits, else a new
   /// one of at least the growth size) and bumps there. Throws
   /// allocation_error naming `name` when the size overflows or the upstream fails.
