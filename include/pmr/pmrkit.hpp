@@ -11,6 +11,7 @@
 
 #include <pmr/arena/arena_resource.hpp>
 #include <pmr/arena/chunked_arena_resource.hpp>
+#include <pmr/arena/strings.hpp>
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/error.hpp>
