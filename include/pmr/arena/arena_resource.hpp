@@ -73,7 +73,7 @@ class arena_checkpoint {
 
   const void* owner_ = nullptr;  // the arena that made it
   std::uint64_t epoch_ = 0;      // the arena's reset count when it was made
-  std::size_t chunk_ = 0;        // index of the chunk (0 for contiguous arenas)
+  std::size_t chunk_ = 0;        // index of the chunk (vmem: overflow blocks then live)
   std::size_t offset_ = 0;       // bytes into that chunk (or the range)
   void* handle_ = nullptr;       // the chunk itself, so rewinding needs no search
   const void* aux_ = nullptr;    // strategy-specific (the chunked arena's newest large block)

@@ -46,6 +46,10 @@ inline constexpr unsigned char retired_fill = 0xDB;
 inline void retire([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
 #if PMRKIT_CHECKED
   if (n == 0) return;
+#if PMRKIT_HAS_ASAN
+  // Parts of the range may be poisoned already (padding, an earlier retire).
+  ASAN_UNPOISON_MEMORY_REGION(p, n);
+#endif
   std::memset(p, retired_fill, n);
 #if PMRKIT_HAS_ASAN
   ASAN_POISON_MEMORY_REGION(p, n);

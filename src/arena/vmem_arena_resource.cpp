@@ -1,0 +1,337 @@
+#include <pmr/arena/vmem_arena_resource.hpp>
+
+#include <pmr/core/error.hpp>
+#include <pmr/core/upstream.hpp>
+#include <pmr/core/violation.hpp>
+
+#include <algorithm>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#if PMRKIT_HAS_VIRTUAL_MEMORY
+#include "../os/pages.hpp"
+#else
+// Without the OS layer the constructor throws before any of these is called;
+// they only keep the members below compiling.
+namespace pmrkit::detail::os {
+namespace {
+std::size_t page_size() noexcept {
+  return 4096;
+}
+std::size_t huge_page_size() noexcept {
+  return 0;
+}
+void* reserve(std::size_t, std::size_t = 0) noexcept {
+  return nullptr;
+}
+bool commit(void*, std::size_t) noexcept {
+  return false;
+}
+void decommit(void*, std::size_t) noexcept {}
+void release(void*, std::size_t) noexcept {}
+bool advise_huge_pages(void*, std::size_t) noexcept {
+  return false;
+}
+bool virtual_memory_available() noexcept {
+  return false;
+}
+}  // namespace
+}  // namespace pmrkit::detail::os
+#endif
+
+namespace pmrkit {
+
+/// Precedes every overflow block, so the block is found from its pointer and
+/// every one can be returned on reset without a side list.
+struct vmem_arena_resource::overflow_header {
+  overflow_header* previous;  // newer
+  overflow_header* next;      // older
+  std::size_t size;           // as requested (1 for 0)
+  std::size_t alignment;      // the upstream block's
+  std::size_t total;          // bytes from the upstream
+  std::size_t sequence;       // 1 for the first overflow block after a reset
+
+  [[nodiscard]] std::byte* block() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
+  [[nodiscard]] std::byte* upstream_block() noexcept { return block() - offset(alignment); }
+  /// Bytes from the upstream block's start to the user block: the header ends
+  /// right before the user block, which is aligned.
+  [[nodiscard]] static constexpr std::size_t offset(std::size_t alignment) noexcept {
+    return align_up(sizeof(overflow_header), alignment);
+  }
+};
+
+namespace {
+[[noreturn]] void invalid(const char* what) {
+  throw std::invalid_argument(std::string("pmrkit::vmem_arena_resource: ") + what);
+}
+
+/// Checks what needs no OS, rounds the rest to pages; the options in effect.
+vmem_arena_options validated(vmem_arena_options options,
+                             const std::pmr::memory_resource* upstream) {
+  if (options.reserve == 0) invalid("reserve must be at least one page");
+  if (options.commit_step == 0) invalid("commit_step must be greater than 0");
+  if (!is_power_of_two(options.alignment)) invalid("alignment must be a power of two");
+  if (options.retain_on_reset > options.reserve) {
+    invalid("retain_on_reset must not be greater than reserve");
+  }
+  if (upstream == nullptr) invalid("upstream must not be null");
+  if constexpr (PMRKIT_HAS_VIRTUAL_MEMORY == 0) {
+    throw_allocation_error(failure_reason::out_of_capacity, options.reserve, 0, options.name);
+  }
+  const std::size_t page = detail::os::page_size();
+  if (options.reserve < page) {
+    invalid(("reserve must be at least one page (" + std::to_string(page) + " bytes)").c_str());
+  }
+  // A reserve this close to SIZE_MAX is beyond any address space.
+  if (!checked_align_up(options.reserve, page, options.reserve)) {
+    throw_allocation_error(failure_reason::out_of_capacity, options.reserve, page, options.name);
+  }
+  std::size_t step_unit = page;
+  if (options.huge_pages && detail::os::huge_page_size() > page) {
+    // Huge pages back whole aligned huge-page ranges only.
+    step_unit = detail::os::huge_page_size();
+  }
+  if (!checked_align_up(options.commit_step, step_unit, options.commit_step)) {
+    options.commit_step = options.reserve;  // larger than any reserve anyway
+  }
+  options.retain_on_reset = align_up(options.retain_on_reset, page);  // <= reserve, rounded
+  return options;
+}
+}  // namespace
+
+bool vmem_arena_resource::available() noexcept {
+  return PMRKIT_HAS_VIRTUAL_MEMORY != 0 && detail::os::virtual_memory_available();
+}
+
+vmem_arena_resource::vmem_arena_resource(vmem_arena_options options,
+                                         std::pmr::memory_resource* upstream)
+    : options_(validated(options, upstream)), name_(options.name), upstream_(upstream) {
+  options_.name = name_;
+  const std::size_t huge = options_.huge_pages ? detail::os::huge_page_size() : 0;
+  base_ = static_cast<std::byte*>(detail::os::reserve(options_.reserve, huge));
+  if (base_ == nullptr) {
+    throw_allocation_error(failure_reason::out_of_capacity, options_.reserve,
+                           detail::os::page_size(), name_);
+  }
+  reserved_ = options_.reserve;
+  if (options_.huge_pages) (void)detail::os::advise_huge_pages(base_, reserved_);
+}
+
+vmem_arena_resource::~vmem_arena_resource() {
+  free_overflow_after(0);
+  // Unpoisoned before it goes: the OS may map these addresses again for
+  // someone else, and ASan's shadow would still say "freed".
+  detail::revive(base_, committed_);
+  detail::os::release(base_, reserved_);
+}
+
+void* vmem_arena_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
+  check_request(bytes, alignment, name_);
+  const std::size_t size = bytes + static_cast<std::size_t>(bytes == 0);
+  const std::size_t padding = padding_at(position_, alignment);
+  const std::size_t room = reserved_ - position_;
+  // A commit the OS refuses sends the request to the overflow too.
+  if (padding <= room && size <= room - padding && commit_to(position_ + padding + size)) {
+    return bump(position_ + padding, size);
+  }
+  return allocate_overflow(bytes, alignment, size);
+}
+
+void* vmem_arena_resource::allocate_overflow(std::size_t bytes, std::size_t alignment,
+                                             std::size_t size) {
+  const std::size_t block_alignment =
+      std::max({alignment, options_.alignment, alignof(overflow_header)});
+  std::size_t offset = 0;
+  std::size_t total = 0;
+  if (!checked_align_up(sizeof(overflow_header), block_alignment, offset) ||
+      !checked_add(offset, size, total)) {
+    throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name_);
+  }
+  // The null resource would say "upstream failed"; the truth is that the
+  // reservation is exhausted.
+  if (upstream_ == std::pmr::null_memory_resource()) {
+    throw_allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_);
+  }
+  auto* raw = static_cast<std::byte*>(
+      allocate_from_upstream(upstream_, total, block_alignment, name_, bytes, alignment));
+  auto* header = ::new (raw + offset - sizeof(overflow_header))
+      overflow_header{nullptr, overflow_, size, block_alignment, total, overflow_count_ + 1};
+  if (overflow_ != nullptr) overflow_->previous = header;
+  overflow_ = header;
+  ++overflow_count_;
+  overflow_bytes_ += size;
+  overflow_overhead_ += total - size;
+  return header->block();
+}
+
+void vmem_arena_resource::deallocate_outside(void* p, std::size_t bytes,
+                                             [[maybe_unused]] std::size_t alignment) {
+#if PMRKIT_CHECKED
+  overflow_header* header = overflow_;
+  while (header != nullptr && header->block() != p)
+    header = header->next;
+  if (header == nullptr) {
+    report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment, 0, 0});
+    return;
+  }
+  const std::size_t size = bytes + static_cast<std::size_t>(bytes == 0);
+  if (header->size != size) {
+    report_violation(
+        {violation_kind::size_mismatch, name_, p, bytes, alignment, header->size, alignment});
+    return;
+  }
+#else
+  (void)bytes;
+  overflow_header* header = static_cast<overflow_header*>(p) - 1;
+#endif
+  note_peak();
+  free_overflow(header);
+}
+
+void vmem_arena_resource::report_rollback_mismatch([[maybe_unused]] void* p,
+                                                   [[maybe_unused]] std::size_t bytes,
+                                                   [[maybe_unused]] std::size_t alignment) {
+#if PMRKIT_CHECKED
+  const std::size_t allocated = position_ - static_cast<std::size_t>(last_block_ - base_);
+  report_violation(
+      {violation_kind::size_mismatch, name_, p, bytes, alignment, allocated, alignment});
+#endif
+}
+
+bool vmem_arena_resource::commit_to(std::size_t end) noexcept {
+  if (end <= committed_) return true;
+  if (end > reserved_) return false;
+  // Whole steps from the committed end, the last one cut at the reservation's end.
+  const std::size_t needed = end - committed_;
+  const std::size_t remaining = reserved_ - committed_;
+  std::size_t grow = needed;
+  if (const std::size_t partial = needed % options_.commit_step; partial != 0) {
+    const std::size_t rest = options_.commit_step - partial;
+    grow = rest > remaining - needed ? remaining : needed + rest;
+  }
+  if (!detail::os::commit(base_ + committed_, grow)) return false;
+  committed_ += grow;
+  return true;
+}
+
+void vmem_arena_resource::free_overflow(overflow_header* header) noexcept {
+  if (header->previous != nullptr) {
+    header->previous->next = header->next;
+  } else {
+    overflow_ = header->next;
+  }
+  if (header->next != nullptr) header->next->previous = header->previous;
+  overflow_bytes_ -= header->size;
+  overflow_overhead_ -= header->total - header->size;
+  const std::size_t total = header->total;
+  const std::size_t alignment = header->alignment;
+  std::byte* raw = header->upstream_block();
+  header->~overflow_header();
+  upstream_->deallocate(raw, total, alignment);
+}
+
+void vmem_arena_resource::free_overflow_after(std::size_t sequence) noexcept {
+  // Newest first, so the blocks allocated after `sequence` lead the list.
+  while (overflow_ != nullptr && overflow_->sequence > sequence)
+    free_overflow(overflow_);
+}
+
+void vmem_arena_resource::reset() noexcept {
+  note_peak();
+  free_overflow_after(0);
+  const std::size_t keep = std::min(committed_, options_.retain_on_reset);
+  retire_range(0, std::min(position_, keep));
+  if (committed_ > keep) {
+    // Revived first: the pages come back zeroed and unpoisoned when committed again.
+    detail::revive(base_ + keep, committed_ - keep);
+    detail::os::decommit(base_ + keep, committed_ - keep);
+    committed_ = keep;
+  }
+  position_ = 0;
+  last_block_ = nullptr;
+  overflow_count_ = 0;
+  ++epoch_;
+}
+
+void vmem_arena_resource::release() noexcept {
+  note_peak();
+  free_overflow_after(0);
+  if (committed_ != 0) {
+    detail::revive(base_, committed_);
+    detail::os::decommit(base_, committed_);
+    committed_ = 0;
+  }
+  position_ = 0;
+  last_block_ = nullptr;
+  overflow_count_ = 0;
+  ++epoch_;
+}
+
+void vmem_arena_resource::rewind(const arena_checkpoint& marker) {
+  using access = detail::checkpoint_access;
+  const bool valid = access::owner(marker) == this && access::epoch(marker) == epoch_ &&
+                     access::offset(marker) <= position_ &&
+                     access::chunk(marker) <= overflow_count_;
+  if (!valid) {
+#if PMRKIT_CHECKED
+    report_violation(
+        {violation_kind::stale_checkpoint, name_, nullptr, access::offset(marker), 0, 0, 0});
+#endif
+    return;
+  }
+  note_peak();
+  free_overflow_after(access::chunk(marker));
+  overflow_count_ = access::chunk(marker);
+  const std::size_t offset = access::offset(marker);
+  retire_range(offset, position_);
+  position_ = offset;
+  last_block_ = nullptr;
+}
+
+bool vmem_arena_resource::try_resize(void* p, std::size_t old_size, std::size_t new_size,
+                                     std::size_t /*alignment*/) noexcept {
+  auto* block = static_cast<std::byte*>(p);
+  if (block == nullptr || block != last_block_) return false;
+  const auto start = static_cast<std::size_t>(block - base_);
+  const std::size_t old_end = start + old_size + static_cast<std::size_t>(old_size == 0);
+  if (old_end != position_) return false;
+  const std::size_t new_extent = new_size + static_cast<std::size_t>(new_size == 0);
+  if (new_extent > reserved_ - start || !commit_to(start + new_extent)) return false;
+  const std::size_t new_end = start + new_extent;
+  if (new_end < old_end) {
+    note_peak();
+    retire_range(new_end, old_end);
+  } else {
+    detail::revive(base_ + old_end, new_end - old_end);
+  }
+  position_ = new_end;
+  return true;
+}
+
+arena_stats vmem_arena_resource::stats() const noexcept {
+  arena_stats s;
+  s.bytes_from_upstream = committed_;
+  s.bytes_reserved = reserved_;
+  s.bytes_used = position_ + overflow_bytes_;
+  s.peak_bytes_used = std::max(peak_used_, s.bytes_used);
+  s.bytes_available = committed_ - position_;
+  s.waste = overflow_overhead_;
+  s.chunk_count = 1;
+  s.current_chunk_size = options_.commit_step;
+  s.overflow_bytes = overflow_bytes_;
+  return s;
+}
+
+bool vmem_arena_resource::owns(const void* p) const noexcept {
+  const auto offset = reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(base_);
+  if (offset < committed_) return true;
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  for (overflow_header* header = overflow_; header != nullptr; header = header->next) {
+    const auto block = reinterpret_cast<std::uintptr_t>(header->block());
+    if (address - block < header->size) return true;
+  }
+  return false;
+}
+
+}  // namespace pmrkit

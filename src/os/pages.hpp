@@ -1,0 +1,54 @@
+// The OS page layer: reserving address space and committing pages on demand.
+//
+// Internal to pmrkit (not installed). The virtual-memory arena uses it now;
+// page sources, locked pages and shared memory build on it later, so it only
+// speaks in pages and says nothing of arenas. One implementation per OS:
+// pages_posix.cpp (mmap, mprotect, madvise, munmap) and pages_windows.cpp
+// (VirtualAlloc, VirtualFree); CMake compiles the one for the platform, and
+// none when PMRKIT_ENABLE_VIRTUAL is OFF.
+//
+// Addresses and sizes passed in must be multiples of page_size(); reserve()
+// rounds nothing. Reserved memory is inaccessible until committed; committed
+// memory reads as zero the first time; decommitted memory is inaccessible
+// again and its contents are gone (the physical pages go back to the OS).
+//
+// Thread safety: every function may be called from any thread; callers keep
+// ranges they change to themselves.
+#pragma once
+
+#include <cstddef>
+
+namespace pmrkit::detail::os {
+
+/// The size of a page (the unit of commit and decommit), e.g. 4096.
+[[nodiscard]] std::size_t page_size() noexcept;
+
+/// The size of a transparent huge page (2 MiB on x86-64 Linux), or 0 where the
+/// OS offers none to advise_huge_pages.
+[[nodiscard]] std::size_t huge_page_size() noexcept;
+
+/// Reserves `bytes` of address space, inaccessible and backed by nothing, at
+/// an address that is a multiple of `alignment` (a power of two; 0 or anything
+/// up to page_size() means page-aligned). Returns nullptr when the address
+/// space or the OS refuses.
+[[nodiscard]] void* reserve(std::size_t bytes, std::size_t alignment = 0) noexcept;
+
+/// Makes [p, p + bytes) of a reservation readable and writable. Returns false,
+/// changing nothing, when the OS has no memory to back it.
+[[nodiscard]] bool commit(void* p, std::size_t bytes) noexcept;
+
+/// Makes [p, p + bytes) of a reservation inaccessible again and gives its
+/// physical pages back, so resident memory drops; the range stays reserved.
+void decommit(void* p, std::size_t bytes) noexcept;
+
+/// Gives back a whole reservation: `p` and `bytes` as reserve() took them.
+void release(void* p, std::size_t bytes) noexcept;
+
+/// Asks for [p, p + bytes) to be backed by huge pages where they fit. A hint:
+/// returns false when the OS does not support it or refuses.
+bool advise_huge_pages(void* p, std::size_t bytes) noexcept;
+
+/// True when address space can be reserved here (probes with one page).
+[[nodiscard]] bool virtual_memory_available() noexcept;
+
+}  // namespace pmrkit::detail::os

@@ -1,0 +1,89 @@
+// The OS page layer on Windows: VirtualAlloc reserves (MEM_RESERVE) and
+// commits (MEM_COMMIT), VirtualFree decommits (MEM_DECOMMIT) and releases
+// (MEM_RELEASE).
+#include "pages.hpp"
+
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+
+#include <cstdint>
+
+namespace pmrkit::detail::os {
+
+namespace {
+SYSTEM_INFO query_system_info() noexcept {
+  SYSTEM_INFO info;
+  ::GetSystemInfo(&info);
+  return info;
+}
+
+const SYSTEM_INFO& system_info() noexcept {
+  static const SYSTEM_INFO info = query_system_info();
+  return info;
+}
+
+void* reserve_at(void* address, std::size_t bytes) noexcept {
+  return ::VirtualAlloc(address, bytes, MEM_RESERVE, PAGE_NOACCESS);
+}
+}  // namespace
+
+std::size_t page_size() noexcept {
+  return system_info().dwPageSize;
+}
+
+// Large pages on Windows need SeLockMemoryPrivilege and must be committed
+// with the reservation (MEM_LARGE_PAGES), which rules out commit on demand.
+std::size_t huge_page_size() noexcept {
+  return 0;
+}
+
+void* reserve(std::size_t bytes, std::size_t alignment) noexcept {
+  if (bytes == 0) return nullptr;
+  // Reservations start on the allocation granularity (64 KiB) anyway.
+  if (alignment <= system_info().dwAllocationGranularity) return reserve_at(nullptr, bytes);
+  // MEM_RELEASE frees only whole reservations, so a larger one cannot be
+  // trimmed as on POSIX: find an aligned address inside a larger reservation,
+  // give it back and reserve exactly there. Another thread may take the
+  // address in between; then try again.
+  if (bytes > SIZE_MAX - alignment) return nullptr;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    void* probe = reserve_at(nullptr, bytes + alignment);
+    if (probe == nullptr) return nullptr;
+    const auto address = reinterpret_cast<std::uintptr_t>(probe);
+    const std::uintptr_t aligned = (address + alignment - 1) & ~std::uintptr_t{alignment - 1};
+    ::VirtualFree(probe, 0, MEM_RELEASE);
+    if (void* p = reserve_at(reinterpret_cast<void*>(aligned), bytes)) return p;
+  }
+  return nullptr;
+}
+
+bool commit(void* p, std::size_t bytes) noexcept {
+  return ::VirtualAlloc(p, bytes, MEM_COMMIT, PAGE_READWRITE) != nullptr;
+}
+
+void decommit(void* p, std::size_t bytes) noexcept {
+  (void)::VirtualFree(p, bytes, MEM_DECOMMIT);
+}
+
+void release(void* p, std::size_t /*bytes*/) noexcept {
+  (void)::VirtualFree(p, 0, MEM_RELEASE);
+}
+
+bool advise_huge_pages(void* /*p*/, std::size_t /*bytes*/) noexcept {
+  return false;
+}
+
+bool virtual_memory_available() noexcept {
+  const std::size_t page = page_size();
+  void* p = reserve(page);
+  if (p == nullptr) return false;
+  release(p, page);
+  return true;
+}
+
+}  // namespace pmrkit::detail::os
