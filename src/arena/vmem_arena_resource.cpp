@@ -128,14 +128,17 @@ vmem_arena_resource::~vmem_arena_resource() {
 
 void* vmem_arena_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
   check_request(bytes, alignment, name_);
-  const std::size_t size = bytes + static_cast<std::size_t>(bytes == 0);
+  std::size_t extent = 0;
+  if (!checked_align_up(bytes + static_cast<std::size_t>(bytes == 0), options_.alignment, extent)) {
+    throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name_);
+  }
   const std::size_t padding = padding_at(position_, alignment);
   const std::size_t room = reserved_ - position_;
   // A commit the OS refuses sends the request to the overflow too.
-  if (padding <= room && size <= room - padding && commit_to(position_ + padding + size)) {
-    return bump(position_ + padding, size);
+  if (padding <= room && extent <= room - padding && commit_to(position_ + padding + extent)) {
+    return bump(position_ + padding, extent, bytes);
   }
-  return allocate_overflow(bytes, alignment, size);
+  return allocate_overflow(bytes, alignment, bytes + static_cast<std::size_t>(bytes == 0));
 }
 
 void* vmem_arena_resource::allocate_overflow(std::size_t bytes, std::size_t alignment,
@@ -193,9 +196,10 @@ void vmem_arena_resource::report_rollback_mismatch([[maybe_unused]] void* p,
                                                    [[maybe_unused]] std::size_t bytes,
                                                    [[maybe_unused]] std::size_t alignment) {
 #if PMRKIT_CHECKED
-  const std::size_t allocated = position_ - static_cast<std::size_t>(last_block_ - base_);
-  report_violation(
-      {violation_kind::size_mismatch, name_, p, bytes, alignment, allocated, alignment});
+  if (p == last_block_ && bytes != last_size_) {
+    report_violation(
+        {violation_kind::size_mismatch, name_, p, bytes, alignment, last_size_, alignment});
+  }
 #endif
 }
 
@@ -249,7 +253,9 @@ void vmem_arena_resource::reset() noexcept {
     committed_ = keep;
   }
   position_ = 0;
+#if PMRKIT_CHECKED
   last_block_ = nullptr;
+#endif
   overflow_count_ = 0;
   ++epoch_;
 }
@@ -263,7 +269,9 @@ void vmem_arena_resource::release() noexcept {
     committed_ = 0;
   }
   position_ = 0;
+#if PMRKIT_CHECKED
   last_block_ = nullptr;
+#endif
   overflow_count_ = 0;
   ++epoch_;
 }
@@ -286,17 +294,21 @@ void vmem_arena_resource::rewind(const arena_checkpoint& marker) {
   const std::size_t offset = access::offset(marker);
   retire_range(offset, position_);
   position_ = offset;
+#if PMRKIT_CHECKED
   last_block_ = nullptr;
+#endif
 }
 
 bool vmem_arena_resource::try_resize(void* p, std::size_t old_size, std::size_t new_size,
                                      std::size_t /*alignment*/) noexcept {
   auto* block = static_cast<std::byte*>(p);
-  if (block == nullptr || block != last_block_) return false;
-  const auto start = static_cast<std::size_t>(block - base_);
-  const std::size_t old_end = start + old_size + static_cast<std::size_t>(old_size == 0);
+  const auto start = reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(base_);
+  if (p == nullptr || start >= reserved_ || old_size > fast_limit || new_size > fast_limit) {
+    return false;
+  }
+  const std::size_t old_end = start + extent_of(old_size);
   if (old_end != position_) return false;
-  const std::size_t new_extent = new_size + static_cast<std::size_t>(new_size == 0);
+  const std::size_t new_extent = extent_of(new_size);
   if (new_extent > reserved_ - start || !commit_to(start + new_extent)) return false;
   const std::size_t new_end = start + new_extent;
   if (new_end < old_end) {
@@ -306,6 +318,12 @@ bool vmem_arena_resource::try_resize(void* p, std::size_t old_size, std::size_t 
     detail::revive(base_ + old_end, new_end - old_end);
   }
   position_ = new_end;
+#if PMRKIT_CHECKED
+  last_block_ = block;
+  last_size_ = new_size;
+#else
+  (void)block;
+#endif
   return true;
 }
 

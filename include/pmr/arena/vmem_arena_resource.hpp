@@ -54,6 +54,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory_resource>
 #include <string>
 #include <string_view>
@@ -146,38 +147,46 @@ class vmem_arena_resource final : public arena_resource {
 
  private:
   struct overflow_header;
+  // Larger requests take the slow path, where rounding them is checked.
+  static constexpr std::size_t fast_limit = std::numeric_limits<std::size_t>::max() / 2;
+
+  // Every block takes a multiple of the least alignment (its extent), so the
+  // position stays aligned and the fast path needs no alignment arithmetic.
+  [[nodiscard]] std::size_t extent_of(std::size_t bytes) const noexcept {
+    return align_up(bytes + static_cast<std::size_t>(bytes == 0), options_.alignment);
+  }
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (is_power_of_two(alignment)) [[likely]] {
-      // Zero-byte blocks take one byte so every block has a distinct address.
-      const std::size_t size = bytes + static_cast<std::size_t>(bytes == 0);
-      const std::size_t padding = padding_at(position_, alignment);
-      const std::size_t room = committed_ - position_;
-      if (padding <= room && size <= room - padding) [[likely]] {
-        return bump(position_ + padding, size);
+    if (alignment <= options_.alignment && is_power_of_two(alignment) && bytes <= fast_limit)
+        [[likely]] {
+      const std::size_t extent = extent_of(bytes);
+      if (committed_ - position_ >= extent) [[likely]] {
+        return bump(position_, extent, bytes);
       }
     }
     return allocate_slow(bytes, alignment);
   }
 
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
-    auto* block = static_cast<std::byte*>(p);
     const auto offset =
         reinterpret_cast<std::uintptr_t>(p) - reinterpret_cast<std::uintptr_t>(base_);
     if (offset >= reserved_) {
       deallocate_outside(p, bytes, alignment);
       return;
     }
-    if (block != last_block_) return;  // arena memory is freed in bulk
-    const std::size_t size = bytes + static_cast<std::size_t>(bytes == 0);
-    if (offset + size != position_) [[unlikely]] {
-      report_rollback_mismatch(p, bytes, alignment);
+    // The most recent block ends at the position: roll it back. Others wait for a reset.
+    if (bytes <= fast_limit && offset + extent_of(bytes) == position_) {
+      note_peak();
+      retire_range(offset, position_);
+      position_ = offset;
+#if PMRKIT_CHECKED
+      last_block_ = nullptr;
+#endif
       return;
     }
-    note_peak();
-    retire_range(previous_position_, position_);
-    position_ = previous_position_;
-    last_block_ = nullptr;
+#if PMRKIT_CHECKED
+    report_rollback_mismatch(p, bytes, alignment);
+#endif
   }
 
   [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
@@ -191,13 +200,15 @@ class vmem_arena_resource final : public arena_resource {
     return static_cast<std::size_t>((std::uintptr_t{0} - address) & (effective - 1));
   }
 
-  /// Hands out [start, start + size), committed, as the most recent block.
-  void* bump(std::size_t start, std::size_t size) noexcept {
+  /// Hands out [start, start + extent), committed, as the most recent block.
+  void* bump(std::size_t start, std::size_t extent, [[maybe_unused]] std::size_t bytes) noexcept {
     std::byte* block = base_ + start;
-    previous_position_ = position_;
-    position_ = start + size;
+    position_ = start + extent;
+#if PMRKIT_CHECKED
     last_block_ = block;
-    detail::revive(block, size);
+    last_size_ = bytes;
+#endif
+    detail::revive(block, extent);
     return block;
   }
 
@@ -225,12 +236,14 @@ class vmem_arena_resource final : public arena_resource {
   vmem_arena_options options_;
   std::string name_;
   std::pmr::memory_resource* upstream_;
-  std::byte* base_ = nullptr;            // the reservation
-  std::size_t reserved_ = 0;             // its size in bytes
-  std::size_t committed_ = 0;            // [base_, base_ + committed_) is readable and writable
-  std::size_t position_ = 0;             // bytes handed out from base_, padding included
-  std::size_t previous_position_ = 0;    // the position before the most recent block
-  std::byte* last_block_ = nullptr;      // the most recent block, while it can be rolled back
+  std::byte* base_ = nullptr;  // the reservation
+  std::size_t reserved_ = 0;   // its size in bytes
+  std::size_t committed_ = 0;  // [base_, base_ + committed_) is readable and writable
+  std::size_t position_ = 0;   // bytes handed out from base_, padding included
+#if PMRKIT_CHECKED
+  std::byte* last_block_ = nullptr;  // the most recent block, to tell a rollback of another size
+  std::size_t last_size_ = 0;
+#endif
   overflow_header* overflow_ = nullptr;  // overflow blocks in use, newest first
   std::size_t overflow_count_ = 0;       // overflow blocks allocated since the last reset
   std::size_t overflow_bytes_ = 0;       // their sizes, as requested
