@@ -12,6 +12,7 @@
 #include <pmr/arena/arena_resource.hpp>
 #include <pmr/arena/chunked_arena_resource.hpp>
 #include <pmr/arena/make_arena.hpp>
+#include <pmr/arena/stack_resource.hpp>
 #include <pmr/arena/strings.hpp>
 #include <pmr/arena/vmem_arena_resource.hpp>
 #include <pmr/core/align.hpp>

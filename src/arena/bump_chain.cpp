@@ -28,6 +28,7 @@ void* bump_chain::bump_in_next_chunk(std::size_t bytes, std::size_t alignment,
         allocate_from_upstream(upstream_, size, chunk_alignment, name, bytes, alignment));
     fresh->size = size;
     fresh->top = fresh->begin();
+    fresh->first = fresh->begin();
     retire(fresh->begin(), static_cast<std::size_t>(fresh->end() - fresh->begin()));
     // A kept chunk too small for this request stays after the new one.
     fresh->next = next;
@@ -42,11 +43,31 @@ void* bump_chain::bump_in_next_chunk(std::size_t bytes, std::size_t alignment,
     advance_growth();
     next = fresh;
   }
-  if (current_ != nullptr) current_->top = cursor_;
+  if (current_ != nullptr) {
+    current_->top = cursor_;
+    used_before_ += static_cast<std::size_t>(cursor_ - current_->begin());
+  }
+  next->previous = current_;
   current_ = next;
   cursor_ = next->begin();
   limit_ = next->end();
-  return try_bump(bytes, alignment);
+  void* block = try_bump(bytes, alignment);
+  next->first = static_cast<std::byte*>(block);
+  return block;
+}
+
+void bump_chain::step_back() noexcept {
+  // The chunk before is the one the position came from: its top is where
+  // the position was before entering the chunk just emptied.
+  chunk_header* previous = current_->previous;
+  if (previous == nullptr) {  // the first chunk: back to its beginning, the start
+    cursor_ = current_->first = current_->begin();
+    return;
+  }
+  current_ = previous;
+  cursor_ = previous->top;
+  limit_ = previous->end();
+  used_before_ -= static_cast<std::size_t>(previous->top - previous->begin());
 }
 
 void bump_chain::rewind_to(position to) noexcept {
@@ -58,8 +79,12 @@ void bump_chain::rewind_to(position to) noexcept {
     std::byte* end = chunk == current_ ? cursor_ : chunk->top;
     if (end > from) retire(from, static_cast<std::size_t>(end - from));
     if (chunk == current_) break;
+    used_before_ -= static_cast<std::size_t>(chunk->top - chunk->begin());
     chunk = chunk->next;
     from = chunk->begin();
+  }
+  if (to.chunk != nullptr && to.cursor < to.chunk->first) {
+    to.chunk->first = to.cursor;  // nothing is left in it
   }
   current_ = to.chunk;
   cursor_ = to.cursor;
@@ -85,6 +110,7 @@ void bump_chain::release() noexcept {
   }
   first_ = current_ = nullptr;
   cursor_ = limit_ = nullptr;
+  used_before_ = 0;
   next_size_ = growth_.initial;
 }
 

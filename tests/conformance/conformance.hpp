@@ -29,11 +29,14 @@
 //
 // The traits. `caps` says which checks apply; pmrkit resources keep the
 // defaults (every check). A check that does not apply is skipped with
-// "not applicable to <name>: <why>". `release(r)` is detected with a requires
-// expression: define it only when the resource has release(). Optionally,
-// `recorded_errors(r)` returns the misuse the resource recorded rather than
-// reported to the violation handler (pmrkit::test_resource in record mode);
-// it must be empty when a test ends.
+// "not applicable to <name>: <why>". A resource whose frees must be newest
+// first (a stack) sets `lifo_only`: every check and workload then frees in
+// reverse allocation order, and the container checks, whose containers free
+// a buffer after taking its replacement, do not apply. `release(r)` is
+// detected with a requires expression: define it only when the resource has
+// release(). Optionally, `recorded_errors(r)` returns the misuse the
+// resource recorded rather than reported to the violation handler
+// (pmrkit::test_resource in record mode); it must be empty when a test ends.
 //
 // The fixture builds the resource with `make(&upstream)` over a test_resource
 // in record mode, so every block the resource takes is checked on return. When
@@ -106,7 +109,15 @@ struct capabilities {
   /// The largest size the checks request: lower it for resources that serve
   /// bounded sizes only.
   std::size_t max_size = std::numeric_limits<std::size_t>::max();
+  /// Frees must be newest first (a stack): the checks free blocks in reverse
+  /// allocation order, and the container checks do not apply.
+  bool lifo_only = false;
 };
+
+/// Why the container checks do not apply to a lifo_only resource.
+inline constexpr std::string_view containers_free_out_of_order =
+    "containers free out of LIFO order (a growing vector frees its old buffer after taking the "
+    "new one)";
 
 /// "not applicable to <name>: <why>", the message of every skipped check.
 inline std::string not_applicable(std::string_view name, std::string_view why) {
@@ -208,10 +219,12 @@ inline ::testing::AssertionResult blocks_do_not_overlap(std::span<const block> b
 }
 
 /// Blocks taken from one resource, each filled with its own pattern, given
-/// back when the set is destroyed.
+/// back when the set is destroyed. With `lifo_only` the blocks stay in
+/// allocation order and only the newest may be freed (see `pick`).
 class block_set {
  public:
-  explicit block_set(std::pmr::memory_resource& resource) : resource_(&resource) {}
+  explicit block_set(std::pmr::memory_resource& resource, bool lifo_only = false)
+      : resource_(&resource), lifo_only_(lifo_only) {}
   block_set(const block_set&) = delete;
   block_set& operator=(const block_set&) = delete;
   ~block_set() { free_all(); }
@@ -228,8 +241,18 @@ class block_set {
     return blocks_.back();
   }
 
-  /// Checks block `index`, then frees it; the last block takes its index.
+  /// The block to free next, given a random number: any block, or the
+  /// newest when frees must be newest first. The set must not be empty.
+  [[nodiscard]] std::size_t pick(std::uint32_t random) const noexcept {
+    return lifo_only_ ? blocks_.size() - 1 : random % blocks_.size();
+  }
+
+  /// Checks block `index`, then frees it; the last block takes its index
+  /// (with lifo_only, `index` must be the last block's: the order is kept).
   ::testing::AssertionResult free(std::size_t index) {
+    if (lifo_only_ && index + 1 != blocks_.size()) {
+      throw std::logic_error("block_set: only the newest block may be freed (lifo_only)");
+    }
     const block b = blocks_[index];
     blocks_[index] = blocks_.back();
     blocks_.pop_back();
@@ -269,9 +292,11 @@ class block_set {
 
   [[nodiscard]] std::span<const block> blocks() const noexcept { return blocks_; }
   [[nodiscard]] std::size_t size() const noexcept { return blocks_.size(); }
+  [[nodiscard]] bool lifo_only() const noexcept { return lifo_only_; }
 
  private:
   std::pmr::memory_resource* resource_;
+  bool lifo_only_;
   std::vector<block> blocks_;  // on the global heap: the suite's bookkeeping is not measured
 };
 
@@ -334,8 +359,7 @@ inline ::testing::AssertionResult run_mixed_workload(block_set& blocks, const ca
   for (std::size_t i = 0; i < count; ++i) {
     blocks.allocate(requests.size(), requests.alignment());
     if (i % 3 == 2) {
-      if (::testing::AssertionResult intact = blocks.free(requests.next() % blocks.size());
-          !intact) {
+      if (::testing::AssertionResult intact = blocks.free(blocks.pick(requests.next())); !intact) {
         return intact;
       }
     }
@@ -346,7 +370,7 @@ inline ::testing::AssertionResult run_mixed_workload(block_set& blocks, const ca
 /// A short workload that must succeed: the resource is usable.
 inline ::testing::AssertionResult check_usable(std::pmr::memory_resource& resource,
                                                const capabilities& caps) {
-  block_set blocks(resource);
+  block_set blocks(resource, caps.lifo_only);
   if (::testing::AssertionResult result = run_mixed_workload(blocks, caps, 30, 77); !result) {
     return result;
   }
@@ -404,15 +428,16 @@ inline ::testing::AssertionResult no_violations(const violation_recorder& record
 inline ::testing::AssertionResult check_blocks_are_distinct(std::pmr::memory_resource& resource,
                                                             const capabilities& caps) {
   request_generator requests(caps, 1);
-  block_set blocks(resource);
+  block_set blocks(resource, caps.lifo_only);
   for (int i = 0; i < 300; ++i)
     blocks.allocate(requests.size(), requests.alignment());
   if (::testing::AssertionResult result = blocks_do_not_overlap(blocks.blocks()); !result) {
     return result;
   }
-  // Free a third, so that the new blocks come from reused memory where there is any.
+  // Free a third, so that the new blocks come from reused memory where there
+  // is any: every third block, or the newest third when frees are LIFO.
   for (std::size_t i = blocks.size(); i-- > 0;) {
-    if (i % 3 != 0) continue;
+    if (caps.lifo_only ? i < 200 : i % 3 != 0) continue;
     if (::testing::AssertionResult intact = blocks.free(i); !intact) return intact;
   }
   for (int i = 0; i < 200; ++i)
@@ -428,7 +453,7 @@ inline ::testing::AssertionResult check_blocks_are_distinct(std::pmr::memory_res
 /// once, so that blocks following one another in a chunk are checked too.
 inline ::testing::AssertionResult check_alignment(std::pmr::memory_resource& resource,
                                                   const capabilities& caps) {
-  block_set blocks(resource);
+  block_set blocks(resource, caps.lifo_only);
   for (std::size_t alignment = 1; alignment <= caps.max_alignment; alignment *= 2) {
     for (std::size_t size : {std::size_t{1}, alignment / 2, alignment - 1, alignment, alignment + 1,
                              3 * alignment, std::size_t{100}}) {
@@ -456,11 +481,10 @@ inline ::testing::AssertionResult check_contents_preserved(std::pmr::memory_reso
                                                            const capabilities& caps,
                                                            int operations = 2000) {
   request_generator requests(caps, 3);
-  block_set blocks(resource);
+  block_set blocks(resource, caps.lifo_only);
   for (int operation = 0; operation < operations; ++operation) {
     if (blocks.size() != 0 && requests.next() % 100 < 40) {
-      if (::testing::AssertionResult intact = blocks.free(requests.next() % blocks.size());
-          !intact) {
+      if (::testing::AssertionResult intact = blocks.free(blocks.pick(requests.next())); !intact) {
         return intact;
       }
     } else {
@@ -486,20 +510,28 @@ inline ::testing::AssertionResult check_zero_size(std::pmr::memory_resource& res
       }
     }
   } zeros{resource, {}};
-  block_set normal(resource);
+  // With lifo_only the zero-size blocks join the others, to be freed newest first.
+  block_set normal(resource, caps.lifo_only);
+  std::vector<block> lifo_zeros;  // with lifo_only: the zero-size blocks among `normal`
   request_generator requests(caps, 4);
 
   for (std::size_t alignment : {1, 2, 4, 8, 16, 64, 256, 4096}) {
     if (alignment > caps.max_alignment) continue;
     for (int i = 0; i < 3; ++i) {
       normal.allocate(requests.size(), requests.alignment());
-      zeros.blocks.reserve(zeros.blocks.size() + 1);
-      void* pointer = resource.allocate(0, alignment);
-      if (pointer == nullptr) {
-        return ::testing::AssertionFailure()
-               << "allocate(0, " << alignment << ") returned a null pointer";
+      void* pointer = nullptr;
+      if (caps.lifo_only) {
+        pointer = normal.allocate(0, alignment).pointer;
+        lifo_zeros.push_back(normal.blocks().back());
+      } else {
+        zeros.blocks.reserve(zeros.blocks.size() + 1);
+        pointer = resource.allocate(0, alignment);
+        if (pointer == nullptr) {
+          return ::testing::AssertionFailure()
+                 << "allocate(0, " << alignment << ") returned a null pointer";
+        }
+        zeros.blocks.push_back({static_cast<std::byte*>(pointer), 0, alignment, 0});
       }
-      zeros.blocks.push_back({static_cast<std::byte*>(pointer), 0, alignment, 0});
       if (!is_aligned(pointer, alignment)) {
         return ::testing::AssertionFailure() << "allocate(0, " << alignment << ") returned "
                                              << pointer << ", which is not aligned";
@@ -509,7 +541,8 @@ inline ::testing::AssertionResult check_zero_size(std::pmr::memory_resource& res
   for (int i = 0; i < 10; ++i)
     normal.allocate(requests.size(), requests.alignment());
 
-  for (const block& zero : zeros.blocks) {
+  for (const block& zero :
+       caps.lifo_only ? std::span<const block>(lifo_zeros) : std::span<const block>(zeros.blocks)) {
     for (const block& b : normal.blocks()) {
       if (address_of(b.pointer) <= address_of(zero.pointer) &&
           address_of(zero.pointer) < address_of(b.pointer) + b.size) {
@@ -982,7 +1015,7 @@ TYPED_TEST_P(resource_conformance, ReleaseReturnsEverythingUpstreamAndKeepsItUsa
     auto& resource = this->resource();
     for (std::uint32_t round = 0; round < 2; ++round) {
       {
-        pmrkit::conformance::block_set blocks(resource);
+        pmrkit::conformance::block_set blocks(resource, this->caps.lifo_only);
         ASSERT_TRUE(pmrkit::conformance::run_mixed_workload(blocks, this->caps, 200, 10 + round));
         blocks.abandon();  // release() takes them back
       }
@@ -1002,7 +1035,7 @@ TYPED_TEST_P(resource_conformance, DestructionReturnsEverythingUpstream) {
                                      &this->system);
   {
     const auto resource = TypeParam::make(&own_upstream);
-    pmrkit::conformance::block_set blocks(*resource);
+    pmrkit::conformance::block_set blocks(*resource, this->caps.lifo_only);
     ASSERT_TRUE(pmrkit::conformance::run_mixed_workload(blocks, this->caps, 200, 20));
     if (this->caps.releases_on_destruction) {
       blocks.abandon();  // the destructor takes them back
@@ -1019,7 +1052,7 @@ TYPED_TEST_P(resource_conformance, FailedUpstreamAllocationsLeakNothing) {
   }
   const std::size_t runs = pmrkit::exception_test(this->upstream, [&] {
     const auto resource = TypeParam::make(&this->upstream);
-    pmrkit::conformance::block_set blocks(*resource);
+    pmrkit::conformance::block_set blocks(*resource, this->caps.lifo_only);
     EXPECT_TRUE(pmrkit::conformance::run_mixed_workload(blocks, this->caps, 120, 30));
   });
   EXPECT_GT(runs, 1U) << "the workload never allocated from the upstream, so nothing was failed";
@@ -1036,13 +1069,13 @@ TYPED_TEST_P(resource_conformance, ResourceStaysUsableAfterUpstreamFailures) {
   } reset{this->upstream};
   auto& resource = this->resource();
   // Blocks from before the failures must come through them intact.
-  pmrkit::conformance::block_set survivors(resource);
+  pmrkit::conformance::block_set survivors(resource, this->caps.lifo_only);
   ASSERT_TRUE(pmrkit::conformance::run_mixed_workload(survivors, this->caps, 60, 40));
 
   constexpr long long max_runs = 2000;
   bool completed = false;
   for (long long limit = 0; limit < max_runs && !completed; ++limit) {
-    pmrkit::conformance::block_set blocks(resource);
+    pmrkit::conformance::block_set blocks(resource, this->caps.lifo_only);
     this->upstream.set_allocation_limit(limit);
     try {
       ASSERT_TRUE(pmrkit::conformance::run_mixed_workload(blocks, this->caps, 120, 41));
@@ -1066,10 +1099,16 @@ TYPED_TEST_P(resource_conformance, ResourceStaysUsableAfterUpstreamFailures) {
 }
 
 TYPED_TEST_P(resource_conformance, StandardContainersWork) {
+  if (this->caps.lifo_only) {
+    GTEST_SKIP() << this->not_applicable(pmrkit::conformance::containers_free_out_of_order);
+  }
   EXPECT_TRUE(pmrkit::conformance::check_std_containers(this->resource()));
 }
 
 TYPED_TEST_P(resource_conformance, BoostContainersWork) {
+  if (this->caps.lifo_only) {
+    GTEST_SKIP() << this->not_applicable(pmrkit::conformance::containers_free_out_of_order);
+  }
   EXPECT_TRUE(pmrkit::conformance::check_boost_containers(this->resource()));
 }
 
@@ -1079,8 +1118,9 @@ TYPED_TEST_P(resource_conformance, FreedMemoryIsReused) {
   }
   auto& resource = this->resource();
   const auto round = [&](std::uint32_t seed) {
-    pmrkit::conformance::block_set blocks(resource);
+    pmrkit::conformance::block_set blocks(resource, this->caps.lifo_only);
     EXPECT_TRUE(pmrkit::conformance::run_mixed_workload(blocks, this->caps, 300, seed));
+    if (this->caps.lifo_only) return;  // containers free out of LIFO order
     EXPECT_TRUE(pmrkit::conformance::check_std_containers(resource, 1000));
     EXPECT_TRUE(pmrkit::conformance::check_boost_containers(resource, 1000));
   };

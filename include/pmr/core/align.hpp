@@ -26,7 +26,8 @@ namespace pmrkit {
 
 /// True when `value` is a power of two (zero is not).
 [[nodiscard]] constexpr bool is_power_of_two(std::size_t value) noexcept {
-  return std::has_single_bit(value);
+  // Not std::has_single_bit: without -mpopcnt it becomes a library call.
+  return value != 0 && (value & (value - 1)) == 0;
 }
 
 /// Rounds `value` up to a multiple of `alignment` (a power of two). Returns

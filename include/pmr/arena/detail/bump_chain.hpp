@@ -4,9 +4,11 @@
 // the current one. When the current chunk is exhausted the position moves to
 // the next chunk, which is either one kept from an earlier pass (after a
 // reset or rewind) or a new one whose size follows `chunk_growth`. Positions
-// can be taken and returned to (`tell` / `rewind_to`), which is all a stack
-// or a checkpointed arena needs; `reset` returns to the very start, keeping
-// every chunk; `trim_to_first` and `release` give chunks back.
+// can be taken and returned to (`tell` / `rewind_to`), which is all a
+// checkpointed arena needs; `pop` frees the newest block of a LIFO owner (a
+// stack), stepping back to the previous chunk when it empties the current
+// one; `reset` returns to the very start, keeping every chunk;
+// `trim_to_first` and `release` give chunks back.
 //
 // Each chunk starts with a `chunk_header`; chunk sizes count the header, so
 // the upstream sees exactly the growth sequence (4 KiB, 8 KiB, ...). In
@@ -41,6 +43,11 @@ struct chunk_header {
   std::size_t size;   // bytes taken from the upstream, header included
   std::size_t index;  // position in the chain: 0 for the first chunk
   std::byte* top;     // how far it was used when the position moved on (chain chunks)
+  // For `pop`, set when the position enters the chunk: where it came from
+  // (the chunk before this one), and where the first block since then starts
+  // (lowered when the position goes below it: the chunk is then empty).
+  chunk_header* previous;
+  std::byte* first;
 
   [[nodiscard]] std::byte* begin() noexcept;
   [[nodiscard]] std::byte* end() noexcept { return reinterpret_cast<std::byte*>(this) + size; }
@@ -137,6 +144,18 @@ class bump_chain {
   }
 
   [[nodiscard]] position tell() const noexcept { return {current_, cursor_}; }
+  /// The beginning of the first chunk ({} before there is one): as free as
+  /// the very start, but rewinding there keeps the first chunk current, so
+  /// the next bump takes the fast path.
+  [[nodiscard]] position start() const noexcept {
+    return first_ != nullptr ? position{first_, first_->begin()} : position{};
+  }
+  /// Bytes consumed up to the position, as measure().used counts them, in O(1).
+  [[nodiscard]] std::size_t used() const noexcept {
+    return current_ == nullptr
+               ? 0
+               : used_before_ + static_cast<std::size_t>(cursor_ - current_->begin());
+  }
   /// Returns to `to`, an earlier position of this chain; what lay after it is
   /// free again (retired in checked builds) and its chunks are kept.
   void rewind_to(position to) noexcept;
@@ -156,10 +175,44 @@ class bump_chain {
     }
     if (new_end < cursor_) {
       retire(new_end, static_cast<std::size_t>(cursor_ - new_end));
+      if (new_end < current_->first) current_->first = new_end;
     } else {
       revive(cursor_, static_cast<std::size_t>(new_end - cursor_));
     }
     cursor_ = new_end;
+    return true;
+  }
+
+  /// Returns to `to`, which lies in the current chunk between its beginning
+  /// and the cursor: rewind_to without the walk, for owners that checked that.
+  void rewind_in_chunk(std::byte* to) noexcept {
+    retire(to, static_cast<std::size_t>(cursor_ - to));
+    if (to < current_->first) current_->first = to;  // nothing is left in it
+    cursor_ = to;
+  }
+
+  /// For owners that free in LIFO order (a stack): frees the newest block,
+  /// `extent` bytes at `block` ending at the cursor, and returns the cursor to
+  /// `back_to`, where it was before the block was bumped (the owner knows:
+  /// `block` itself unless alignment padding came first). When the block was
+  /// the first of its chunk, the position returns instead to where it was
+  /// before the chain entered the chunk (the previous chunk's top). So a whole
+  /// LIFO sequence of pops undoes the bumps exactly, across chunk boundaries,
+  /// and the current chunk always holds the newest block. Returns false,
+  /// changing nothing, when the block does not end at the cursor.
+  bool pop(std::byte* block, std::size_t extent, std::byte* back_to) noexcept {
+    // A null cursor (no chunk yet) fails this for any block a chain hands out.
+    if (reinterpret_cast<std::uintptr_t>(cursor_) - reinterpret_cast<std::uintptr_t>(block) !=
+        extent) {
+      return false;
+    }
+    if (block <= current_->first) {
+      retire(block, extent);
+      step_back();
+    } else {
+      retire(back_to, static_cast<std::size_t>(cursor_ - back_to));
+      cursor_ = back_to;
+    }
     return true;
   }
 
@@ -179,6 +232,8 @@ class bump_chain {
   [[nodiscard]] usage measure() const noexcept;
 
  private:
+  void step_back() noexcept;
+
   chunk_growth growth_;
   std::size_t next_size_;
   std::pmr::memory_resource* upstream_;
@@ -186,6 +241,7 @@ class bump_chain {
   chunk_header* current_ = nullptr;
   std::byte* cursor_ = nullptr;
   std::byte* limit_ = nullptr;
+  std::size_t used_before_ = 0;  // bytes used in the chunks before the current one
 };
 
 }  // namespace pmrkit::detail
