@@ -37,6 +37,10 @@ void add_pmrkit_rows(registry& rows) {
             std::pmr::new_delete_resource());
       },
       [](pmrkit::vmem_arena_resource& arena) { arena.reset(); });
+  // Frees pop only the newest block; a batch ends with a rewind to the start.
+  rows.add_resource<monotonic>(
+      "pmrkit_stack", [] { return pmrkit::stack_resource({}, std::pmr::new_delete_resource()); },
+      [](pmrkit::stack_resource& stack) { stack.reset(); });
 }
 
 }  // namespace
