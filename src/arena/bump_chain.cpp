@@ -3,7 +3,26 @@
 #include <pmr/core/error.hpp>
 #include <pmr/core/upstream.hpp>
 
+#include <stdexcept>
+#include <string>
+
 namespace pmrkit::detail {
+
+chunk_growth validated_growth(std::string_view resource, chunk_growth growth, std::size_t alignment,
+                              const std::pmr::memory_resource* upstream) {
+  constexpr std::size_t min_chunk_size = 256;
+  constexpr std::size_t max_alignment = 4096;
+  const auto invalid = [resource](const char* what) {
+    throw std::invalid_argument("pmrkit::" + std::string(resource) + ": " + what);
+  };
+  if (growth.initial < min_chunk_size) invalid("initial_chunk_size must be at least 256 bytes");
+  if (growth.max < growth.initial) invalid("max_chunk_size must be at least initial_chunk_size");
+  if (!is_power_of_two(alignment) || alignment > max_alignment) {
+    invalid("alignment must be a power of two no greater than 4096");
+  }
+  if (upstream == nullptr) invalid("upstream must not be null");
+  return growth;
+}
 
 void return_chunk(std::pmr::memory_resource* upstream, chunk_header* chunk) noexcept {
   revive(chunk->begin(), static_cast<std::size_t>(chunk->end() - chunk->begin()));

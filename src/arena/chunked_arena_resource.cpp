@@ -12,28 +12,6 @@
 namespace pmrkit {
 
 namespace {
-constexpr std::size_t min_chunk_size = 256;
-constexpr std::size_t max_alignment_option = 4096;
-
-[[noreturn]] void invalid(const char* what) {
-  throw std::invalid_argument(std::string("pmrkit::chunked_arena_resource: ") + what);
-}
-
-const chunked_arena_options& validated(const chunked_arena_options& options,
-                                       const std::pmr::memory_resource* upstream) {
-  if (options.initial_chunk_size < min_chunk_size) {
-    invalid("initial_chunk_size must be at least 256 bytes");
-  }
-  if (options.max_chunk_size < options.initial_chunk_size) {
-    invalid("max_chunk_size must be at least initial_chunk_size");
-  }
-  if (!is_power_of_two(options.alignment) || options.alignment > max_alignment_option) {
-    invalid("alignment must be a power of two no greater than 4096");
-  }
-  if (upstream == nullptr) invalid("upstream must not be null");
-  return options;
-}
-
 std::size_t capacity(detail::chunk_header* chunk) noexcept {
   return static_cast<std::size_t>(chunk->end() - chunk->begin());
 }
@@ -41,13 +19,16 @@ std::size_t capacity(detail::chunk_header* chunk) noexcept {
 
 chunked_arena_resource::chunked_arena_resource(chunked_arena_options options,
                                                std::pmr::memory_resource* upstream)
-    : options_(validated(options, upstream)),
+    : options_(options),
       name_(options.name),
       fast_limit_(std::min(options.size_limit, std::numeric_limits<std::size_t>::max() / 2)),
-      chain_({.initial = options.initial_chunk_size,
-              .max = options.max_chunk_size,
-              .geometric = options.growth == chunk_growth_policy::geometric},
-             upstream) {
+      chain_(
+          detail::validated_growth("chunked_arena_resource",
+                                   {.initial = options.initial_chunk_size,
+                                    .max = options.max_chunk_size,
+                                    .geometric = options.growth == chunk_growth_policy::geometric},
+                                   options.alignment, upstream),
+          upstream) {
   options_.name = name_;
 }
 

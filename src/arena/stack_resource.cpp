@@ -11,37 +11,16 @@
 
 namespace pmrkit {
 
-namespace {
-constexpr std::size_t min_chunk_size = 256;
-constexpr std::size_t max_alignment_option = 4096;
-
-[[noreturn]] void invalid(const char* what) {
-  throw std::invalid_argument(std::string("pmrkit::stack_resource: ") + what);
-}
-
-const stack_options& validated(const stack_options& options,
-                               const std::pmr::memory_resource* upstream) {
-  if (options.initial_chunk_size < min_chunk_size) {
-    invalid("initial_chunk_size must be at least 256 bytes");
-  }
-  if (options.max_chunk_size < options.initial_chunk_size) {
-    invalid("max_chunk_size must be at least initial_chunk_size");
-  }
-  if (!is_power_of_two(options.alignment) || options.alignment > max_alignment_option) {
-    invalid("alignment must be a power of two no greater than 4096");
-  }
-  if (upstream == nullptr) invalid("upstream must not be null");
-  return options;
-}
-}  // namespace
-
 stack_resource::stack_resource(stack_options options, std::pmr::memory_resource* upstream)
-    : options_(validated(options, upstream)),
+    : options_(options),
       name_(options.name),
-      chain_({.initial = options.initial_chunk_size,
-              .max = options.max_chunk_size,
-              .geometric = options.growth == chunk_growth_policy::geometric},
-             upstream) {
+      chain_(
+          detail::validated_growth("stack_resource",
+                                   {.initial = options.initial_chunk_size,
+                                    .max = options.max_chunk_size,
+                                    .geometric = options.growth == chunk_growth_policy::geometric},
+                                   options.alignment, upstream),
+          upstream) {
   options_.name = name_;
 }
 

@@ -87,6 +87,13 @@ struct chunk_growth {
   bool geometric = true;
 };
 
+/// The checks every resource built on a bump_chain makes of its options.
+/// Throws std::invalid_argument "pmrkit::<resource>: <field> ..." naming the
+/// field: `initial` below 256 bytes, `max` below `initial`, `alignment` not a
+/// power of two or above 4096, a null `upstream`. Returns the growth.
+chunk_growth validated_growth(std::string_view resource, chunk_growth growth, std::size_t alignment,
+                              const std::pmr::memory_resource* upstream);
+
 class bump_chain {
  public:
   /// A position in the chain: a chunk (null before the first) and a cursor in it.
