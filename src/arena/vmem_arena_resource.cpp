@@ -242,31 +242,23 @@ void vmem_arena_resource::free_overflow_after(std::size_t sequence) noexcept {
 }
 
 void vmem_arena_resource::reset() noexcept {
+  free_all_keeping(options_.retain_on_reset);
+}
+
+void vmem_arena_resource::release() noexcept {
+  free_all_keeping(0);
+}
+
+void vmem_arena_resource::free_all_keeping(std::size_t retain) noexcept {
   note_peak();
   free_overflow_after(0);
-  const std::size_t keep = std::min(committed_, options_.retain_on_reset);
+  const std::size_t keep = std::min(committed_, retain);
   retire_range(0, std::min(position_, keep));
   if (committed_ > keep) {
     // Revived first: the pages come back zeroed and unpoisoned when committed again.
     detail::revive(base_ + keep, committed_ - keep);
     detail::os::decommit(base_ + keep, committed_ - keep);
     committed_ = keep;
-  }
-  position_ = 0;
-#if PMRKIT_CHECKED
-  last_block_ = nullptr;
-#endif
-  overflow_count_ = 0;
-  ++epoch_;
-}
-
-void vmem_arena_resource::release() noexcept {
-  note_peak();
-  free_overflow_after(0);
-  if (committed_ != 0) {
-    detail::revive(base_, committed_);
-    detail::os::decommit(base_, committed_);
-    committed_ = 0;
   }
   position_ = 0;
 #if PMRKIT_CHECKED

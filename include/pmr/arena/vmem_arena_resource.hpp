@@ -232,6 +232,8 @@ class vmem_arena_resource final : public arena_resource {
   [[nodiscard]] bool commit_to(std::size_t end) noexcept;
   void free_overflow(overflow_header* header) noexcept;
   void free_overflow_after(std::size_t sequence) noexcept;
+  /// reset (keeping `retain` bytes committed) and release (keeping none).
+  void free_all_keeping(std::size_t retain) noexcept;
 
   vmem_arena_options options_;
   std::string name_;
