@@ -121,6 +121,16 @@ void bump_chain::trim_to_first() noexcept {
   first_->next = nullptr;
 }
 
+void bump_chain::shrink() noexcept {
+  chunk_header*& link = current_ != nullptr ? current_->next : first_;
+  for (chunk_header* chunk = link; chunk != nullptr;) {
+    chunk_header* next = chunk->next;
+    return_chunk(upstream_, chunk);
+    chunk = next;
+  }
+  link = nullptr;
+}
+
 void bump_chain::release() noexcept {
   for (chunk_header* chunk = first_; chunk != nullptr;) {
     chunk_header* next = chunk->next;

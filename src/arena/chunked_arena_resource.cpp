@@ -141,6 +141,15 @@ void chunked_arena_resource::release() {
 #endif
 }
 
+void chunked_arena_resource::shrink() noexcept {
+  chain_.shrink();
+  while (large_kept_ != nullptr) {
+    detail::chunk_header* next = large_kept_->next;
+    detail::return_chunk(chain_.upstream(), large_kept_);
+    large_kept_ = next;
+  }
+}
+
 arena_checkpoint chunked_arena_resource::checkpoint() const noexcept {
   const detail::bump_chain::position at = chain_.tell();
   const std::size_t index = at.chunk != nullptr ? at.chunk->index : 0;

@@ -249,6 +249,15 @@ void vmem_arena_resource::release() noexcept {
   free_all_keeping(0);
 }
 
+void vmem_arena_resource::shrink() noexcept {
+  const std::size_t keep = std::min(committed_, align_up(position_, detail::os::page_size()));
+  if (committed_ > keep) {
+    detail::revive(base_ + keep, committed_ - keep);
+    detail::os::decommit(base_ + keep, committed_ - keep);
+    committed_ = keep;
+  }
+}
+
 void vmem_arena_resource::free_all_keeping(std::size_t retain) noexcept {
   note_peak();
   free_overflow_after(0);

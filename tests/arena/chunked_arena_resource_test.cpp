@@ -155,6 +155,22 @@ TEST(ChunkedArena, ClearKeepsOnlyTheFirstChunkAndReleaseReturnsEverything) {
   EXPECT_EQ(upstream.blocks_in_use(), 1U);
 }
 
+TEST(ChunkedArena, ShrinkReturnsKeptChunksNotInUse) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  chunked_arena_resource arena({}, &upstream);
+  for (int i = 0; i < 100; ++i)
+    (void)arena.allocate(512, 8);
+  (void)arena.allocate(100'000, 8);
+  arena.reset();
+  void* kept = arena.allocate(64, 8);  // in the first chunk
+  arena.shrink();
+  EXPECT_EQ(chunk_sizes(upstream), std::vector<std::size_t>{4096});
+  EXPECT_TRUE(arena.owns(kept));
+  for (int i = 0; i < 100; ++i)
+    (void)arena.allocate(512, 8);  // grows again
+  EXPECT_GT(upstream.blocks_in_use(), 1U);
+}
+
 TEST(ChunkedArena, MostRecentBlockIsRolledBackOthersAreNot) {
   chunked_arena_resource arena({}, std::pmr::new_delete_resource());
   void* a = arena.allocate(40, 8);

@@ -83,6 +83,22 @@ class StackViolationTest : public ::testing::Test {
   pmrkit::violation_recorder recorder_;
 };
 
+TEST_F(StackTest, ShrinkReturnsCachedChunksAboveTheCurrentOne) {
+  pmrkit::test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  stack_resource stack({}, &upstream);
+  const pmrkit::arena_checkpoint start = stack.checkpoint();
+  for (int i = 0; i < 100; ++i)
+    (void)stack.allocate(512, 8);
+  stack.rewind(start);
+  void* low = stack.allocate(64, 8);
+  EXPECT_GT(upstream.blocks_in_use(), 1U);
+  stack.shrink();
+  EXPECT_EQ(upstream.blocks_in_use(), 1U);
+  stack.deallocate(low, 64, 8);
+  stack.release();
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+}
+
 TEST_F(StackTest, PopsTheTopBlock) {
   stack_resource stack({}, std::pmr::new_delete_resource());
   void* a = stack.allocate(64, 8);

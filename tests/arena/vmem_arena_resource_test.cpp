@@ -337,6 +337,21 @@ TEST(VmemArena, ForeignPointerIsAViolation) {
   EXPECT_EQ(upstream.error_count(), 0U);  // nothing reached the overflow
 }
 
+TEST(VmemArena, ShrinkDecommitsBeyondThePosition) {
+  vmem_arena_resource arena({.reserve = 16_MiB, .commit_step = 64_KiB});
+  const pmrkit::arena_checkpoint start = arena.checkpoint();
+  (void)arena.allocate(4_MiB, 16);
+  void* low = nullptr;
+  arena.rewind(start);
+  low = arena.allocate(100, 16);
+  EXPECT_GE(arena.stats().bytes_from_upstream, 4_MiB);
+  arena.shrink();
+  EXPECT_LE(arena.stats().bytes_from_upstream, 64_KiB);
+  std::memset(low, 1, 100);  // still committed
+  (void)arena.allocate(1_MiB, 16);
+  EXPECT_GE(arena.stats().bytes_from_upstream, 1_MiB);
+}
+
 TEST(VmemArena, MostRecentBlockRollsBackAndGrowsInPlace) {
   vmem_arena_resource arena({.reserve = 16_MiB, .commit_step = 64_KiB});
   void* a = arena.allocate(100, 16);

@@ -124,6 +124,8 @@ class arena_resource : public std::pmr::memory_resource, public resizable_resour
   virtual void reset() = 0;
   /// Everything goes back upstream; the arena stays usable.
   virtual void release() = 0;
+  /// Gives back memory kept for reuse but not in use now; nothing in use moves.
+  virtual void shrink() noexcept = 0;
   /// A marker of the current position.
   [[nodiscard]] virtual arena_checkpoint checkpoint() const noexcept = 0;
   /// Frees everything allocated after `marker`, keeping the memory for reuse.

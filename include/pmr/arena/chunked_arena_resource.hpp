@@ -12,7 +12,8 @@
 // back; `pmrkit::reallocate` grows that block in place. `reset()` frees
 // everything but keeps every chunk (and the grown chunk size), so a second
 // identical pass takes nothing from the upstream; `clear()` keeps only the
-// first chunk; `release()` returns everything. Checkpoints rewind to a marker.
+// first chunk; `shrink()` returns the kept chunks not in use; `release()`
+// returns everything. Checkpoints rewind to a marker.
 //
 // Choose it for many short-lived allocations freed together (per request, per
 // frame, per parse) when you want a fixed small footprint and any upstream;
@@ -85,6 +86,9 @@ class chunked_arena_resource final : public arena_resource {
   void clear();
   /// Everything goes back upstream; the growth sequence starts again.
   void release() override;
+  /// Gives back what is kept but not in use: chunks after the current one and
+  /// dedicated chunks freed by reset or rewind. Nothing in use moves.
+  void shrink() noexcept override;
   [[nodiscard]] arena_checkpoint checkpoint() const noexcept override;
   /// Frees everything allocated after `marker` (kept for reuse). A stale
   /// marker is a stale_checkpoint violation in checked builds and is ignored.

@@ -131,6 +131,10 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
   /// Everything goes back upstream; the growth sequence starts again and the
   /// stack stays usable. Throws nothing.
   void release() noexcept;
+  /// Gives back the cached chunks above the current one; nothing in use moves.
+  void shrink() noexcept {
+    chain_.shrink();
+  }
 
   /// Grows or shrinks the newest block in place when its chunk has room, and
   /// returns true; false, changing nothing, for any other block.

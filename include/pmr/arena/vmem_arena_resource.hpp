@@ -109,6 +109,8 @@ class vmem_arena_resource final : public arena_resource {
   /// Everything is free and decommitted, overflow blocks go back upstream;
   /// the reservation is kept, so the arena stays usable. Throws nothing.
   void release() noexcept override;
+  /// Decommits the committed pages beyond the position; nothing in use moves.
+  void shrink() noexcept override;
   /// A marker of the position (and of the overflow blocks allocated so far).
   [[nodiscard]] arena_checkpoint checkpoint() const noexcept override {
     // The chunk index counts overflow blocks, the chunks that follow the range.

@@ -8,7 +8,7 @@
 // checkpointed arena needs; `pop` frees the newest block of a LIFO owner (a
 // stack), stepping back to the previous chunk when it empties the current
 // one; `reset` returns to the very start, keeping every chunk;
-// `trim_to_first` and `release` give chunks back.
+// `shrink`, `trim_to_first` and `release` give chunks back.
 //
 // Each chunk starts with a `chunk_header`; chunk sizes count the header, so
 // the upstream sees exactly the growth sequence (4 KiB, 8 KiB, ...). In
@@ -170,6 +170,8 @@ class bump_chain {
   void reset() noexcept { rewind_to({}); }
   /// Gives back every chunk but the first and returns to the start.
   void trim_to_first() noexcept;
+  /// Gives back the kept chunks after the current one; the position stays.
+  void shrink() noexcept;
   /// Gives back every chunk; the growth sequence starts again.
   void release() noexcept;
 
