@@ -39,7 +39,13 @@ void add_pmrkit_rows(registry& rows) {
       [](pmrkit::vmem_arena_resource& arena) { arena.reset(); });
   // Frees pop only the newest block; a batch ends with a rewind to the start.
   rows.add_resource<monotonic>(
-      "pmrkit_stack", [] { return pmrkit::stack_resource({}, std::pmr::new_delete_resource()); },
+      "pmrkit_stack",
+      [] {
+        // Chunks as foonathan_stack's blocks (peers.cpp): 64 KiB first, doubling without a cap.
+        return pmrkit::stack_resource(
+            {.initial_chunk_size = std::size_t{64} << 10, .max_chunk_size = std::size_t{1} << 30},
+            std::pmr::new_delete_resource());
+      },
       [](pmrkit::stack_resource& stack) { stack.reset(); });
 }
 
