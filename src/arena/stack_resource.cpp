@@ -29,7 +29,7 @@ void* stack_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
   const std::size_t effective = std::max(alignment, options_.alignment);
   std::size_t extent = 0;
   std::size_t needed = 0;
-  if (!checked_align_up(bytes + static_cast<std::size_t>(bytes == 0), options_.alignment, extent) ||
+  if (!checked_block_extent(bytes, options_.alignment, extent) ||
       !detail::chunk_size_for(extent, effective, needed)) {
     throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name_);
   }

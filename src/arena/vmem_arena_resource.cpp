@@ -129,7 +129,7 @@ vmem_arena_resource::~vmem_arena_resource() {
 void* vmem_arena_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
   check_request(bytes, alignment, name_);
   std::size_t extent = 0;
-  if (!checked_align_up(bytes + static_cast<std::size_t>(bytes == 0), options_.alignment, extent)) {
+  if (!checked_block_extent(bytes, options_.alignment, extent)) {
     throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name_);
   }
   const std::size_t padding = padding_at(position_, alignment);

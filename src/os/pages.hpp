@@ -49,6 +49,12 @@ void release(void* p, std::size_t bytes) noexcept;
 bool advise_huge_pages(void* p, std::size_t bytes) noexcept;
 
 /// True when address space can be reserved here (probes with one page).
-[[nodiscard]] bool virtual_memory_available() noexcept;
+[[nodiscard]] inline bool virtual_memory_available() noexcept {
+  const std::size_t page = page_size();
+  void* p = reserve(page);
+  if (p == nullptr) return false;
+  release(p, page);
+  return true;
+}
 
 }  // namespace pmrkit::detail::os

@@ -94,12 +94,4 @@ bool advise_huge_pages([[maybe_unused]] void* p, [[maybe_unused]] std::size_t by
 #endif
 }
 
-bool virtual_memory_available() noexcept {
-  const std::size_t page = page_size();
-  void* p = reserve(page);
-  if (p == nullptr) return false;
-  release(p, page);
-  return true;
-}
-
 }  // namespace pmrkit::detail::os

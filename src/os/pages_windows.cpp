@@ -78,12 +78,4 @@ bool advise_huge_pages(void* /*p*/, std::size_t /*bytes*/) noexcept {
   return false;
 }
 
-bool virtual_memory_available() noexcept {
-  const std::size_t page = page_size();
-  void* p = reserve(page);
-  if (p == nullptr) return false;
-  release(p, page);
-  return true;
-}
-
 }  // namespace pmrkit::detail::os

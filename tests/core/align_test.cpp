@@ -50,6 +50,16 @@ TEST(Align, NextPowerOfTwoAndLog2) {
   EXPECT_EQ(pmrkit::log2_floor(4097), 12U);
 }
 
+TEST(Align, BlockExtentIsAtLeastOneGranuleAndReportsOverflow) {
+  EXPECT_EQ(pmrkit::block_extent(0, 16), 16U);
+  EXPECT_EQ(pmrkit::block_extent(1, 16), 16U);
+  EXPECT_EQ(pmrkit::block_extent(17, 16), 32U);
+  EXPECT_EQ(pmrkit::block_extent(0, 1), 1U);
+  std::size_t result = 0;
+  EXPECT_TRUE(pmrkit::checked_block_extent(max_size - 15, 16, result));
+  EXPECT_FALSE(pmrkit::checked_block_extent(max_size - 14, 16, result));
+}
+
 TEST(Align, AlignPointerRoundsUpAndKeepsAlignedPointers) {
   alignas(64) std::byte buffer[256];
   EXPECT_EQ(pmrkit::align_pointer(buffer + 1, 64), buffer + 64);

@@ -115,7 +115,7 @@ class chunked_arena_resource final : public arena_resource {
   // Every block takes a multiple of the least alignment (its extent), so the
   // cursor stays aligned and the fast path needs no alignment arithmetic.
   [[nodiscard]] std::size_t extent_of(std::size_t bytes) const noexcept {
-    return align_up(bytes + static_cast<std::size_t>(bytes == 0), options_.alignment);
+    return block_extent(bytes, options_.alignment);
   }
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {

@@ -166,7 +166,7 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
   // cursor stays aligned and the fast path needs no alignment arithmetic.
   // Zero-byte blocks take one byte so every block has a distinct address.
   [[nodiscard]] std::size_t extent_of(std::size_t bytes) const noexcept {
-    return align_up(bytes + static_cast<std::size_t>(bytes == 0), options_.alignment);
+    return block_extent(bytes, options_.alignment);
   }
   static constexpr std::size_t fast_limit = std::numeric_limits<std::size_t>::max() / 2;
 

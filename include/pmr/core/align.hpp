@@ -74,6 +74,21 @@ namespace pmrkit {
   return static_cast<unsigned>(std::bit_width(value)) - 1U;
 }
 
+/// What a bump allocator consumes for a block of `bytes`: at least one byte
+/// (so every block has its own address), rounded up to `granule` (a power of
+/// two) so the position stays aligned. The caller guarantees no overflow
+/// (`bytes` at most half of std::size_t's range); see checked_block_extent.
+[[nodiscard]] constexpr std::size_t block_extent(std::size_t bytes, std::size_t granule) noexcept {
+  return align_up(bytes + static_cast<std::size_t>(bytes == 0), granule);
+}
+
+/// block_extent with an overflow check: false, leaving `result` untouched,
+/// when the extent does not fit std::size_t.
+[[nodiscard]] constexpr bool checked_block_extent(std::size_t bytes, std::size_t granule,
+                                                  std::size_t& result) noexcept {
+  return checked_align_up(bytes + static_cast<std::size_t>(bytes == 0), granule, result);
+}
+
 /// True when `pointer` is a multiple of `alignment` (a power of two).
 [[nodiscard]] inline bool is_aligned(const void* pointer, std::size_t alignment) noexcept {
   return (reinterpret_cast<std::uintptr_t>(pointer) & (alignment - 1)) == 0;
