@@ -112,12 +112,19 @@ struct capabilities {
   /// Frees must be newest first (a stack): the checks free blocks in reverse
   /// allocation order, and the container checks do not apply.
   bool lifo_only = false;
+  /// Serves the std and Boost containers of the container checks (false for a
+  /// resource that refuses requests above a small max_size).
+  bool serves_containers = true;
 };
 
 /// Why the container checks do not apply to a lifo_only resource.
 inline constexpr std::string_view containers_free_out_of_order =
     "containers free out of LIFO order (a growing vector frees its old buffer after taking the "
     "new one)";
+
+/// Why the container checks do not apply to a resource with serves_containers false.
+inline constexpr std::string_view containers_need_any_size =
+    "containers ask for sizes the resource refuses (a growing vector)";
 
 /// "not applicable to <name>: <why>", the message of every skipped check.
 inline std::string not_applicable(std::string_view name, std::string_view why) {
@@ -1102,12 +1109,18 @@ TYPED_TEST_P(resource_conformance, StandardContainersWork) {
   if (this->caps.lifo_only) {
     GTEST_SKIP() << this->not_applicable(pmrkit::conformance::containers_free_out_of_order);
   }
+  if (!this->caps.serves_containers) {
+    GTEST_SKIP() << this->not_applicable(pmrkit::conformance::containers_need_any_size);
+  }
   EXPECT_TRUE(pmrkit::conformance::check_std_containers(this->resource()));
 }
 
 TYPED_TEST_P(resource_conformance, BoostContainersWork) {
   if (this->caps.lifo_only) {
     GTEST_SKIP() << this->not_applicable(pmrkit::conformance::containers_free_out_of_order);
+  }
+  if (!this->caps.serves_containers) {
+    GTEST_SKIP() << this->not_applicable(pmrkit::conformance::containers_need_any_size);
   }
   EXPECT_TRUE(pmrkit::conformance::check_boost_containers(this->resource()));
 }
@@ -1120,7 +1133,7 @@ TYPED_TEST_P(resource_conformance, FreedMemoryIsReused) {
   const auto round = [&](std::uint32_t seed) {
     pmrkit::conformance::block_set blocks(resource, this->caps.lifo_only);
     EXPECT_TRUE(pmrkit::conformance::run_mixed_workload(blocks, this->caps, 300, seed));
-    if (this->caps.lifo_only) return;  // containers free out of LIFO order
+    if (this->caps.lifo_only || !this->caps.serves_containers) return;
     EXPECT_TRUE(pmrkit::conformance::check_std_containers(resource, 1000));
     EXPECT_TRUE(pmrkit::conformance::check_boost_containers(resource, 1000));
   };

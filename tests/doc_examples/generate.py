@@ -19,6 +19,7 @@ PRELUDE = """\
 #include <cassert>
 #include <cstddef>
 #include <iostream>
+#include <list>
 #include <map>
 #include <memory_resource>
 #include <string>
