@@ -23,6 +23,9 @@
 //   assert(size_classes::class_alignment(size_classes::index_of(160)) == 32);
 #pragma once
 
+#include <pmr/pool/detail/block_pool.hpp>
+
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 
@@ -78,6 +81,29 @@ inline constexpr std::size_t max_size = std::size_t{1} << 20;
   while (index < classes && class_alignment(index) < alignment)
     ++index;
   return index < classes ? index : classes;
+}
+
+/// Bytes of blocks in a class's first chunk, and the most a chunk grows to
+/// (a class whose one block is larger takes one block per chunk).
+inline constexpr std::size_t initial_chunk_bytes = 4096;
+inline constexpr std::size_t max_chunk_bytes = 65536;
+/// The most blocks a class's chunk holds when the caller sets no limit.
+inline constexpr std::size_t default_max_blocks_per_chunk = 1024;
+
+/// The block_pool layout of class `index`: chunks of about initial_chunk_bytes
+/// doubling up to max_chunk_bytes, and never more than `max_blocks_per_chunk`
+/// blocks (0: default_max_blocks_per_chunk), as std::pmr::pool_options means it.
+[[nodiscard]] constexpr block_pool_layout layout_of(std::size_t index,
+                                                    std::size_t max_blocks_per_chunk) noexcept {
+  const std::size_t size = class_size(index);
+  const std::size_t limit =
+      max_blocks_per_chunk == 0 ? default_max_blocks_per_chunk : max_blocks_per_chunk;
+  const std::size_t max_blocks = std::clamp<std::size_t>(max_chunk_bytes / size, 1, limit);
+  return {.block_size = size,
+          .block_alignment = class_alignment(index),
+          .initial_blocks = std::clamp<std::size_t>(initial_chunk_bytes / size, 1, max_blocks),
+          .max_blocks = max_blocks,
+          .growth_factor = 2};
 }
 
 static_assert(index_of(1) == 0 && index_of(16) == 0 && index_of(17) == 1);
