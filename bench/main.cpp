@@ -47,6 +47,13 @@ void add_pmrkit_rows(registry& rows) {
             std::pmr::new_delete_resource());
       },
       [](pmrkit::stack_resource& stack) { stack.reset(); });
+  // One block size: the fixed-size scenarios and the containers whose requests all fit.
+  rows.add_resource<capabilities{.block_size = 32, .release_all = true}>("pmrkit_pool", [] {
+    return pmrkit::pool_resource({.block_size = 32}, std::pmr::new_delete_resource());
+  });
+  rows.add_resource<releasable>("pmrkit_multipool", [] {
+    return pmrkit::multipool_resource(std::pmr::new_delete_resource());
+  });
 }
 
 }  // namespace

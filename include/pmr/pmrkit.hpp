@@ -24,6 +24,7 @@
 #include <pmr/core/reallocate.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
+#include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/pool_resource.hpp>
 #include <pmr/testing/exception_test.hpp>
 #include <pmr/testing/test_resource.hpp>

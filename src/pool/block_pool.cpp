@@ -96,38 +96,48 @@ block_pool_layout validated_layout(std::string_view resource, block_pool_layout 
 }
 
 void* block_pool::allocate_from_new_chunk(std::string_view name) {
-  std::size_t trailer_offset = 0;
-  std::size_t bytes = 0;
-  if (!chunk_bytes(layout_, next_blocks_, trailer_offset, bytes)) {
-    throw_allocation_error(failure_reason::size_overflow, layout_.block_size,
-                           layout_.block_alignment, name);
+  pool_chunk* chunk = carving_ != nullptr ? carving_->next : chunks_;
+  if (chunk == nullptr) {
+    std::size_t trailer_offset = 0;
+    std::size_t bytes = 0;
+    if (!chunk_bytes(layout_, next_blocks_, trailer_offset, bytes)) {
+      throw_allocation_error(failure_reason::size_overflow, layout_.block_size,
+                             layout_.block_alignment, name);
+    }
+    auto* begin = static_cast<std::byte*>(
+        allocate_from_upstream(upstream_, bytes, chunk_alignment(layout_), name, layout_.block_size,
+                               layout_.block_alignment));
+    chunk = reinterpret_cast<pool_chunk*>(begin + trailer_offset);
+    *chunk = {.next = nullptr,
+              .sequence = newest_ != nullptr ? newest_->sequence + 1 : 0,
+              .begin = begin,
+              .blocks = next_blocks_,
+              .bytes = bytes,
+              .free = 0};
+    std::memset(chunk->in_use_bits(), 0, bitmap_bytes(chunk->blocks));
+    (newest_ != nullptr ? newest_->next : chunks_) = chunk;
+    newest_ = chunk;
+    ++chunk_count_;
+    capacity_ += chunk->blocks;
+    from_upstream_ += bytes;
+    retire(begin, static_cast<std::size_t>(chunk->end(layout_.block_size) - begin));
+    std::size_t grown = 0;
+    next_blocks_ = checked_multiply(next_blocks_, layout_.growth_factor, grown)
+                       ? std::min(grown, layout_.max_blocks)
+                       : layout_.max_blocks;
   }
-  auto* begin = static_cast<std::byte*>(
-      allocate_from_upstream(upstream_, bytes, chunk_alignment(layout_), name, layout_.block_size,
-                             layout_.block_alignment));
-  auto* chunk = reinterpret_cast<pool_chunk*>(begin + trailer_offset);
-  *chunk = {.next = chunks_,
-            .previous = nullptr,
-            .begin = begin,
-            .blocks = next_blocks_,
-            .bytes = bytes,
-            .free = 0};
-  std::memset(chunk->in_use_bits(), 0, bitmap_bytes(chunk->blocks));
-  if (chunks_ != nullptr) chunks_->previous = chunk;
-  chunks_ = chunk;
-  ++chunk_count_;
-  capacity_ += chunk->blocks;
-  from_upstream_ += bytes;
-  // What the previous chunk had left uncarved is dropped: try_allocate found no free block, so
-  // the cursor had reached the limit.
-  cursor_ = begin;
+  // try_allocate found no free block, so the cursor had reached the limit: nothing is dropped.
+  carving_ = chunk;
+  cursor_ = chunk->begin;
   limit_ = chunk->end(layout_.block_size);
-  retire(cursor_, static_cast<std::size_t>(limit_ - cursor_));
-  std::size_t grown = 0;
-  next_blocks_ = checked_multiply(next_blocks_, layout_.growth_factor, grown)
-                     ? std::min(grown, layout_.max_blocks)
-                     : layout_.max_blocks;
   return try_allocate();
+}
+
+void block_pool::restart_carving() noexcept {
+  held_ = listed_ = carved_ = 0;
+  free_ = nullptr;
+  carving_ = nullptr;
+  cursor_ = limit_ = nullptr;
 }
 
 pool_chunk* block_pool::chunk_of(const void* p) const noexcept {
@@ -191,14 +201,44 @@ bool block_pool::check_deallocate(const void* p, std::string_view name, std::siz
   return true;
 }
 
+void block_pool::spill() noexcept {
+  const std::size_t moved = held_ / 2;
+  for (std::size_t i = 0; i < moved; ++i) {
+    auto* block = static_cast<free_block*>(magazine_[i]);
+    revive(block, sizeof(free_block));
+    block->next = free_;
+    free_ = block;
+  }
+  std::copy(magazine_ + moved, magazine_ + held_, magazine_);
+  held_ -= moved;
+  listed_ += moved;
+}
+
+void block_pool::empty_magazine() noexcept {
+  while (held_ != 0) {
+    auto* block = static_cast<free_block*>(magazine_[--held_]);
+    revive(block, sizeof(free_block));
+    block->next = free_;
+    free_ = block;
+    ++listed_;
+  }
+}
+
 std::size_t block_pool::shrink() noexcept {
   if (chunks_ == nullptr) return 0;
+  empty_magazine();
   const std::size_t size = layout_.block_size;
-  // The uncarved rest of the newest chunk is free too.
-  pool_chunk* carving = chunks_;
-  carving->free = static_cast<std::size_t>(limit_ - cursor_) / size;
-  for (pool_chunk* chunk = chunks_->next; chunk != nullptr; chunk = chunk->next)
-    chunk->free = 0;
+  // Blocks not carved yet are free: the rest of the carving chunk and every chunk after it.
+  const std::size_t uncarved = static_cast<std::size_t>(limit_ - cursor_) / size;
+  bool carved_before = carving_ != nullptr;  // chunks before the carving one are all carved
+  for (pool_chunk* chunk = chunks_; chunk != nullptr; chunk = chunk->next) {
+    if (chunk == carving_) {
+      chunk->free = uncarved;
+      carved_before = false;
+    } else {
+      chunk->free = carved_before ? 0 : chunk->blocks;
+    }
+  }
   // With both lists in address order, one merged walk counts each chunk's free blocks.
   chunks_ = sort_list(chunks_, [](const pool_chunk* c) { return c->begin; });
   free_ = sort_list(free_, [](const free_block* b) { return b; });
@@ -208,7 +248,7 @@ std::size_t block_pool::shrink() noexcept {
       chunk = chunk->next;
     ++chunk->free;
   }
-  // Unlink the fully free blocks from the free list, then their chunks.
+  // Unlink the blocks of fully free chunks from the free list, then the chunks.
   free_block** link = &free_;
   chunk = chunks_;
   while (*link != nullptr) {
@@ -220,24 +260,38 @@ std::size_t block_pool::shrink() noexcept {
       link = &(*link)->next;
     }
   }
+  // Back to chain order, which carving follows.
+  chunks_ = sort_list(chunks_, [](const pool_chunk* c) { return c->sequence; });
   std::size_t returned = 0;
   pool_chunk* kept = nullptr;
   pool_chunk** tail = &kept;
+  pool_chunk* carving = nullptr;  // the carving chunk if kept, else the newest kept before it
+  bool past_carving = carving_ == nullptr;
   for (pool_chunk* next = nullptr; chunks_ != nullptr; chunks_ = next) {
     next = chunks_->next;
+    const bool is_carving = chunks_ == carving_;
     if (chunks_->free == chunks_->blocks) {
-      if (chunks_ == carving) cursor_ = limit_ = nullptr;
+      // Every carved block of the chunk was on the free list.
+      const std::size_t carved =
+          is_carving ? chunks_->blocks - uncarved : (past_carving ? 0 : chunks_->blocks);
+      carved_ -= carved;
+      listed_ -= carved;
       return_chunk(chunks_);
       ++returned;
     } else {
       *tail = chunks_;
       tail = &chunks_->next;
+      if (!past_carving) carving = chunks_;
     }
+    if (is_carving) past_carving = true;
   }
   *tail = nullptr;
   chunks_ = kept;
-  for (pool_chunk *previous = nullptr, *c = chunks_; c != nullptr; previous = c, c = c->next)
-    c->previous = previous;
+  newest_ = nullptr;
+  for (pool_chunk* c = chunks_; c != nullptr; c = c->next)
+    newest_ = c;
+  if (carving != carving_) cursor_ = limit_ = nullptr;  // the carving chunk went back
+  carving_ = carving;
   last_found_ = nullptr;
   return returned;
 }
@@ -258,15 +312,14 @@ void block_pool::release() noexcept {
     return_chunk(chunks_);
     chunks_ = next;
   }
-  free_ = nullptr;
-  cursor_ = limit_ = nullptr;
-  in_use_ = 0;
+  newest_ = nullptr;
+  restart_carving();
   next_blocks_ = layout_.initial_blocks;
   last_found_ = nullptr;
 }
 
 block_pool_counts block_pool::counts() const noexcept {
-  return {.blocks_in_use = in_use_,
+  return {.blocks_in_use = blocks_in_use(),
           .peak_blocks_in_use = peak_,
           .capacity_blocks = capacity_,
           .chunks = chunk_count_,

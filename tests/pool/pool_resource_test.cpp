@@ -122,6 +122,25 @@ TEST(PoolResource, AFreedBlockIsTheNextOneHandedOut) {
   pool.deallocate(a, 24, 8);
 }
 
+TEST(PoolResource, AnEmptiedPoolHandsOutBlocksInAddressOrderAgain) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  pool_resource pool({.block_size = 32, .initial_blocks = 8, .max_blocks_per_chunk = 8},
+                     &upstream);
+  std::vector<void*> first;
+  for (int i = 0; i < 20; ++i)
+    first.push_back(pool.allocate(32, 8));
+  // Freed in a scrambled order, as a tree's nodes are.
+  for (int i : {7, 3, 19, 0, 12, 5, 16, 1, 9, 14, 2, 18, 6, 11, 4, 15, 8, 13, 10, 17})
+    pool.deallocate(first[static_cast<std::size_t>(i)], 32, 8);
+  std::vector<void*> second;
+  for (int i = 0; i < 20; ++i)
+    second.push_back(pool.allocate(32, 8));
+  EXPECT_EQ(second, first);  // the same blocks, in the same order: chunks are kept
+  EXPECT_EQ(upstream.stats().total_blocks, 3U);
+  for (void* p : second)
+    pool.deallocate(p, 32, 8);
+}
+
 TEST(PoolResource, BlocksAreDistinctAlignedAndDoNotOverlap) {
   pool_resource pool({.block_size = 40, .block_alignment = 64, .initial_blocks = 3});
   EXPECT_EQ(pool.stats().block_size, 64U);

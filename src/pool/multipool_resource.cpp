@@ -1,0 +1,151 @@
+#include <pmr/pool/multipool_resource.hpp>
+
+#include <pmr/core/error.hpp>
+#include <pmr/core/upstream.hpp>
+#include <pmr/core/violation.hpp>
+
+#include <algorithm>
+#include <new>
+#include <stdexcept>
+
+namespace pmrkit {
+
+namespace classes = detail::size_classes;
+
+namespace {
+
+constexpr std::size_t default_largest_block = std::size_t{64} << 10;
+
+std::size_t largest_pooled(std::size_t requested) noexcept {
+  if (requested == 0) return default_largest_block;
+  return std::min(requested, classes::max_size);
+}
+
+std::pmr::memory_resource* checked_upstream(std::pmr::memory_resource* upstream) {
+  if (upstream == nullptr) {
+    throw std::invalid_argument("pmrkit::multipool_resource: upstream must not be null");
+  }
+  return upstream;
+}
+
+}  // namespace
+
+multipool_resource::multipool_resource(multipool_options options,
+                                       std::pmr::memory_resource* upstream)
+    : name_(options.name),
+      upstream_(checked_upstream(upstream)),
+      class_count_(classes::count_for(largest_pooled(options.largest_required_pool_block))),
+      largest_(classes::class_size(class_count_ - 1)) {
+  max_blocks_ = options.max_blocks_per_chunk == 0
+                    ? classes::default_max_blocks_per_chunk
+                    : std::min(options.max_blocks_per_chunk, classes::default_max_blocks_per_chunk);
+  effective_ = std::pmr::pool_options{.max_blocks_per_chunk = max_blocks_,
+                                      .largest_required_pool_block = largest_};
+}
+
+multipool_resource::~multipool_resource() {
+  release();
+}
+
+void multipool_resource::create_pools() {
+  pools_ = static_cast<detail::block_pool*>(allocate_from_upstream(
+      upstream_, sizeof(detail::block_pool) * class_count_, alignof(detail::block_pool), name_));
+  for (std::size_t i = 0; i < class_count_; ++i)
+    new (pools_ + i) detail::block_pool(classes::layout_of(i, max_blocks_), upstream_);
+}
+
+void multipool_resource::destroy_pools() noexcept {
+  if (pools_ == nullptr) return;
+  for (std::size_t i = 0; i < class_count_; ++i)
+    pools_[i].~block_pool();  // gives its chunks back
+  upstream_->deallocate(pools_, sizeof(detail::block_pool) * class_count_,
+                        alignof(detail::block_pool));
+  pools_ = nullptr;
+}
+
+void* multipool_resource::allocate_uncommon(std::size_t bytes, std::size_t alignment) {
+  check_request(bytes, alignment, name_);
+  const std::size_t index = classes::index_of(bytes, alignment, class_count_);
+  if (index == class_count_) return large_.allocate(upstream_, bytes, alignment, name_);
+  if (pools_ == nullptr) create_pools();
+  detail::block_pool& pool = pools_[index];
+  if (void* p = pool.try_allocate()) return p;
+  return pool.allocate_from_new_chunk(name_);
+}
+
+void multipool_resource::deallocate_uncommon(void* p, std::size_t bytes, std::size_t alignment) {
+  const std::size_t index = classes::index_of(bytes, alignment, class_count_);
+  if (index == class_count_) {
+    large_.deallocate(upstream_, p, bytes, alignment, name_);
+  } else {
+    deallocate_pooled(p, bytes, alignment, index);
+  }
+}
+
+#if PMRKIT_CHECKED
+bool multipool_resource::check_deallocate(void* p, std::size_t bytes, std::size_t alignment,
+                                          std::size_t index) const {
+  if (pools_ == nullptr) {
+    report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment});
+    return false;
+  }
+  if (!pools_[index].owns(p)) {
+    for (std::size_t other = 0; other < class_count_; ++other) {
+      if (pools_[other].owns(p)) {
+        report_violation({violation_kind::size_mismatch, name_, p, bytes, alignment,
+                          classes::class_size(other), classes::class_alignment(other)});
+        return false;
+      }
+    }
+  }
+  return pools_[index].check_deallocate(p, name_, bytes, alignment);
+}
+#endif
+
+void multipool_resource::release() noexcept {
+  destroy_pools();
+  large_.release(upstream_);
+}
+
+std::size_t multipool_resource::shrink() noexcept {
+  std::size_t returned = 0;
+  if (pools_ == nullptr) return 0;
+  for (std::size_t i = 0; i < class_count_; ++i)
+    returned += pools_[i].shrink();
+  return returned;
+}
+
+multipool_class_stats multipool_resource::class_stats(std::size_t index) const noexcept {
+  if (pools_ == nullptr) return {.block_size = classes::class_size(index)};
+  const detail::block_pool_counts counts = pools_[index].counts();
+  return {.block_size = pools_[index].layout().block_size,
+          .blocks_in_use = counts.blocks_in_use,
+          .peak_blocks_in_use = counts.peak_blocks_in_use,
+          .capacity_blocks = counts.capacity_blocks,
+          .chunk_count = counts.chunks,
+          .bytes_from_upstream = counts.bytes_from_upstream};
+}
+
+multipool_stats multipool_resource::stats() const noexcept {
+  multipool_stats totals{.bytes_from_upstream = large_.bytes_from_upstream(),
+                         .large_blocks_in_use = large_.count(),
+                         .large_bytes_in_use = large_.bytes()};
+  for (std::size_t i = 0; i < class_count_; ++i) {
+    const multipool_class_stats one = class_stats(i);
+    totals.blocks_in_use += one.blocks_in_use;
+    totals.bytes_in_use += one.blocks_in_use * one.block_size;
+    totals.bytes_from_upstream += one.bytes_from_upstream;
+    totals.chunk_count += one.chunk_count;
+  }
+  return totals;
+}
+
+bool multipool_resource::owns(const void* p) const noexcept {
+  if (pools_ == nullptr) return false;
+  for (std::size_t i = 0; i < class_count_; ++i) {
+    if (pools_[i].owns(p)) return true;
+  }
+  return false;
+}
+
+}  // namespace pmrkit
