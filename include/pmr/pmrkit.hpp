@@ -25,6 +25,7 @@
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 #include <pmr/pool/multipool_resource.hpp>
+#include <pmr/pool/object_pool.hpp>
 #include <pmr/pool/pool_resource.hpp>
 #include <pmr/testing/exception_test.hpp>
 #include <pmr/testing/test_resource.hpp>
