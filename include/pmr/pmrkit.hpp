@@ -24,6 +24,7 @@
 #include <pmr/core/reallocate.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
+#include <pmr/pool/concurrent_pool_resource.hpp>
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>
 #include <pmr/pool/pool_resource.hpp>

@@ -24,6 +24,7 @@ PRELUDE = """\
 #include <memory_resource>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 """
 

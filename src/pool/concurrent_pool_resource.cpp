@@ -1,0 +1,576 @@
+#include <pmr/pool/concurrent_pool_resource.hpp>
+
+#include <pmr/core/error.hpp>
+#include <pmr/core/violation.hpp>
+
+#include <algorithm>
+#include <array>
+#include <new>
+#include <stdexcept>
+#include <vector>
+
+namespace pmrkit {
+
+namespace classes = detail::size_classes;
+
+namespace detail {
+
+namespace {
+
+// Depots and caches start on their own cache lines, so that threads working
+// on neighbouring ones do not slow each other down.
+constexpr std::size_t cache_line = 64;
+
+/// The first block of a batch in a depot: its first word links the batch's
+/// blocks, its second the next batch (every class holds two words).
+struct batch {
+  free_block first;
+  batch* next_batch;
+};
+static_assert(sizeof(batch) <= size_classes::min_size);
+
+}  // namespace
+
+/// A class's shared blocks: its chunks, and the batches thread caches gave back.
+struct alignas(cache_line) concurrent_pool_depot {
+  concurrent_pool_depot(block_pool_layout layout, std::pmr::memory_resource* upstream,
+                        std::uint32_t capacity) noexcept
+      : pool(layout, upstream), cache_capacity(capacity), batch_size(capacity / 2) {}
+
+  std::mutex mutex;
+  block_pool pool;
+  batch* batches = nullptr;  // each of batch_size blocks
+  std::size_t batch_count = 0;
+  const std::uint32_t cache_capacity;  // blocks a thread cache keeps of this class
+  const std::uint32_t batch_size;      // blocks moved between a cache and the depot at once
+};
+
+/// One thread's cache for one resource: its bins follow it in the same allocation.
+struct concurrent_thread_cache {
+  concurrent_thread_cache* next = nullptr;  // the resource's list, under the control mutex
+  concurrent_thread_cache* previous = nullptr;
+  concurrent_cache_bin* bins = nullptr;
+  std::size_t bin_count = 0;
+};
+
+/// What the threads' registries and the resource share: the resource is
+/// nulled, under the mutex, when it is destroyed, so an exiting thread either
+/// returns its cache before that or forgets it.
+struct concurrent_pool_control {
+  explicit concurrent_pool_control(concurrent_pool_resource* r) noexcept : resource(r) {}
+  std::mutex mutex;
+  concurrent_pool_resource* resource;
+};
+
+/// The caches of one thread, one per resource it used; destroyed as the
+/// thread exits, returning each cache to its resource.
+class concurrent_pool_registry {
+ public:
+  struct entry {
+    std::uint64_t id;
+    concurrent_thread_cache* cache;
+    std::shared_ptr<concurrent_pool_control> control;
+  };
+
+  concurrent_pool_registry() = default;
+  concurrent_pool_registry(const concurrent_pool_registry&) = delete;
+  concurrent_pool_registry& operator=(const concurrent_pool_registry&) = delete;
+  ~concurrent_pool_registry();
+
+  [[nodiscard]] concurrent_thread_cache* find(std::uint64_t id) const noexcept {
+    for (const entry& e : entries) {
+      if (e.id == id) return e.cache;
+    }
+    return nullptr;
+  }
+  /// Forgets the caches of resources destroyed since (they freed them).
+  void prune() noexcept {
+    std::erase_if(entries, [](const entry& e) {
+      const std::lock_guard lock(e.control->mutex);
+      return e.control->resource == nullptr;
+    });
+  }
+
+  std::vector<entry> entries;
+};
+
+namespace {
+
+// Set as the registry is destroyed: later calls on this thread (from the
+// destructors of other thread_local objects) are served by the depots.
+constinit thread_local bool registry_gone = false;
+thread_local concurrent_pool_registry registry;
+
+}  // namespace
+
+concurrent_pool_registry::~concurrent_pool_registry() {
+  registry_gone = true;
+  concurrent_pool_last_used = {0, nullptr};
+  for (const entry& e : entries) {
+    const std::lock_guard lock(e.control->mutex);
+    if (e.control->resource != nullptr) e.control->resource->retire_cache(e.cache);
+  }
+}
+
+namespace {
+
+std::atomic<std::uint64_t> next_resource_id{1};
+
+concurrent_thread_cache* create_cache(const concurrent_pool_depot* depots,
+                                      std::size_t count) noexcept {
+  const std::size_t header = align_up(sizeof(concurrent_thread_cache), cache_line);
+  const std::size_t bytes = align_up(header + count * sizeof(concurrent_cache_bin), cache_line);
+  void* memory = ::operator new (bytes, std::align_val_t{cache_line}, std::nothrow);
+  if (memory == nullptr) return nullptr;
+  auto* cache = new (memory) concurrent_thread_cache;
+  cache->bins = reinterpret_cast<concurrent_cache_bin*>(static_cast<std::byte*>(memory) + header);
+  cache->bin_count = count;
+  for (std::size_t i = 0; i < count; ++i)
+    new (cache->bins + i) concurrent_cache_bin{.capacity = depots[i].cache_capacity};
+  return cache;
+}
+
+void destroy_cache(concurrent_thread_cache* cache) noexcept {
+  for (std::size_t i = 0; i < cache->bin_count; ++i)
+    cache->bins[i].~concurrent_cache_bin();
+  cache->~concurrent_thread_cache();
+  ::operator delete (cache, std::align_val_t{cache_line});
+}
+
+void destroy_depots(concurrent_pool_depot* depots, std::size_t count) noexcept {
+  for (std::size_t i = 0; i < count; ++i)
+    depots[i].~concurrent_pool_depot();
+  ::operator delete (depots, std::align_val_t{alignof(concurrent_pool_depot)});
+}
+
+// Puts the blocks of the list `head` back on `depot`'s pool (its mutex held).
+void return_blocks(concurrent_pool_depot& depot, free_block* head) noexcept {
+  while (head != nullptr) {
+    free_block* next = head->next;  // before deallocate overwrites it
+    depot.pool.deallocate(head);
+    head = next;
+  }
+}
+
+void set_count(concurrent_cache_bin& bin, std::uint32_t count) noexcept {
+  bin.count.store(count, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+}  // namespace detail
+
+namespace {
+
+constexpr std::size_t default_largest_block = std::size_t{64} << 10;
+
+std::size_t class_count_for(const concurrent_pool_options& options) noexcept {
+  const std::size_t largest =
+      options.largest_required_pool_block == 0
+          ? default_largest_block
+          : std::min(options.largest_required_pool_block, classes::max_size);
+  return classes::count_for(largest);
+}
+
+// Classes a stats() call sums on the stack: enough for the largest class there may be.
+constexpr std::size_t max_class_count = classes::count_for(classes::max_size);
+
+}  // namespace
+
+concurrent_pool_resource::concurrent_pool_resource(concurrent_pool_options options,
+                                                   std::pmr::memory_resource* upstream)
+    : id_(detail::next_resource_id.fetch_add(1, std::memory_order_relaxed)),
+      largest_(classes::class_size(class_count_for(options) - 1)),
+      class_count_(class_count_for(options)),
+      name_(options.name),
+      upstream_(upstream) {
+  const auto invalid = [](const char* what) {
+    throw std::invalid_argument(std::string("pmrkit::concurrent_pool_resource: ") + what);
+  };
+  if (options.cache_bytes_per_class == 0) invalid("cache_bytes_per_class must not be 0");
+  if (upstream == nullptr) invalid("upstream must not be null");
+  const std::size_t max_blocks =
+      options.max_blocks_per_chunk == 0
+          ? classes::default_max_blocks_per_chunk
+          : std::min(options.max_blocks_per_chunk, classes::default_max_blocks_per_chunk);
+  effective_ = {.max_blocks_per_chunk = max_blocks, .largest_required_pool_block = largest_};
+
+  depots_ = static_cast<detail::concurrent_pool_depot*>(
+      ::operator new (sizeof(detail::concurrent_pool_depot) * class_count_,
+                      std::align_val_t{alignof(detail::concurrent_pool_depot)}));
+  for (std::size_t i = 0; i < class_count_; ++i) {
+    const auto capacity = static_cast<std::uint32_t>(
+        std::clamp(options.cache_bytes_per_class / classes::class_size(i), min_cached_blocks,
+                   max_cached_blocks));
+    new (depots_ + i)
+        detail::concurrent_pool_depot(classes::layout_of(i, max_blocks), upstream_, capacity);
+  }
+  try {
+    control_ = std::make_shared<detail::concurrent_pool_control>(this);
+  } catch (...) {
+    detail::destroy_depots(depots_, class_count_);
+    throw;
+  }
+}
+
+concurrent_pool_resource::~concurrent_pool_resource() {
+  {
+    // From here on, exiting threads leave their caches to it.
+    const std::lock_guard lock(control_->mutex);
+    control_->resource = nullptr;
+  }
+  release();
+  destroy_caches();
+  // A thread's slot may still name this resource: ids are never reused, so it never matches again.
+  detail::destroy_depots(depots_, class_count_);
+}
+
+// --- Allocation ----------------------------------------------------------------------------------
+
+void* concurrent_pool_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
+  check_request(bytes, alignment, name_);
+  const std::size_t index = classes::index_of(bytes, alignment, class_count_);
+  if (index == class_count_) {
+    const std::lock_guard lock(large_mutex_);
+    return large_.allocate(upstream_, bytes, alignment, name_);
+  }
+  return allocate_from_class(index);
+}
+
+void* concurrent_pool_resource::allocate_from_class(std::size_t index) {
+  detail::concurrent_cache_bin* bins = cache_of_this_thread();
+  if (bins == nullptr) [[unlikely]] {
+    detail::concurrent_pool_depot& depot = depots_[index];
+    const std::lock_guard lock(depot.mutex);
+    if (void* p = depot.pool.try_allocate()) return p;
+    return depot.pool.allocate_from_new_chunk(name_);
+  }
+  detail::concurrent_cache_bin& bin = bins[index];
+  if (bin.head == nullptr) refill(index, bin);
+  detail::free_block* block = bin.head;
+#if PMRKIT_CHECKED
+  detail::revive(block, classes::class_size(index));
+#endif
+  bin.head = block->next;
+  detail::set_count(bin, bin.count.load(std::memory_order_relaxed) - 1);
+  return block;
+}
+
+void concurrent_pool_resource::refill(std::size_t index, detail::concurrent_cache_bin& bin) {
+  detail::concurrent_pool_depot& depot = depots_[index];
+  std::unique_lock lock(depot.mutex);
+  if (detail::batch* taken = depot.batches) {
+    depot.batches = taken->next_batch;
+    --depot.batch_count;
+    lock.unlock();
+    bin.head = &taken->first;
+    detail::set_count(bin, depot.batch_size);
+    return;
+  }
+  // Carve a batch from the chunks; a new chunk only when not one block is left.
+  detail::free_block* head = nullptr;
+  std::uint32_t carved = 0;
+  while (carved < depot.batch_size) {
+    void* p = depot.pool.try_allocate();
+    if (p == nullptr) {
+      if (carved != 0) break;
+      p = depot.pool.allocate_from_new_chunk(name_);  // throws: nothing changed
+    }
+    auto* block = static_cast<detail::free_block*>(p);
+    block->next = head;
+    head = block;
+    ++carved;
+  }
+  lock.unlock();
+#if PMRKIT_CHECKED
+  for (detail::free_block* block = head; block != nullptr; block = block->next)
+    retire_cached(block, index);
+#endif
+  bin.head = head;
+  detail::set_count(bin, carved);
+}
+
+// --- Deallocation --------------------------------------------------------------------------------
+
+void concurrent_pool_resource::deallocate_slow(void* p, std::size_t bytes, std::size_t alignment) {
+  const std::size_t index = classes::index_of(bytes, alignment, class_count_);
+  if (index == class_count_) {
+#if PMRKIT_CHECKED
+    // One of its pooled blocks freed with a size or alignment that routes it here.
+    for (std::size_t other = 0; other < class_count_; ++other) {
+      detail::concurrent_pool_depot& depot = depots_[other];
+      std::unique_lock lock(depot.mutex);
+      if (depot.pool.owns(p)) {
+        lock.unlock();
+        report_violation({violation_kind::size_mismatch, name_, p, bytes, alignment,
+                          classes::class_size(other), classes::class_alignment(other)});
+        return;
+      }
+    }
+#endif
+    const std::lock_guard lock(large_mutex_);
+    large_.deallocate(upstream_, p, bytes, alignment, name_);
+    return;
+  }
+#if PMRKIT_CHECKED
+  if (!check_deallocate(p, bytes, alignment, index)) return;
+#endif
+  deallocate_to_class(p, index);
+}
+
+void concurrent_pool_resource::deallocate_to_class(void* p, std::size_t index) noexcept {
+  detail::concurrent_cache_bin* bins = cache_of_this_thread();
+  if (bins == nullptr) [[unlikely]] {
+    detail::concurrent_pool_depot& depot = depots_[index];
+    const std::lock_guard lock(depot.mutex);
+    depot.pool.deallocate(p);
+    return;
+  }
+  detail::concurrent_cache_bin& bin = bins[index];
+  if (bin.count.load(std::memory_order_relaxed) >= bin.capacity) give_back_half(index, bin);
+#if PMRKIT_CHECKED
+  retire_cached(p, index);
+#endif
+  auto* block = static_cast<detail::free_block*>(p);
+  block->next = bin.head;
+  bin.head = block;
+  detail::set_count(bin, bin.count.load(std::memory_order_relaxed) + 1);
+}
+
+void concurrent_pool_resource::give_back_half(std::size_t index,
+                                              detail::concurrent_cache_bin& bin) noexcept {
+  detail::concurrent_pool_depot& depot = depots_[index];
+  // The newest blocks stay (likely in the CPU's cache); the older ones form the batch.
+  const std::uint32_t kept = bin.capacity - depot.batch_size;
+  detail::free_block* last_kept = bin.head;
+  for (std::uint32_t i = 1; i < kept; ++i)
+    last_kept = last_kept->next;
+  auto* given = reinterpret_cast<detail::batch*>(last_kept->next);
+  last_kept->next = nullptr;
+  detail::set_count(bin, kept);
+  const std::lock_guard lock(depot.mutex);
+  given->next_batch = depot.batches;
+  depot.batches = given;
+  ++depot.batch_count;
+}
+
+#if PMRKIT_CHECKED
+bool concurrent_pool_resource::check_deallocate(void* p, std::size_t bytes, std::size_t alignment,
+                                                std::size_t index) const {
+  bool owned = false;
+  bool in_use = false;
+  {
+    detail::concurrent_pool_depot& depot = depots_[index];
+    const std::lock_guard lock(depot.mutex);
+    if (const detail::pool_chunk* chunk = depot.pool.chunk_of(p)) {
+      owned = true;
+      in_use = depot.pool.in_use(chunk, p);
+    }
+  }
+  if (!owned) {
+    for (std::size_t other = 0; other < class_count_; ++other) {
+      if (other == index) continue;
+      detail::concurrent_pool_depot& depot = depots_[other];
+      std::unique_lock lock(depot.mutex);
+      if (depot.pool.owns(p)) {
+        lock.unlock();
+        report_violation({violation_kind::size_mismatch, name_, p, bytes, alignment,
+                          classes::class_size(other), classes::class_alignment(other)});
+        return false;
+      }
+    }
+    report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment});
+    return false;
+  }
+  bool free = !in_use;  // free in the chunks
+  // Or free in this thread's cache (other threads' caches and the depot's batches are not
+  // searched).
+  const detail::concurrent_pool_slot& slot = detail::concurrent_pool_last_used;
+  if (!free && slot.id == id_) {
+    for (const detail::free_block* block = slot.bins[index].head; block != nullptr && !free;
+         block = block->next) {
+      free = block == p;
+    }
+  }
+  if (free) {
+    report_violation({violation_kind::double_free, name_, p, bytes, alignment});
+    return false;
+  }
+  return true;
+}
+#endif
+
+// --- Thread caches -------------------------------------------------------------------------------
+
+detail::concurrent_cache_bin* concurrent_pool_resource::cache_of_this_thread() noexcept {
+  const detail::concurrent_pool_slot& slot = detail::concurrent_pool_last_used;
+  return slot.id == id_ ? slot.bins : find_or_create_cache();
+}
+
+detail::concurrent_cache_bin* concurrent_pool_resource::find_or_create_cache() noexcept {
+  if (detail::registry_gone) return nullptr;
+  detail::concurrent_pool_registry& caches = detail::registry;
+  detail::concurrent_thread_cache* cache = caches.find(id_);
+  if (cache == nullptr) {
+    caches.prune();
+    try {
+      caches.entries.reserve(caches.entries.size() + 1);
+    } catch (...) {
+      return nullptr;
+    }
+    cache = detail::create_cache(depots_, class_count_);
+    if (cache == nullptr) return nullptr;
+    {
+      const std::lock_guard lock(control_->mutex);
+      cache->next = caches_;
+      if (caches_ != nullptr) caches_->previous = cache;
+      caches_ = cache;
+      ++cache_count_;
+    }
+    caches.entries.push_back({id_, cache, control_});  // room reserved: does not throw
+  }
+  detail::concurrent_pool_last_used = {id_, cache->bins};
+  return cache->bins;
+}
+
+void concurrent_pool_resource::retire_cache(detail::concurrent_thread_cache* cache) noexcept {
+  for (std::size_t i = 0; i < class_count_; ++i) {
+    detail::concurrent_cache_bin& bin = cache->bins[i];
+    if (bin.head == nullptr) continue;
+    detail::concurrent_pool_depot& depot = depots_[i];
+    const std::lock_guard lock(depot.mutex);
+    detail::return_blocks(depot, bin.head);
+    bin.head = nullptr;
+    detail::set_count(bin, 0);
+  }
+  (cache->previous != nullptr ? cache->previous->next : caches_) = cache->next;
+  if (cache->next != nullptr) cache->next->previous = cache->previous;
+  --cache_count_;
+  detail::destroy_cache(cache);
+}
+
+void concurrent_pool_resource::destroy_caches() noexcept {
+  const std::lock_guard lock(control_->mutex);
+  while (caches_ != nullptr) {
+    detail::concurrent_thread_cache* next = caches_->next;
+    detail::destroy_cache(caches_);
+    caches_ = next;
+  }
+  cache_count_ = 0;
+}
+
+// --- Bulk operations -----------------------------------------------------------------------------
+
+void concurrent_pool_resource::release() noexcept {
+  // The control mutex keeps exiting threads out while their caches are emptied.
+  const std::lock_guard lock(control_->mutex);
+  for (detail::concurrent_thread_cache* cache = caches_; cache != nullptr; cache = cache->next) {
+    for (std::size_t i = 0; i < class_count_; ++i) {
+      cache->bins[i].head = nullptr;
+      detail::set_count(cache->bins[i], 0);
+    }
+  }
+  for (std::size_t i = 0; i < class_count_; ++i) {
+    detail::concurrent_pool_depot& depot = depots_[i];
+    const std::lock_guard depot_lock(depot.mutex);
+    depot.batches = nullptr;
+    depot.batch_count = 0;
+    depot.pool.release();
+  }
+  const std::lock_guard large_lock(large_mutex_);
+  large_.release(upstream_);
+}
+
+std::size_t concurrent_pool_resource::shrink() noexcept {
+  std::size_t returned = 0;
+  for (std::size_t i = 0; i < class_count_; ++i) {
+    detail::concurrent_pool_depot& depot = depots_[i];
+    const std::lock_guard lock(depot.mutex);
+    while (detail::batch* given = depot.batches) {
+      depot.batches = given->next_batch;  // before its block is freed
+      detail::return_blocks(depot, &given->first);
+    }
+    depot.batch_count = 0;
+    returned += depot.pool.shrink();
+  }
+  return returned;
+}
+
+// --- Observers -----------------------------------------------------------------------------------
+
+concurrent_pool_class_stats concurrent_pool_resource::class_stats(
+    std::size_t index) const noexcept {
+  std::size_t cached = 0;
+  {
+    const std::lock_guard lock(control_->mutex);
+    for (const detail::concurrent_thread_cache* cache = caches_; cache != nullptr;
+         cache = cache->next) {
+      cached += cache->bins[index].count.load(std::memory_order_relaxed);
+    }
+  }
+  detail::concurrent_pool_depot& depot = depots_[index];
+  detail::block_pool_counts counts;
+  std::size_t in_depot = 0;
+  {
+    const std::lock_guard lock(depot.mutex);
+    counts = depot.pool.counts();
+    in_depot = depot.batch_count * depot.batch_size;
+  }
+  const std::size_t free = cached + in_depot;  // may be ahead of counts under concurrent use
+  return {.block_size = classes::class_size(index),
+          .blocks_in_use = counts.blocks_in_use > free ? counts.blocks_in_use - free : 0,
+          .blocks_cached = cached,
+          .blocks_in_depot = in_depot,
+          .blocks_out = counts.blocks_in_use,
+          .capacity_blocks = counts.capacity_blocks,
+          .chunk_count = counts.chunks,
+          .bytes_from_upstream = counts.bytes_from_upstream};
+}
+
+concurrent_pool_stats concurrent_pool_resource::stats() const noexcept {
+  concurrent_pool_stats totals;
+  std::array<std::size_t, max_class_count> cached{};
+  {
+    const std::lock_guard lock(control_->mutex);
+    totals.thread_caches = cache_count_;
+    for (const detail::concurrent_thread_cache* cache = caches_; cache != nullptr;
+         cache = cache->next) {
+      for (std::size_t i = 0; i < class_count_; ++i)
+        cached[i] += cache->bins[i].count.load(std::memory_order_relaxed);
+    }
+  }
+  for (std::size_t i = 0; i < class_count_; ++i) {
+    detail::concurrent_pool_depot& depot = depots_[i];
+    detail::block_pool_counts counts;
+    std::size_t in_depot = 0;
+    {
+      const std::lock_guard lock(depot.mutex);
+      counts = depot.pool.counts();
+      in_depot = depot.batch_count * depot.batch_size;
+    }
+    const std::size_t free = cached[i] + in_depot;
+    const std::size_t in_use = counts.blocks_in_use > free ? counts.blocks_in_use - free : 0;
+    totals.blocks_in_use += in_use;
+    totals.bytes_in_use += in_use * classes::class_size(i);
+    totals.blocks_cached += cached[i];
+    totals.blocks_in_depot += in_depot;
+    totals.bytes_from_upstream += counts.bytes_from_upstream;
+    totals.chunk_count += counts.chunks;
+  }
+  const std::lock_guard lock(large_mutex_);
+  totals.bytes_from_upstream += large_.bytes_from_upstream();
+  totals.large_blocks_in_use = large_.count();
+  totals.large_bytes_in_use = large_.bytes();
+  return totals;
+}
+
+bool concurrent_pool_resource::owns(const void* p) const noexcept {
+  for (std::size_t i = 0; i < class_count_; ++i) {
+    detail::concurrent_pool_depot& depot = depots_[i];
+    const std::lock_guard lock(depot.mutex);
+    if (depot.pool.owns(p)) return true;
+  }
+  return false;
+}
+
+}  // namespace pmrkit
