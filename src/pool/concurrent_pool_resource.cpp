@@ -529,33 +529,18 @@ concurrent_pool_class_stats concurrent_pool_resource::class_stats(
 
 concurrent_pool_stats concurrent_pool_resource::stats() const noexcept {
   concurrent_pool_stats totals;
-  std::array<std::size_t, max_class_count> cached{};
   {
     const std::lock_guard lock(control_->mutex);
     totals.thread_caches = cache_count_;
-    for (const detail::concurrent_thread_cache* cache = caches_; cache != nullptr;
-         cache = cache->next) {
-      for (std::size_t i = 0; i < class_count_; ++i)
-        cached[i] += cache->bins[i].count.load(std::memory_order_relaxed);
-    }
   }
   for (std::size_t i = 0; i < class_count_; ++i) {
-    detail::concurrent_pool_depot& depot = depots_[i];
-    detail::block_pool_counts counts;
-    std::size_t in_depot = 0;
-    {
-      const std::lock_guard lock(depot.mutex);
-      counts = depot.pool.counts();
-      in_depot = depot.batch_count * depot.batch_size;
-    }
-    const std::size_t free = cached[i] + in_depot;
-    const std::size_t in_use = counts.blocks_in_use > free ? counts.blocks_in_use - free : 0;
-    totals.blocks_in_use += in_use;
-    totals.bytes_in_use += in_use * classes::class_size(i);
-    totals.blocks_cached += cached[i];
-    totals.blocks_in_depot += in_depot;
-    totals.bytes_from_upstream += counts.bytes_from_upstream;
-    totals.chunk_count += counts.chunks;
+    const concurrent_pool_class_stats one = class_stats(i);
+    totals.blocks_in_use += one.blocks_in_use;
+    totals.bytes_in_use += one.blocks_in_use * one.block_size;
+    totals.blocks_cached += one.blocks_cached;
+    totals.blocks_in_depot += one.blocks_in_depot;
+    totals.bytes_from_upstream += one.bytes_from_upstream;
+    totals.chunk_count += one.chunk_count;
   }
   const std::lock_guard lock(large_mutex_);
   totals.bytes_from_upstream += large_.bytes_from_upstream();
