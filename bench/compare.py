@@ -7,23 +7,32 @@ Usage:
   compare.py BINARY --smoke --filter 'churn'           quick run of a subset
   compare.py BINARY -- --benchmark_enable_random_interleaving=true   extra flags for the binary
 
-Benchmarks are named <scenario>/<row>. Rows named pmrkit_* lead each table and get a speed ratio
+Everything after the first "--" goes to the binary unchanged.
+
+Benchmarks are named <scenario>/<row>; what Google Benchmark appends (/real_time/threads:N on the
+churn_t scenarios) is dropped. Rows named pmrkit_* lead each table and get a speed ratio
 against every peer of the scenario; without pmrkit rows each peer is compared with the baseline
 (new_delete, or std_map_default for the container workloads). Speed ratio = peer time / row time,
 so > 1 means the row is faster. With repetitions the best (fastest) repetition of each row is
-used: allocator timings are skewed only upwards by noise.
+used: allocator timings are skewed only upwards by noise. Where rows of a scenario report the
+upstream_peak counter (peak bytes taken from counted_upstream()), the table gets a "peak KiB"
+column, blank for the rows without it.
 """
 
 import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
 
 SMOKE_MIN_TIME = "0.001"  # Google Benchmark 1.7.1 takes plain seconds
 BASELINES = ("std_map_default", "new_delete")  # first present wins
+# Components Google Benchmark appends to a registered name: /real_time, /threads:N, ...
+GB_SUFFIX = re.compile(
+    r"(?:/(?:real_time|manual_time|threads:\d+|repeats:\d+|iterations:\d+|min_time:[\d.e+-]+s?))+$")
 
 
 def run_binary(binary, args):
@@ -54,25 +63,39 @@ def ns_per_op(entry):
 
 
 def parse(text):
-    """Returns ({scenario: {row: ns_per_op}} in first-seen order, [errors])."""
+    """Returns ({scenario: {row: ns_per_op}} in first-seen order,
+    {scenario: {row: upstream peak bytes}}, [errors])."""
     data = json.loads(text)
-    scenarios, errors = {}, []
-    for entry in data.get("benchmarks", []):
+    scenarios, peaks, errors = {}, {}, []
+    # Registration order (scenarios grouped, pmrkit rows first), also after
+    # --benchmark_enable_random_interleaving shuffled the runs; the sort is stable.
+    entries = sorted(data.get("benchmarks", []), key=lambda entry: (
+        entry.get("family_index", 0), entry.get("per_family_instance_index", 0)))
+    for entry in entries:
         if entry.get("run_type", "iteration") != "iteration":
             continue  # aggregates: the best repetition is taken below instead
         name = entry.get("run_name", entry["name"])
         if entry.get("error_occurred"):
             errors.append(f"{name}: {entry.get('error_message', 'error')}")
             continue
-        scenario, _, row = name.partition("/")
+        scenario, _, row = GB_SUFFIX.sub("", name).partition("/")
         rows = scenarios.setdefault(scenario, {})
         ns = ns_per_op(entry)
         rows[row] = min(ns, rows.get(row, math.inf))
-    return scenarios, errors
+        peak = entry.get("upstream_peak")
+        if peak is not None:
+            by_row = peaks.setdefault(scenario, {})
+            by_row[row] = max(peak, by_row.get(row, 0))  # the largest over repetitions
+    return scenarios, peaks, errors
 
 
 def fmt_ns(ns):
     return f"{ns:.2f}" if ns < 1000 else f"{ns:.0f}"
+
+
+def fmt_kib(nbytes):
+    kib = nbytes / 1024
+    return f"{kib:.1f}" if kib < 10 else f"{kib:.0f}"
 
 
 def fmt_ratio(ratio):
@@ -86,7 +109,8 @@ def baseline_of(rows):
     return next(iter(rows))
 
 
-def print_table(scenario, rows, out):
+def print_table(scenario, rows, peaks, out):
+    """One scenario's table; peaks ({row: bytes}, possibly empty) adds the peak KiB column."""
     pmrkit = [r for r in rows if r.startswith("pmrkit_")]
     peers = [r for r in rows if not r.startswith("pmrkit_")]
     if pmrkit and peers:
@@ -101,7 +125,9 @@ def print_table(scenario, rows, out):
     keys = pmrkit + peers if pmrkit and peers else list(rows)
     width = max(len(scenario), *(len(n) + 2 for n in names))
     columns = [max(len(label), 6) for label in labels]
-    header = f"{scenario:<{width}}  {'ns/op':>9}" + "".join(
+    peak_label = "peak KiB"
+    peak_header = f"  {peak_label}" if peaks else ""
+    header = f"{scenario:<{width}}  {'ns/op':>9}{peak_header}" + "".join(
         f"  {label:>{w}}" for label, w in zip(labels, columns))
     print(header, file=out)
     print("-" * len(header), file=out)
@@ -109,7 +135,10 @@ def print_table(scenario, rows, out):
         ns = rows[key]
         cells = "".join(
             f"  {fmt_ratio(rows[ref] / ns):>{w}}" for ref, w in zip(references, columns))
-        print(f"  {name:<{width - 2}}  {fmt_ns(ns):>9}{cells}", file=out)
+        peak = ""
+        if peaks:
+            peak = f"  {fmt_kib(peaks[key]) if key in peaks else '':>{len(peak_label)}}"
+        print(f"  {name:<{width - 2}}  {fmt_ns(ns):>9}{peak}{cells}", file=out)
     print(file=out)
 
 
@@ -135,7 +164,8 @@ def print_summary(scenarios, out):
 
 def main():
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        usage="%(prog)s [options] source [-- FLAGS...]", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", help="pmrkit_bench binary to run, or a JSON file it wrote")
     parser.add_argument("--filter", help="regex passed as --benchmark_filter")
     parser.add_argument("--smoke", action="store_true",
@@ -144,13 +174,20 @@ def main():
     parser.add_argument("--repetitions", type=int,
                         help="runs per benchmark; the fastest is reported")
     parser.add_argument("--json-out", metavar="FILE", help="also save the raw JSON here")
-    parser.add_argument("extra", nargs="*", help="after --: more flags for the binary")
-    options = parser.parse_args()
+    # argparse would take the flags after "--" for its own (and reject them): split them off first.
+    argv = sys.argv[1:]
+    extra = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, extra = argv[:split], argv[split + 1:]
+    options = parser.parse_args(argv)
+    options.extra = extra
 
     is_json = options.source.endswith(".json") or not os.access(options.source, os.X_OK)
     if is_json:
-        if options.filter or options.smoke or options.min_time or options.repetitions:
-            parser.error("--filter, --smoke, --min-time and --repetitions need a binary to run")
+        if options.filter or options.smoke or options.min_time or options.repetitions or extra:
+            parser.error("--filter, --smoke, --min-time, --repetitions and -- FLAGS need a binary "
+                         "to run")
         with open(options.source, encoding="utf-8") as stream:
             text = stream.read()
     else:
@@ -167,13 +204,13 @@ def main():
         with open(options.json_out, "w", encoding="utf-8") as stream:
             stream.write(text)
 
-    scenarios, errors = parse(text)
+    scenarios, peaks, errors = parse(text)
     if not scenarios:
         sys.exit("compare.py: no successful benchmarks in the input")
     print("ns/op: nanoseconds per allocation or element; ratios: peer time / row time, "
           "> 1 = row faster\n")
     for scenario, rows in scenarios.items():
-        print_table(scenario, rows, sys.stdout)
+        print_table(scenario, rows, peaks.get(scenario, {}), sys.stdout)
     print_summary(scenarios, sys.stdout)
     for error in errors:
         print("error:", error, file=sys.stderr)

@@ -7,26 +7,32 @@
 #include <pmr/pmrkit.hpp>
 
 #include "registry.hpp"
+#include "upstream.hpp"
 
 namespace pmrkit::bench {
 namespace {
 
 // The pmrkit rows: one line per strategy, named pmrkit_*, added before the peers so they lead
-// every table. The capabilities (subject.hpp: general, releasable, monotonic, or
-// capabilities{.block_size = N}) pick the scenarios that apply. For example:
+// every table. The capabilities (subject.hpp: general, releasable, monotonic,
+// capabilities{.block_size = N}, or with .thread_safe = true for a resource that may be called
+// from several threads at once) pick the scenarios that apply; thread_safe adds churn_t<N>, one
+// resource shared by N threads. counted_upstream() as the upstream reports the peak bytes taken
+// from it (upstream_peak, compare.py's peak KiB). For example:
 //
 //   rows.add_resource<capabilities{.block_size = 32}>("pmrkit_pool", [] {
-//     return pmrkit::pool_resource({.block_size = 32}, std::pmr::new_delete_resource()); });
+//     return pmrkit::pool_resource({.block_size = 32}, counted_upstream()); });
 //   rows.add_resource<releasable>("pmrkit_multipool", [] {
-//     return pmrkit::multipool_resource({}, std::pmr::new_delete_resource()); });
+//     return pmrkit::multipool_resource({}, counted_upstream()); });
+//   rows.add_resource<capabilities{.release_all = true, .thread_safe = true}>(
+//     "pmrkit_concurrent_pool", [] {
+//       return pmrkit::concurrent_pool_resource({}, counted_upstream()); });
 //   rows.add_resource<monotonic>("pmrkit_chunked_arena", [] {
-//     return pmrkit::chunked_arena_resource({}, std::pmr::new_delete_resource()); },
+//     return pmrkit::chunked_arena_resource({}, counted_upstream()); },
 //     [](auto& arena) { arena.reset(); });  // release-all that keeps the chunks
 void add_pmrkit_rows(registry& rows) {
   // reset() frees everything and keeps the chunks: what a per-batch arena does.
   rows.add_resource<monotonic>(
-      "pmrkit_chunked_arena",
-      [] { return pmrkit::chunked_arena_resource({}, std::pmr::new_delete_resource()); },
+      "pmrkit_chunked_arena", [] { return pmrkit::chunked_arena_resource({}, counted_upstream()); },
       [](pmrkit::chunked_arena_resource& arena) { arena.reset(); });
   // Retaining what a batch commits keeps reset free of system calls, as a hot loop would.
   rows.add_resource<monotonic>(
@@ -34,7 +40,7 @@ void add_pmrkit_rows(registry& rows) {
       [] {
         return pmrkit::vmem_arena_resource(
             {.reserve = std::size_t{1} << 32, .retain_on_reset = std::size_t{64} << 20},
-            std::pmr::new_delete_resource());
+            counted_upstream());
       },
       [](pmrkit::vmem_arena_resource& arena) { arena.reset(); });
   // Frees pop only the newest block; a batch ends with a rewind to the start.
@@ -44,16 +50,20 @@ void add_pmrkit_rows(registry& rows) {
         // Chunks as foonathan_stack's blocks (peers.cpp): 64 KiB first, doubling without a cap.
         return pmrkit::stack_resource(
             {.initial_chunk_size = std::size_t{64} << 10, .max_chunk_size = std::size_t{1} << 30},
-            std::pmr::new_delete_resource());
+            counted_upstream());
       },
       [](pmrkit::stack_resource& stack) { stack.reset(); });
   // One block size: the fixed-size scenarios and the containers whose requests all fit.
-  rows.add_resource<capabilities{.block_size = 32, .release_all = true}>("pmrkit_pool", [] {
-    return pmrkit::pool_resource({.block_size = 32}, std::pmr::new_delete_resource());
-  });
-  rows.add_resource<releasable>("pmrkit_multipool", [] {
-    return pmrkit::multipool_resource(std::pmr::new_delete_resource());
-  });
+  rows.add_resource<capabilities{.block_size = 32, .release_all = true}>(
+      "pmrkit_pool", [] { return pmrkit::pool_resource({.block_size = 32}, counted_upstream()); });
+  rows.add_resource<releasable>("pmrkit_multipool",
+                                [] { return pmrkit::multipool_resource(counted_upstream()); });
+  // Shared by the threads of churn_t<N>; in the single-threaded scenarios one thread's cache.
+  rows.add_resource<capabilities{.release_all = true, .thread_safe = true}>(
+      "pmrkit_concurrent_pool", [] {
+        return pmrkit::concurrent_pool_resource(pmrkit::concurrent_pool_options{},
+                                                counted_upstream());
+      });
 }
 
 }  // namespace

@@ -10,12 +10,14 @@
 
 #include <mimalloc.h>
 #include <boost/container/pmr/monotonic_buffer_resource.hpp>
+#include <boost/container/pmr/synchronized_pool_resource.hpp>
 #include <boost/container/pmr/unsynchronized_pool_resource.hpp>
 #include <foonathan/memory/memory_pool.hpp>
 #include <foonathan/memory/memory_stack.hpp>
 
 #include "boost_bridge.hpp"
 #include "registry.hpp"
+#include "upstream.hpp"
 
 namespace pmrkit::bench {
 namespace {
@@ -24,7 +26,7 @@ constexpr std::size_t max_fundamental_alignment = alignof(std::max_align_t);
 
 // glibc malloc/free; aligned_alloc only when malloc's alignment is not enough.
 struct malloc_api {
-  static constexpr capabilities caps = general;
+  static constexpr capabilities caps = concurrent;
   void* allocate(std::size_t bytes, std::size_t alignment) {
     void* p = alignment <= max_fundamental_alignment
                   ? std::malloc(bytes)
@@ -38,7 +40,7 @@ struct malloc_api {
 // mimalloc through dlopen, not linking: see bench/CMakeLists.txt.
 class mimalloc_api {
  public:
-  static constexpr capabilities caps = general;
+  static constexpr capabilities caps = concurrent;
   static bool available() { return library().free != nullptr; }
 
   void* allocate(std::size_t bytes, std::size_t alignment) {
@@ -109,25 +111,26 @@ class foonathan_pool_api {
   pool pool_{node_size, pool::min_block_size(node_size, 4096)};
 };
 
-std::pmr::memory_resource* new_delete() {
-  return std::pmr::new_delete_resource();
-}
-
 }  // namespace
 
+// The std resources take their chunks from counted_upstream() (upstream.hpp), so they report
+// upstream_peak. The Boost ones keep their default upstream (Boost's new_delete_resource): they
+// take a boost::container::pmr::memory_resource*, and boost_bridge.hpp only adapts Boost to std.
 void add_peer_rows(registry& rows) {
-  rows.add_resource("new_delete", [] { return std::pmr::new_delete_resource(); });
+  rows.add_resource<concurrent>("new_delete", [] { return std::pmr::new_delete_resource(); });
   rows.add_native<malloc_api>("malloc");
-  rows.add_resource<monotonic>("std_monotonic",
-                               [] { return std::pmr::monotonic_buffer_resource(new_delete()); });
+  rows.add_resource<monotonic>(
+      "std_monotonic", [] { return std::pmr::monotonic_buffer_resource(counted_upstream()); });
   rows.add_resource<releasable>(
-      "std_unsync_pool", [] { return std::pmr::unsynchronized_pool_resource(new_delete()); });
-  rows.add_resource<releasable>("std_sync_pool",
-                                [] { return std::pmr::synchronized_pool_resource(new_delete()); });
+      "std_unsync_pool", [] { return std::pmr::unsynchronized_pool_resource(counted_upstream()); });
+  rows.add_resource<concurrent_releasable>(
+      "std_sync_pool", [] { return std::pmr::synchronized_pool_resource(counted_upstream()); });
   rows.add_resource<monotonic>("boost_monotonic",
                                [] { return boost::container::pmr::monotonic_buffer_resource(); });
   rows.add_resource<releasable>(
       "boost_unsync_pool", [] { return boost::container::pmr::unsynchronized_pool_resource(); });
+  rows.add_resource<concurrent_releasable>(
+      "boost_sync_pool", [] { return boost::container::pmr::synchronized_pool_resource(); });
   rows.add_native<foonathan_stack_api>("foonathan_stack");
   rows.add_native<foonathan_pool_api>("foonathan_pool");
   if (mimalloc_api::available()) {

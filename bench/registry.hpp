@@ -1,13 +1,20 @@
 // The registry: one call adds a subject to every scenario that applies to it.
 //
 //   rows.add_resource<capabilities{.block_size = 32}>("pmrkit_pool", [] {
-//     return pmrkit::pool_resource({.block_size = 32}, std::pmr::new_delete_resource());
+//     return pmrkit::pool_resource({.block_size = 32}, counted_upstream());
 //   });
+//   rows.add_resource<capabilities{.release_all = true, .thread_safe = true}>(
+//       "pmrkit_concurrent_pool",
+//       [] { return pmrkit::concurrent_pool_resource({}, counted_upstream()); });
 //
-// Benchmarks are named <scenario>/<row> and registered grouped by scenario, rows in the order
-// they were added (pmrkit rows first).
+// The capabilities pick the scenarios; thread_safe (with individual frees) adds the churn_t<N>
+// scenarios, one subject shared by N threads. counted_upstream() (upstream.hpp) as the upstream
+// gives the row an upstream_peak counter. Benchmarks are named <scenario>/<row> (Google
+// Benchmark appends /real_time/threads:N to the churn_t ones; compare.py drops it) and
+// registered grouped by scenario, rows in the order they were added (pmrkit rows first).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -20,6 +27,10 @@
 #include "subject.hpp"
 
 namespace pmrkit::bench {
+
+// The thread counts of the churn_t<N> scenarios: PMRKIT_BENCH_THREADS, a comma-separated list
+// such as "1,2,4,8,16", or 2 when it is unset or empty. Exits with a message when it is malformed.
+std::vector<int> churn_thread_counts();
 
 class registry {
  public:
@@ -46,22 +57,32 @@ class registry {
 
   // Whether a benchmark ended with an error (a subject threw): main's exit status, so a smoke run
   // in CI fails.
-  bool any_failed() const { return failed_; }
+  bool any_failed() const { return failed_.load(std::memory_order_relaxed); }
 
  private:
+  using hook = void (*)(const benchmark::State&);
   struct entry {
     std::size_t rank;  // the scenario's position in the report
     std::string name;
     std::function<void(benchmark::State&)> run;
+    int threads = 0;          // > 0: run by this many threads at once, timed in wall time
+    hook setup = nullptr;     // called before each run's threads start
+    hook teardown = nullptr;  // and after they end
   };
   void add_entry(std::size_t rank, std::string_view scenario, std::string_view row,
-                 std::function<void(benchmark::State&)> run);
+                 std::function<void(benchmark::State&)> run, int threads = 0, hook setup = nullptr,
+                 hook teardown = nullptr);
+
+  // Report positions: the allocation scenarios first, then churn_t, then the containers.
+  static constexpr std::size_t threaded_rank = 1000;
+  static constexpr std::size_t container_rank = 1000000;
 
   template <class S, class... Workloads>
   void add_containers(std::string_view row, workload_list<Workloads...>);
 
   std::vector<entry> entries_;
-  bool failed_ = false;
+  std::vector<int> thread_counts_ = churn_thread_counts();
+  std::atomic<bool> failed_ = false;  // set by the benchmark threads
 };
 
 // The third-party rows (peers.cpp); main.cpp adds the pmrkit rows.
@@ -83,13 +104,28 @@ void registry::add(std::string_view row) {
         });
       }
     }
+    // churn_t<N>: one subject shared by N threads.
+    if constexpr (S::caps.thread_safe && S::caps.individual_free) {
+      for (std::size_t t = 0; t < thread_counts_.size(); ++t) {
+        for (std::size_t v = 0; v < variants.size(); ++v) {
+          const size_variant& variant = variants[v];
+          if (!applies<S>(alloc_scenario::churn, variant)) continue;
+          const std::string name =
+              "churn_t" + std::to_string(thread_counts_[t]) + "_" + std::string(variant.suffix);
+          add_entry(
+              threaded_rank + t * variants.size() + v, name, row,
+              [sizes = variant.sizes](auto& st) { churn_threaded<S>(st, sizes); },
+              thread_counts_[t], &shared_subject<S>::setup, &shared_subject<S>::teardown);
+        }
+      }
+    }
   }
   if constexpr (container_subject<S>) add_containers<S>(row, container_workloads{});
 }
 
 template <class S, class... Workloads>
 void registry::add_containers(std::string_view row, workload_list<Workloads...>) {
-  std::size_t rank = 1000;  // after the allocation scenarios
+  std::size_t rank = container_rank;
   const auto offer = [&]<class Workload>(Workload) {
     const bool fits = S::caps.block_size == 0 || largest_request<Workload>() <= S::caps.block_size;
     if (fits) add_entry(rank, Workload::name, row, run_container<S, Workload>);

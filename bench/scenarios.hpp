@@ -10,10 +10,13 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,6 +25,7 @@
 #include <benchmark/benchmark.h>
 
 #include "subject.hpp"
+#include "upstream.hpp"
 #include "workload.hpp"
 
 namespace pmrkit::bench {
@@ -49,6 +53,7 @@ void allocate_batch(S& subject, std::span<const std::size_t> sizes, std::span<vo
 // single: allocate and immediately free, one block at a time.
 template <allocating_subject S>
 void single(benchmark::State& state, std::span<const std::size_t> sizes) {
+  const upstream_peak peak;
   S subject;
   for (auto _ : state) {
     for (std::size_t size : sizes) {
@@ -59,12 +64,14 @@ void single(benchmark::State& state, std::span<const std::size_t> sizes) {
     end_batch(subject);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * sizes.size()));
+  peak.report(state);
 }
 
 // bulk, bulk_reversed, butterfly: a whole batch, then frees in the given order.
 template <allocating_subject S>
 void free_in_order(benchmark::State& state, std::span<const std::size_t> sizes,
                    std::span<const std::uint32_t> order) {
+  const upstream_peak peak;
   S subject;
   std::vector<void*> blocks(sizes.size());
   for (auto _ : state) {
@@ -74,12 +81,14 @@ void free_in_order(benchmark::State& state, std::span<const std::size_t> sizes,
     end_batch(subject);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * sizes.size()));
+  peak.report(state);
 }
 
 // churn: steady state with churn_live_blocks live; each step frees a random live block and
 // allocates its replacement. Filling and draining the live set is not timed.
 template <allocating_subject S>
 void churn(benchmark::State& state, std::span<const std::size_t> sizes) {
+  const upstream_peak peak;
   S subject;
   const std::span<const std::uint32_t> victims = churn_victims();
   std::vector<void*> live(churn_live_blocks);
@@ -102,12 +111,91 @@ void churn(benchmark::State& state, std::span<const std::size_t> sizes) {
     subject.deallocate(live[slot], live_sizes[slot], alignment);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * victims.size()));
+  peak.report(state);
+}
+
+// churn_t<N>: churn with one subject shared by N threads (Google Benchmark's ->Threads(N), with
+// ->UseRealTime(), so items per second is the throughput of all the threads together). Each
+// thread keeps its own live set of churn_live_blocks blocks, filled and drained untimed, and
+// does churn's steps: the same victims and sizes, the sizes offset by the thread's index so the
+// threads do not request the same size in lockstep (with one thread it is exactly churn).
+//
+// The subject lives in shared_subject<S>, built by setup() and destroyed by teardown(), which
+// Google Benchmark calls on the main thread before it starts a run's threads and after it has
+// joined them: the threads only read the slot, and every run still gets a fresh subject.
+template <allocating_subject S>
+struct shared_subject {
+  static void setup(const benchmark::State&) {
+    error.clear();
+    peak.emplace();  // before the subject: the peak starts here
+    try {
+      subject.emplace();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  static void teardown(const benchmark::State&) {
+    subject.reset();
+    peak.reset();
+  }
+
+  static inline std::optional<S> subject;
+  static inline std::string error;  // what constructing the subject threw
+  static inline std::optional<upstream_peak> peak;
+};
+
+template <allocating_subject S>
+void churn_threaded(benchmark::State& state, std::span<const std::size_t> sizes) {
+  // Every thread throws here alike, before the loop, so none waits for the others there.
+  if (!shared_subject<S>::subject) throw std::runtime_error(shared_subject<S>::error);
+  S& subject = *shared_subject<S>::subject;
+  const std::span<const std::uint32_t> victims = churn_victims();
+  const std::size_t offset = static_cast<std::size_t>(state.thread_index()) * sizes.size() /
+                             static_cast<std::size_t>(state.threads());
+  std::vector<void*> live(churn_live_blocks);  // null: no block (after an error)
+  std::vector<std::size_t> live_sizes(churn_live_blocks);
+  // The threads meet at the start and the end of the timed loop, so a thread whose subject
+  // throws still runs the loop (idle) and rethrows after it; leaving early would hang the others.
+  std::exception_ptr error;
+  try {
+    for (std::size_t slot = 0; slot < live.size(); ++slot) {
+      live_sizes[slot] = sizes[(slot + offset) % sizes.size()];
+      live[slot] = subject.allocate(live_sizes[slot], alignment);
+    }
+  } catch (...) {
+    error = std::current_exception();
+  }
+  for (auto _ : state) {
+    if (error) continue;
+    std::size_t step = 0;
+    try {
+      for (; step < victims.size(); ++step) {
+        const std::uint32_t slot = victims[step];
+        subject.deallocate(live[slot], live_sizes[slot], alignment);
+        live_sizes[slot] = sizes[(step + sizes.size() / 2 + offset) % sizes.size()];
+        live[slot] = subject.allocate(live_sizes[slot], alignment);
+        benchmark::DoNotOptimize(live[slot]);
+      }
+    } catch (...) {
+      live[victims[step]] = nullptr;  // freed, not replaced
+      error = std::current_exception();
+    }
+  }
+  for (std::size_t slot = 0; slot < live.size(); ++slot) {
+    if (live[slot] != nullptr) subject.deallocate(live[slot], live_sizes[slot], alignment);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * victims.size()));
+  // Past the loop's end no thread allocates any more, so the peak is final; counters are summed
+  // over the threads, so one reports it.
+  if (state.thread_index() == 0) shared_subject<S>::peak->report(state);
+  if (error) std::rethrow_exception(error);
 }
 
 // bump_release: a whole batch, then everything at once where the subject can (release(),
 // unwind), otherwise one free per block in allocation order.
 template <allocating_subject S>
 void bump_release(benchmark::State& state, std::span<const std::size_t> sizes) {
+  const upstream_peak peak;
   S subject;
   std::vector<void*> blocks(sizes.size());
   for (auto _ : state) {
@@ -121,6 +209,7 @@ void bump_release(benchmark::State& state, std::span<const std::size_t> sizes) {
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * sizes.size()));
+  peak.report(state);
 }
 
 template <allocating_subject S>
@@ -227,6 +316,7 @@ using container_workloads =
 
 template <container_subject S, class Workload>
 void run_container(benchmark::State& state) {
+  const upstream_peak peak;
   S subject;
   const auto alloc = subject.container_allocator();
   for (auto _ : state) {
@@ -234,6 +324,7 @@ void run_container(benchmark::State& state) {
     if constexpr (!S::caps.individual_free) subject.release();
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * Workload::items));
+  peak.report(state);
 }
 
 // The largest request a workload makes, found by running it once over a recording resource.

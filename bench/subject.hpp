@@ -6,7 +6,8 @@
 // workloads, and a `caps` constant saying which scenarios apply. resource_subject builds one from
 // any of: a std::pmr resource, a Boost.Container pmr resource, a pointer to either, or a native
 // API struct (allocate/deallocate[/release] plus caps). Each benchmark run constructs a fresh
-// subject, so nothing carries over between runs.
+// subject, so nothing carries over between runs; the churn_t scenarios share that one subject
+// between their threads, so they only take subjects whose caps say thread_safe.
 #pragma once
 
 #include <concepts>
@@ -27,12 +28,17 @@ struct capabilities {
   // false: deallocate does nothing (monotonic, stack). Each batch ends with release(), timed,
   // and churn, which needs real frees to mean anything, is skipped.
   bool individual_free = true;
+  // The subject may be called from several threads at once. With individual_free it gets the
+  // churn_t<N> scenarios: one subject shared by N threads.
+  bool thread_safe = false;
 };
 
 // The usual combinations.
 inline constexpr capabilities general{};                        // malloc-like
 inline constexpr capabilities releasable{.release_all = true};  // pools with release()
 inline constexpr capabilities monotonic{.release_all = true, .individual_free = false};
+inline constexpr capabilities concurrent{.thread_safe = true};  // thread-safe malloc-like
+inline constexpr capabilities concurrent_releasable{.release_all = true, .thread_safe = true};
 
 template <class S>
 concept allocating_subject = requires(S& s, void* p, std::size_t n) {
