@@ -124,8 +124,7 @@ TEST(PoolResource, AFreedBlockIsTheNextOneHandedOut) {
 
 TEST(PoolResource, AnEmptiedPoolHandsOutBlocksInAddressOrderAgain) {
   test_resource upstream(upstream_options, std::pmr::new_delete_resource());
-  pool_resource pool({.block_size = 32, .initial_blocks = 8, .max_blocks_per_chunk = 8},
-                     &upstream);
+  pool_resource pool({.block_size = 32, .initial_blocks = 8, .max_blocks_per_chunk = 8}, &upstream);
   std::vector<void*> first;
   for (int i = 0; i < 20; ++i)
     first.push_back(pool.allocate(32, 8));
