@@ -4,7 +4,6 @@
 #include <pmr/core/violation.hpp>
 
 #include <algorithm>
-#include <array>
 #include <new>
 #include <stdexcept>
 #include <vector>
@@ -160,28 +159,13 @@ void set_count(concurrent_cache_bin& bin, std::uint32_t count) noexcept {
 
 }  // namespace detail
 
-namespace {
-
-constexpr std::size_t default_largest_block = std::size_t{64} << 10;
-
-std::size_t class_count_for(const concurrent_pool_options& options) noexcept {
-  const std::size_t largest =
-      options.largest_required_pool_block == 0
-          ? default_largest_block
-          : std::min(options.largest_required_pool_block, classes::max_size);
-  return classes::count_for(largest);
-}
-
-// Classes a stats() call sums on the stack: enough for the largest class there may be.
-constexpr std::size_t max_class_count = classes::count_for(classes::max_size);
-
-}  // namespace
-
 concurrent_pool_resource::concurrent_pool_resource(concurrent_pool_options options,
                                                    std::pmr::memory_resource* upstream)
     : id_(detail::next_resource_id.fetch_add(1, std::memory_order_relaxed)),
-      largest_(classes::class_size(class_count_for(options) - 1)),
-      class_count_(class_count_for(options)),
+      largest_(classes::effective_options(options.max_blocks_per_chunk,
+                                          options.largest_required_pool_block)
+                   .largest_required_pool_block),
+      class_count_(classes::count_for(largest_)),
       name_(options.name),
       upstream_(upstream) {
   const auto invalid = [](const char* what) {
@@ -189,11 +173,9 @@ concurrent_pool_resource::concurrent_pool_resource(concurrent_pool_options optio
   };
   if (options.cache_bytes_per_class == 0) invalid("cache_bytes_per_class must not be 0");
   if (upstream == nullptr) invalid("upstream must not be null");
-  const std::size_t max_blocks =
-      options.max_blocks_per_chunk == 0
-          ? classes::default_max_blocks_per_chunk
-          : std::min(options.max_blocks_per_chunk, classes::default_max_blocks_per_chunk);
-  effective_ = {.max_blocks_per_chunk = max_blocks, .largest_required_pool_block = largest_};
+  effective_ =
+      classes::effective_options(options.max_blocks_per_chunk, options.largest_required_pool_block);
+  const std::size_t max_blocks = effective_.max_blocks_per_chunk;
 
   depots_ = static_cast<detail::concurrent_pool_depot*>(
       ::operator new (sizeof(detail::concurrent_pool_depot) * class_count_,
@@ -247,13 +229,10 @@ void* concurrent_pool_resource::allocate_from_class(std::size_t index) {
   }
   detail::concurrent_cache_bin& bin = bins[index];
   if (bin.head == nullptr) refill(index, bin);
-  detail::free_block* block = bin.head;
 #if PMRKIT_CHECKED
-  detail::revive(block, classes::class_size(index));
+  detail::revive(bin.head, classes::class_size(index));
 #endif
-  bin.head = block->next;
-  detail::set_count(bin, bin.count.load(std::memory_order_relaxed) - 1);
-  return block;
+  return bin.pop();
 }
 
 void concurrent_pool_resource::refill(std::size_t index, detail::concurrent_cache_bin& bin) {
@@ -331,10 +310,7 @@ void concurrent_pool_resource::deallocate_to_class(void* p, std::size_t index) n
 #if PMRKIT_CHECKED
   retire_cached(p, index);
 #endif
-  auto* block = static_cast<detail::free_block*>(p);
-  block->next = bin.head;
-  bin.head = block;
-  detail::set_count(bin, bin.count.load(std::memory_order_relaxed) + 1);
+  bin.push(p);
 }
 
 void concurrent_pool_resource::give_back_half(std::size_t index,

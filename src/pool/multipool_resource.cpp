@@ -14,13 +14,6 @@ namespace classes = detail::size_classes;
 
 namespace {
 
-constexpr std::size_t default_largest_block = std::size_t{64} << 10;
-
-std::size_t largest_pooled(std::size_t requested) noexcept {
-  if (requested == 0) return default_largest_block;
-  return std::min(requested, classes::max_size);
-}
-
 std::pmr::memory_resource* checked_upstream(std::pmr::memory_resource* upstream) {
   if (upstream == nullptr) {
     throw std::invalid_argument("pmrkit::multipool_resource: upstream must not be null");
@@ -34,14 +27,10 @@ multipool_resource::multipool_resource(multipool_options options,
                                        std::pmr::memory_resource* upstream)
     : name_(options.name),
       upstream_(checked_upstream(upstream)),
-      class_count_(classes::count_for(largest_pooled(options.largest_required_pool_block))),
-      largest_(classes::class_size(class_count_ - 1)) {
-  max_blocks_ = options.max_blocks_per_chunk == 0
-                    ? classes::default_max_blocks_per_chunk
-                    : std::min(options.max_blocks_per_chunk, classes::default_max_blocks_per_chunk);
-  effective_ = std::pmr::pool_options{.max_blocks_per_chunk = max_blocks_,
-                                      .largest_required_pool_block = largest_};
-}
+      effective_(classes::effective_options(options.max_blocks_per_chunk,
+                                            options.largest_required_pool_block)),
+      class_count_(classes::count_for(effective_.largest_required_pool_block)),
+      largest_(effective_.largest_required_pool_block) {}
 
 multipool_resource::~multipool_resource() {
   release();
@@ -51,7 +40,8 @@ void multipool_resource::create_pools() {
   pools_ = static_cast<detail::block_pool*>(allocate_from_upstream(
       upstream_, sizeof(detail::block_pool) * class_count_, alignof(detail::block_pool), name_));
   for (std::size_t i = 0; i < class_count_; ++i)
-    new (pools_ + i) detail::block_pool(classes::layout_of(i, max_blocks_), upstream_);
+    new (pools_ + i)
+        detail::block_pool(classes::layout_of(i, effective_.max_blocks_per_chunk), upstream_);
 }
 
 void multipool_resource::destroy_pools() noexcept {

@@ -120,8 +120,22 @@ namespace detail {
 /// compiles to plain loads and stores.
 struct concurrent_cache_bin {
   free_block* head = nullptr;
-  std::atomic<std::uint32_t> count{0};
+  std::atomic<std::uint32_t> count{0};  // written by the owning thread only; read by stats()
   std::uint32_t capacity = 0;
+
+  /// The newest block; the bin must not be empty.
+  [[nodiscard]] free_block* pop() noexcept {
+    free_block* block = head;
+    head = block->next;
+    count.store(count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    return block;
+  }
+  void push(void* p) noexcept {
+    auto* block = static_cast<free_block*>(p);
+    block->next = head;
+    head = block;
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 };
 
 /// The resource the thread used last, and its cache there. Resources are told
@@ -212,13 +226,11 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
       if (slot.id == id_) [[likely]] {
         const std::size_t index = detail::size_classes::index_of(bytes);
         detail::concurrent_cache_bin& bin = slot.bins[index];
-        if (detail::free_block* block = bin.head) [[likely]] {
+        if (bin.head != nullptr) [[likely]] {
 #if PMRKIT_CHECKED
-          detail::revive(block, detail::size_classes::class_size(index));
+          detail::revive(bin.head, detail::size_classes::class_size(index));
 #endif
-          bin.head = block->next;
-          bin.count.store(bin.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-          return block;
+          return bin.pop();
         }
       }
     }
@@ -233,15 +245,11 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
       const detail::concurrent_pool_slot& slot = detail::concurrent_pool_last_used;
       if (slot.id == id_) [[likely]] {
         detail::concurrent_cache_bin& bin = slot.bins[index];
-        const std::uint32_t count = bin.count.load(std::memory_order_relaxed);
-        if (count < bin.capacity) [[likely]] {
+        if (bin.count.load(std::memory_order_relaxed) < bin.capacity) [[likely]] {
 #if PMRKIT_CHECKED
           retire_cached(p, index);
 #endif
-          auto* block = static_cast<detail::free_block*>(p);
-          block->next = bin.head;
-          bin.head = block;
-          bin.count.store(count + 1, std::memory_order_relaxed);
+          bin.push(p);
           return;
         }
       }

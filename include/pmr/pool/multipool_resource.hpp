@@ -172,7 +172,6 @@ class multipool_resource final : public std::pmr::memory_resource {
   std::pmr::pool_options effective_;
   std::size_t class_count_;
   std::size_t largest_;  // the block size of the largest class
-  std::size_t max_blocks_;
   // class_count_ of them, in storage from the upstream, made on first use and given back by
   // release() like everything else.
   detail::block_pool* pools_ = nullptr;

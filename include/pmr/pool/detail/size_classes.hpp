@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <memory_resource>
 
 namespace pmrkit::detail::size_classes {
 
@@ -89,6 +90,25 @@ inline constexpr std::size_t initial_chunk_bytes = 4096;
 inline constexpr std::size_t max_chunk_bytes = 65536;
 /// The most blocks a class's chunk holds when the caller sets no limit.
 inline constexpr std::size_t default_max_blocks_per_chunk = 1024;
+
+/// The largest pooled block when the caller sets no limit.
+inline constexpr std::size_t default_largest_block = std::size_t{64} << 10;
+
+/// The std::pmr::pool_options a pool of these classes works with, given the
+/// requested ones, as the standard means them: 0 or a value above the limit
+/// is replaced by the default or the limit, and the largest block is rounded
+/// up to its class.
+[[nodiscard]] constexpr std::pmr::pool_options effective_options(
+    std::size_t max_blocks_per_chunk, std::size_t largest_required_pool_block) noexcept {
+  const std::size_t largest = largest_required_pool_block == 0
+                                  ? default_largest_block
+                                  : std::min(largest_required_pool_block, max_size);
+  return {
+      .max_blocks_per_chunk = max_blocks_per_chunk == 0
+                                  ? default_max_blocks_per_chunk
+                                  : std::min(max_blocks_per_chunk, default_max_blocks_per_chunk),
+      .largest_required_pool_block = class_size(index_of(largest))};
+}
 
 /// The block_pool layout of class `index`: chunks of about initial_chunk_bytes
 /// doubling up to max_chunk_bytes, and never more than `max_blocks_per_chunk`
