@@ -3,6 +3,7 @@
 #include <pmr/core/error.hpp>
 #include <pmr/core/upstream.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -22,6 +23,16 @@ chunk_growth validated_growth(std::string_view resource, chunk_growth growth, st
   }
   if (upstream == nullptr) invalid("upstream must not be null");
   return growth;
+}
+
+block_need checked_block_need(std::size_t bytes, std::size_t granule, std::size_t alignment,
+                              std::string_view name) {
+  block_need need{};
+  if (!checked_block_extent(bytes, granule, need.extent) ||
+      !chunk_size_for(need.extent, std::max(alignment, granule), need.chunk_bytes)) {
+    throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name);
+  }
+  return need;
 }
 
 void return_chunk(std::pmr::memory_resource* upstream, chunk_header* chunk) noexcept {

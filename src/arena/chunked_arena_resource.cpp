@@ -38,12 +38,8 @@ void* chunked_arena_resource::allocate_slow(std::size_t bytes, std::size_t align
   if (bytes > options_.size_limit) {
     throw_allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_);
   }
-  std::size_t extent = 0;
-  std::size_t needed = 0;
-  if (!checked_block_extent(bytes, options_.alignment, extent) ||
-      !detail::chunk_size_for(extent, alignment, needed)) {
-    throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name_);
-  }
+  const auto [extent, needed] =
+      detail::checked_block_need(bytes, options_.alignment, alignment, name_);
   // Aligned to at least the least alignment, with a rounded extent: the cursor stays aligned.
   void* p = chain_.try_bump(extent, alignment);
   if (p == nullptr) {

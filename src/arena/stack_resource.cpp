@@ -27,12 +27,8 @@ stack_resource::stack_resource(stack_options options, std::pmr::memory_resource*
 void* stack_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
   check_request(bytes, alignment, name_);
   const std::size_t effective = std::max(alignment, options_.alignment);
-  std::size_t extent = 0;
-  std::size_t needed = 0;
-  if (!checked_block_extent(bytes, options_.alignment, extent) ||
-      !detail::chunk_size_for(extent, effective, needed)) {
-    throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name_);
-  }
+  const std::size_t extent =
+      detail::checked_block_need(bytes, options_.alignment, alignment, name_).extent;
 #if PMRKIT_CHECKED
   if (records_.size() == records_.capacity()) {
     try {

@@ -72,6 +72,17 @@ inline std::byte* chunk_header::begin() noexcept {
   return checked_add(bytes, padding, result) && checked_add(result, chunk_header_size, result);
 }
 
+/// For owners that round every block up to `granule`: the extent of a block
+/// of `bytes`, and the upstream bytes a chunk needs to serve that extent at
+/// `alignment` (at least the granule). Throws allocation_error (size
+/// overflow) naming `name` when either overflows.
+struct block_need {
+  std::size_t extent;
+  std::size_t chunk_bytes;
+};
+[[nodiscard]] block_need checked_block_need(std::size_t bytes, std::size_t granule,
+                                            std::size_t alignment, std::string_view name);
+
 /// True when `chunk` can serve `bytes` at `alignment` from its start.
 [[nodiscard]] bool chunk_fits(chunk_header* chunk, std::size_t bytes,
                               std::size_t alignment) noexcept;
