@@ -15,6 +15,7 @@
 #include <pmr/arena/stack_resource.hpp>
 #include <pmr/arena/strings.hpp>
 #include <pmr/arena/vmem_arena_resource.hpp>
+#include <pmr/buddy/buddy_resource.hpp>
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/error.hpp>

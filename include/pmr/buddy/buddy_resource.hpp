@@ -1,0 +1,237 @@
+// buddy_resource: power-of-two blocks split from regions and merged back with
+// their buddies, with its fragmentation in figures.
+//
+// A region is `region_size` bytes (a power of two) at an address aligned to
+// its size. A request takes the smallest block of `min_block << k` bytes that
+// holds it at its alignment; the block comes from the smallest free block
+// that is large enough, halved as often as needed, each unused half staying
+// free. A freed block merges with its buddy (the other half of the block it
+// was split from) while the buddy is free. Both are O(log(region_size /
+// min_block)). Every block is aligned to its size, so alignment up to the
+// block size costs nothing. Requests larger than a region, or aligned beyond
+// it, go to the upstream and are tracked so `release()` returns them.
+//
+// The bookkeeping lives outside the blocks: per region and per block size,
+// the set of free blocks is a bitmap with summary words (detail/bit_tree.hpp)
+// in a metadata block taken from the upstream (about 0.4% of the region).
+// Allocating and freeing never read or write the blocks themselves, so the
+// memory may be memory the CPU should not touch (device or write-combined)
+// and freeing cold blocks costs no cache misses. The size passed to
+// deallocate names the block, so blocks have no headers.
+//
+// Regions come from the upstream when none has room (at most `max_regions`
+// of them), or from a buffer the caller owns: each `region_size`-aligned
+// window of the buffer becomes a region whose bytes outside the buffer are
+// never handed out. `shrink()` returns upstream regions that are entirely
+// free; `release()` returns everything taken from the upstream and makes the
+// buffer free again. `stats()` reports the bytes free, the largest free
+// block, external fragmentation (1 - largest free / free) and internal
+// fragmentation (bytes granted - bytes requested); `order_stats(k)` the free
+// and used blocks of each size.
+//
+// Choose it when blocks of widely varying sizes come and go and the memory
+// must coalesce back into large blocks (a fixed region shared by buffers of
+// many sizes, a GPU or DMA heap, long-running servers); choose
+// multipool_resource when sizes repeat (it wastes less inside a block and is
+// faster), an arena when everything is freed at once.
+//
+// In checked builds a pointer that is no block of the resource is a
+// `foreign_pointer` violation, freeing a free block a `double_free`, and a
+// size that names another block size a `size_mismatch`; free blocks are
+// filled and poisoned for AddressSanitizer. `verify()` checks every
+// invariant of the bookkeeping (tests call it).
+//
+// Thread safety: none; use it from one thread at a time (or behind
+// synchronized_resource).
+//
+// Example:
+//   pmrkit::buddy_resource buddy({.region_size = 4096, .min_block = 64, .max_regions = 1});
+//   void* a = buddy.allocate(100);  // a 128-byte block: 28 bytes of internal fragmentation
+//   void* b = buddy.allocate(64);
+//   assert(buddy.stats().internal_fragmentation == 28);
+//   assert(buddy.stats().largest_free_block == 2048);  // 4096 = 64 + 64 + 128 + 1024 + 2048 free
+//   buddy.deallocate(a, 100);
+//   buddy.deallocate(b, 64);
+//   assert(buddy.stats().largest_free_block == 4096);  // merged back into one block
+#pragma once
+
+#include <pmr/buddy/detail/bit_tree.hpp>
+#include <pmr/core/align.hpp>
+#include <pmr/core/config.hpp>
+#include <pmr/pool/detail/large_blocks.hpp>
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory_resource>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace pmrkit {
+
+struct buddy_options {
+  static constexpr std::size_t unlimited = std::numeric_limits<std::size_t>::max();
+
+  std::size_t region_size = std::size_t{1} << 20;  ///< a power of two, at least min_block
+  std::size_t min_block = 64;  ///< a power of two; region_size / min_block <= 2^30
+  /// Regions taken from the upstream, at most (0 with a buffer: the buffer only).
+  std::size_t max_regions = unlimited;
+  std::string_view name = "buddy";  ///< shown in errors and violations (copied)
+};
+
+/// The blocks of one size (min_block << order).
+struct buddy_order_stats {
+  std::size_t block_size = 0;
+  std::size_t free_blocks = 0;
+  std::size_t blocks_in_use = 0;
+};
+
+struct buddy_stats {
+  std::size_t regions = 0;              ///< from the upstream and from the buffer
+  std::size_t capacity = 0;             ///< bytes the regions can hand out
+  std::size_t bytes_from_upstream = 0;  ///< regions, metadata and large blocks
+  std::size_t blocks_in_use = 0;        ///< in the regions
+  std::size_t bytes_in_use = 0;         ///< block sizes granted
+  std::size_t bytes_requested = 0;      ///< what the callers asked for them
+  std::size_t bytes_free = 0;           ///< in free blocks
+  std::size_t largest_free_block = 0;   ///< the largest request that fits without a new region
+  double external_fragmentation = 0;    ///< 1 - largest_free_block / bytes_free (0 when none free)
+  std::size_t internal_fragmentation = 0;  ///< bytes_in_use - bytes_requested
+  std::size_t large_blocks_in_use = 0;     ///< requests sent to the upstream
+  std::size_t large_bytes_in_use = 0;
+};
+
+class buddy_resource final : public std::pmr::memory_resource {
+ public:
+  /// Regions from `upstream`. Throws std::invalid_argument naming the field
+  /// when an option is invalid or `upstream` is null.
+  explicit buddy_resource(buddy_options options = {},
+                          std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+  /// Regions over `buffer` (owned by the caller, outliving the resource)
+  /// first, then from `upstream` up to `max_regions`. The metadata and the
+  /// large blocks always come from `upstream`.
+  buddy_resource(std::span<std::byte> buffer, buddy_options options,
+                 std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+  buddy_resource(const buddy_resource&) = delete;
+  buddy_resource& operator=(const buddy_resource&) = delete;
+  ~buddy_resource() override;
+
+  // Bulk operations.
+
+  /// Gives back every upstream region, all metadata and every large block;
+  /// the buffer's blocks are all free again.
+  void release() noexcept;
+  /// Gives back the upstream regions that are entirely free; returns how many.
+  std::size_t shrink() noexcept;
+
+  // Observers.
+
+  [[nodiscard]] buddy_stats stats() const noexcept;
+  /// Block sizes: min_block << 0 .. min_block << (order_count() - 1) == region_size.
+  [[nodiscard]] std::size_t order_count() const noexcept { return top_level_ + 1; }
+  /// The blocks of min_block << `order` bytes (order below order_count()).
+  [[nodiscard]] buddy_order_stats order_stats(std::size_t order) const noexcept;
+  [[nodiscard]] std::size_t region_size() const noexcept { return region_size_; }
+  [[nodiscard]] std::size_t min_block() const noexcept { return std::size_t{1} << min_shift_; }
+  [[nodiscard]] std::string_view name() const noexcept { return name_; }
+  [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
+  /// True when `p` lies in one of its regions (large blocks are the upstream's).
+  [[nodiscard]] bool owns(const void* p) const noexcept;
+  /// Checks the bookkeeping: the summary words match the bitmaps, no two free
+  /// buddies are left unmerged, no free block overlaps another (or, in checked
+  /// builds, a block in use), and free plus used blocks tile each region.
+  /// Returns an empty string, or what is wrong. O(region bytes / min_block).
+  [[nodiscard]] std::string verify() const;
+
+  struct region;  // the metadata of one region (defined in the source file)
+
+ private:
+  // Levels 0 (min_block) to top_level_ (region_size), at most 2^30 apart.
+  static constexpr std::size_t max_levels = 31;
+
+  // The level (log2(block / min_block)) a small request needs; the caller
+  // has checked bytes and alignment are at most the region size.
+  [[nodiscard]] unsigned level_of(std::size_t bytes, std::size_t alignment) const noexcept {
+    const std::size_t need = bytes > alignment ? bytes : alignment;
+    const auto order = static_cast<unsigned>(std::bit_width(need - (need != 0)));
+    return order > min_shift_ ? order - min_shift_ : 0;
+  }
+  [[nodiscard]] bool is_small(std::size_t bytes, std::size_t alignment) const noexcept {
+    return (bytes > alignment ? bytes : alignment) <= region_size_;
+  }
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    if (is_small(bytes, alignment) && is_power_of_two(alignment)) [[likely]] {
+      return allocate_block(bytes, alignment, level_of(bytes, alignment));
+    }
+    return allocate_large(bytes, alignment);
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    if (is_small(bytes, alignment)) [[likely]] {
+      free_block(p, bytes, alignment, level_of(bytes, alignment));
+      return;
+    }
+    large_.deallocate(upstream_, p, bytes, alignment, name_);
+  }
+  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  void* allocate_block(std::size_t bytes, std::size_t alignment, unsigned level);
+  void* allocate_large(std::size_t bytes, std::size_t alignment);
+  void free_block(void* p, std::size_t bytes, std::size_t alignment, unsigned level) noexcept;
+  [[nodiscard]] region* pick_region(unsigned level) const noexcept;
+  [[nodiscard]] region* find_region(const void* p) const noexcept;
+  region* add_upstream_region(std::size_t bytes, std::size_t alignment);
+  void install_buffer();
+  region* new_region(std::byte* base, bool from_upstream, std::size_t usable_begin,
+                     std::size_t usable_end);
+  void remove_region(region* r) noexcept;
+  void mark_free(region& r, unsigned level, std::size_t index) noexcept;
+  void mark_taken(region& r, unsigned level, std::size_t index) noexcept;
+  void level_gained(const region& r, unsigned level) noexcept;
+  void level_lost(const region& r, unsigned level) noexcept;
+#if PMRKIT_CHECKED
+  bool check_free(const region* r, const void* p, std::size_t bytes, std::size_t alignment,
+                  unsigned level) const noexcept;
+#endif
+
+  std::string name_;
+  std::pmr::memory_resource* upstream_;
+  std::span<std::byte> buffer_;
+  std::size_t max_regions_;
+  std::size_t region_size_;
+  unsigned region_shift_;
+  unsigned min_shift_;
+  unsigned top_level_;  // region_shift_ - min_shift_
+  // The words of a region's metadata: one free tree per level (free_shape_[l] at
+  // free_offset_[l]), then in checked builds one in-use bitmap per level (at used_offset_[l]).
+  std::array<detail::bit_tree_shape, max_levels> free_shape_{};
+  std::array<std::size_t, max_levels> free_offset_{};
+  std::array<std::size_t, max_levels> used_offset_{};
+  std::size_t metadata_words_ = 0;
+
+  // Regions by slot; and sorted by base address for find_region.
+  std::pmr::vector<region*> slots_;
+  std::pmr::vector<region*> by_address_;
+  // For each level, a bit per slot: the region has a free block of that level.
+  std::pmr::vector<std::uint64_t> level_regions_;
+  std::size_t slot_words_ = 0;
+  std::array<std::uint32_t, max_levels> regions_with_level_{};
+  std::uint32_t levels_free_ = 0;  // bit l: some region has a free block of level l
+  region* current_ = nullptr;      // the region of the last allocation
+  bool buffer_installed_ = false;
+  std::size_t upstream_regions_ = 0;
+
+  std::array<std::size_t, max_levels> in_use_{};  // blocks per level
+  std::size_t bytes_requested_ = 0;
+  detail::large_blocks large_;
+};
+
+static_assert(std::is_base_of_v<std::pmr::memory_resource, buddy_resource>);
+
+}  // namespace pmrkit

@@ -1,0 +1,540 @@
+#include <pmr/buddy/buddy_resource.hpp>
+
+#include <pmr/core/error.hpp>
+#include <pmr/core/poison.hpp>
+#include <pmr/core/upstream.hpp>
+#include <pmr/core/violation.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+namespace pmrkit {
+
+using detail::bit_tree;
+
+// The metadata block of a region: this header, then metadata_words_ words.
+struct buddy_resource::region {
+  std::byte* base;           // aligned to the region size
+  std::size_t usable_begin;  // the bytes [usable_begin, usable_end) of the region are ours:
+  std::size_t usable_end;    // all of them, or a buffer's part of its window
+  std::uint32_t level_mask;  // bit l: a free block of level l
+  std::uint32_t slot;        // index in slots_
+  bool from_upstream;        // else a window of the buffer
+  std::uint64_t* words() noexcept { return reinterpret_cast<std::uint64_t*>(this + 1); }
+  const std::uint64_t* words() const noexcept {
+    return reinterpret_cast<const std::uint64_t*>(this + 1);
+  }
+};
+
+static_assert(sizeof(buddy_resource::region) % alignof(std::uint64_t) == 0);
+
+namespace {
+
+constexpr std::size_t word_bits = 64;
+
+[[noreturn]] void invalid(const char* what) {
+  throw std::invalid_argument(std::string("pmrkit::buddy_resource: ") + what);
+}
+
+buddy_options validated(buddy_options options, std::pmr::memory_resource* upstream,
+                        bool with_buffer) {
+  if (upstream == nullptr) invalid("upstream must not be null");
+  if (!is_power_of_two(options.region_size)) invalid("region_size must be a power of two");
+  if (!is_power_of_two(options.min_block)) invalid("min_block must be a power of two");
+  if (options.min_block > options.region_size) {
+    invalid("min_block must not exceed region_size");
+  }
+  if (options.region_size / options.min_block > (std::size_t{1} << 30)) {
+    invalid("region_size / min_block must be at most 2^30");
+  }
+  if (options.max_regions == 0 && !with_buffer) {
+    invalid("max_regions must be at least 1 without a buffer");
+  }
+  return options;
+}
+
+std::uintptr_t address(const void* p) noexcept {
+  return reinterpret_cast<std::uintptr_t>(p);
+}
+
+bool test_bit(const std::uint64_t* bits, std::size_t i) noexcept {
+  return (bits[i / word_bits] >> (i % word_bits) & 1U) != 0;
+}
+void set_bit(std::uint64_t* bits, std::size_t i) noexcept {
+  bits[i / word_bits] |= std::uint64_t{1} << (i % word_bits);
+}
+void clear_bit(std::uint64_t* bits, std::size_t i) noexcept {
+  bits[i / word_bits] &= ~(std::uint64_t{1} << (i % word_bits));
+}
+
+}  // namespace
+
+buddy_resource::buddy_resource(buddy_options options, std::pmr::memory_resource* upstream)
+    : buddy_resource(std::span<std::byte>{}, options, upstream) {}
+
+buddy_resource::buddy_resource(std::span<std::byte> buffer, buddy_options options,
+                               std::pmr::memory_resource* upstream)
+    : name_(validated(options, upstream, !buffer.empty()).name),
+      upstream_(upstream),
+      buffer_(buffer),
+      max_regions_(options.max_regions),
+      region_size_(options.region_size),
+      region_shift_(log2_floor(options.region_size)),
+      min_shift_(log2_floor(options.min_block)),
+      top_level_(region_shift_ - min_shift_),
+      slots_(upstream),
+      by_address_(upstream),
+      level_regions_(upstream) {
+  if (buffer.data() == nullptr && !buffer.empty()) invalid("buffer must not be null");
+  if (!buffer.empty() && align_up(address(buffer.data()), options.min_block) + options.min_block >
+                             address(buffer.data()) + buffer.size()) {
+    invalid("buffer must hold at least one min_block-aligned block of min_block bytes");
+  }
+  std::size_t words = 0;
+  for (unsigned level = 0; level <= top_level_; ++level) {
+    free_shape_[level] = detail::bit_tree_shape(std::size_t{1} << (top_level_ - level));
+    free_offset_[level] = words;
+    words += free_shape_[level].words();
+  }
+#if PMRKIT_CHECKED
+  for (unsigned level = 0; level <= top_level_; ++level) {
+    used_offset_[level] = words;
+    words += ((std::size_t{1} << (top_level_ - level)) + word_bits - 1) / word_bits;
+  }
+#endif
+  metadata_words_ = words;
+}
+
+buddy_resource::~buddy_resource() {
+  release();
+}
+
+// Allocation.
+
+void* buddy_resource::allocate_block(std::size_t bytes, std::size_t alignment, unsigned level) {
+  std::uint32_t available = levels_free_ >> level;
+  if (available == 0) [[unlikely]] {
+    if (!buffer_installed_ && !buffer_.empty()) install_buffer();
+    available = levels_free_ >> level;
+    if (available == 0) {
+      add_upstream_region(bytes, alignment);
+      available = levels_free_ >> level;
+    }
+  }
+  // Best fit: the smallest free block that is large enough, from the current region if it has
+  // one of that size.
+  unsigned from = level + static_cast<unsigned>(std::countr_zero(available));
+  region* r = current_;
+  if (r == nullptr || (r->level_mask >> from & 1U) == 0) {
+    r = pick_region(from);
+    current_ = r;
+  }
+  std::size_t index = bit_tree(free_shape_[from], r->words() + free_offset_[from]).find_first();
+  mark_taken(*r, from, index);
+  while (from > level) {  // split: the upper half of each half stays free
+    --from;
+    index <<= 1;
+    mark_free(*r, from, index | 1U);
+  }
+  ++in_use_[level];
+  bytes_requested_ += bytes;
+  std::byte* block = r->base + (index << (min_shift_ + level));
+#if PMRKIT_CHECKED
+  set_bit(r->words() + used_offset_[level], index);
+  detail::revive(block, std::size_t{1} << (min_shift_ + level));
+#endif
+  return block;
+}
+
+void* buddy_resource::allocate_large(std::size_t bytes, std::size_t alignment) {
+  check_request(bytes, alignment, name_);
+  return large_.allocate(upstream_, bytes, alignment, name_);
+}
+
+buddy_resource::region* buddy_resource::pick_region(unsigned level) const noexcept {
+  const std::uint64_t* words = level_regions_.data() + level * slot_words_;
+  for (std::size_t w = 0;; ++w) {
+    if (words[w] != 0) {
+      return slots_[w * word_bits + static_cast<std::size_t>(std::countr_zero(words[w]))];
+    }
+  }
+}
+
+// Deallocation.
+
+void buddy_resource::free_block(void* p, [[maybe_unused]] std::size_t bytes,
+                                [[maybe_unused]] std::size_t alignment, unsigned level) noexcept {
+  region* r = current_;
+  if (r == nullptr || address(p) - address(r->base) >= region_size_) r = find_region(p);
+#if PMRKIT_CHECKED
+  if (!check_free(r, p, bytes, alignment, level)) return;
+#endif
+  std::size_t index =
+      static_cast<std::size_t>(static_cast<std::byte*>(p) - r->base) >> (min_shift_ + level);
+  --in_use_[level];
+  bytes_requested_ -= bytes;
+#if PMRKIT_CHECKED
+  clear_bit(r->words() + used_offset_[level], index);
+  detail::retire(p, std::size_t{1} << (min_shift_ + level));
+#endif
+  // Merge while the buddy is free.
+  while (level < top_level_ &&
+         bit_tree(free_shape_[level], r->words() + free_offset_[level]).test(index ^ 1U)) {
+    mark_taken(*r, level, index ^ 1U);
+    index >>= 1;
+    ++level;
+  }
+  mark_free(*r, level, index);
+}
+
+buddy_resource::region* buddy_resource::find_region(const void* p) const noexcept {
+  // The last region whose base is at or below p.
+  const auto after =
+      std::upper_bound(by_address_.begin(), by_address_.end(), address(p),
+                       [](std::uintptr_t a, const region* r) { return a < address(r->base); });
+  if (after == by_address_.begin()) return nullptr;
+  region* r = *(after - 1);
+  return address(p) - address(r->base) < region_size_ ? r : nullptr;
+}
+
+#if PMRKIT_CHECKED
+bool buddy_resource::check_free(const region* r, const void* p, std::size_t bytes,
+                                std::size_t alignment, unsigned level) const noexcept {
+  const std::size_t offset = r == nullptr ? 0 : address(p) - address(r->base);
+  if (r == nullptr || offset < r->usable_begin || offset >= r->usable_end) {
+    report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment});
+    return false;
+  }
+  const auto used = [&](unsigned l) {
+    return offset % (std::size_t{1} << (min_shift_ + l)) == 0 &&
+           test_bit(r->words() + used_offset_[l], offset >> (min_shift_ + l));
+  };
+  if (used(level)) return true;
+  for (unsigned other = 0; other <= top_level_; ++other) {
+    if (used(other)) {  // a block in use starts here, of another size
+      const std::size_t size = std::size_t{1} << (min_shift_ + other);
+      report_violation({violation_kind::size_mismatch, name_, p, bytes, alignment, size, size});
+      return false;
+    }
+  }
+  for (unsigned other = 0; other <= top_level_; ++other) {
+    if (test_bit(r->words() + used_offset_[other], offset >> (min_shift_ + other))) {
+      // Inside a block in use: not the start of any block.
+      report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment});
+      return false;
+    }
+  }
+  report_violation({violation_kind::double_free, name_, p, bytes, alignment});
+  return false;
+}
+#endif
+
+// The free sets.
+
+void buddy_resource::mark_free(region& r, unsigned level, std::size_t index) noexcept {
+  bit_tree(free_shape_[level], r.words() + free_offset_[level]).set(index);
+  if ((r.level_mask >> level & 1U) == 0) {
+    r.level_mask |= std::uint32_t{1} << level;
+    level_gained(r, level);
+  }
+}
+
+void buddy_resource::mark_taken(region& r, unsigned level, std::size_t index) noexcept {
+  const bit_tree tree(free_shape_[level], r.words() + free_offset_[level]);
+  tree.clear(index);
+  if (tree.empty()) {
+    r.level_mask &= ~(std::uint32_t{1} << level);
+    level_lost(r, level);
+  }
+}
+
+void buddy_resource::level_gained(const region& r, unsigned level) noexcept {
+  set_bit(level_regions_.data() + level * slot_words_, r.slot);
+  if (regions_with_level_[level]++ == 0) levels_free_ |= std::uint32_t{1} << level;
+}
+
+void buddy_resource::level_lost(const region& r, unsigned level) noexcept {
+  clear_bit(level_regions_.data() + level * slot_words_, r.slot);
+  if (--regions_with_level_[level] == 0) levels_free_ &= ~(std::uint32_t{1} << level);
+}
+
+// Regions.
+
+buddy_resource::region* buddy_resource::add_upstream_region(std::size_t bytes,
+                                                            std::size_t alignment) {
+  if (upstream_regions_ >= max_regions_) {
+    throw_allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_);
+  }
+  auto* base = static_cast<std::byte*>(
+      allocate_from_upstream(upstream_, region_size_, region_size_, name_, bytes, alignment));
+  try {
+    region* r = new_region(base, true, 0, region_size_);
+    ++upstream_regions_;
+    return r;
+  } catch (...) {
+    upstream_->deallocate(base, region_size_, region_size_);
+    throw;
+  }
+}
+
+void buddy_resource::install_buffer() {
+  const std::uintptr_t begin = align_up(address(buffer_.data()), min_block());
+  const std::uintptr_t end = (address(buffer_.data()) + buffer_.size()) & ~(min_block() - 1);
+  try {
+    for (std::uintptr_t window = begin & ~(region_size_ - 1); window < end;
+         window += region_size_) {
+      const std::size_t usable_begin = std::max(begin, window) - window;
+      const std::size_t usable_end = std::min(end - window, region_size_);
+      if (usable_begin < usable_end) {
+        new_region(reinterpret_cast<std::byte*>(window), false, usable_begin, usable_end);
+      }
+    }
+  } catch (...) {
+    for (region* r : slots_) {
+      if (r != nullptr && !r->from_upstream) remove_region(r);
+    }
+    throw;
+  }
+  buffer_installed_ = true;
+}
+
+buddy_resource::region* buddy_resource::new_region(std::byte* base, bool from_upstream,
+                                                   std::size_t usable_begin,
+                                                   std::size_t usable_end) {
+  // Room in the tables first: once the metadata is taken nothing can fail.
+  const auto free_slot = std::find(slots_.begin(), slots_.end(), nullptr);
+  const auto slot = static_cast<std::size_t>(free_slot - slots_.begin());
+  if (slot == slots_.size()) {
+    slots_.reserve(slots_.size() + 1);
+    if (slot == slot_words_ * word_bits) {  // one more word of slot bits per level
+      std::pmr::vector<std::uint64_t> wider((top_level_ + 1) * (slot_words_ + 1), 0,
+                                            level_regions_.get_allocator());
+      for (unsigned level = 0; level <= top_level_; ++level) {
+        std::copy_n(level_regions_.begin() + static_cast<std::ptrdiff_t>(level * slot_words_),
+                    slot_words_,
+                    wider.begin() + static_cast<std::ptrdiff_t>(level * (slot_words_ + 1)));
+      }
+      level_regions_.swap(wider);
+      ++slot_words_;
+    }
+  }
+  by_address_.reserve(by_address_.size() + 1);
+  const std::size_t metadata_bytes = sizeof(region) + metadata_words_ * sizeof(std::uint64_t);
+  auto* r = static_cast<region*>(
+      allocate_from_upstream(upstream_, metadata_bytes, alignof(region), name_));
+  new (r) region{.base = base,
+                 .usable_begin = usable_begin,
+                 .usable_end = usable_end,
+                 .level_mask = 0,
+                 .slot = static_cast<std::uint32_t>(slot),
+                 .from_upstream = from_upstream};
+  std::memset(r->words(), 0, metadata_words_ * sizeof(std::uint64_t));
+  if (slot == slots_.size()) {
+    slots_.push_back(r);
+  } else {
+    slots_[slot] = r;
+  }
+  by_address_.insert(std::upper_bound(by_address_.begin(), by_address_.end(), r,
+                                      [](const region* a, const region* b) {
+                                        return address(a->base) < address(b->base);
+                                      }),
+                     r);
+  detail::retire(base + usable_begin, usable_end - usable_begin);
+  // The usable bytes as the largest aligned blocks that tile them: all of a whole region.
+  for (std::size_t at = usable_begin; at < usable_end;) {
+    unsigned level = top_level_;
+    while ((at & ((std::size_t{1} << (min_shift_ + level)) - 1)) != 0 ||
+           at + (std::size_t{1} << (min_shift_ + level)) > usable_end) {
+      --level;
+    }
+    mark_free(*r, level, at >> (min_shift_ + level));
+    at += std::size_t{1} << (min_shift_ + level);
+  }
+  return r;
+}
+
+void buddy_resource::remove_region(region* r) noexcept {
+  for (unsigned level = 0; level <= top_level_; ++level) {
+    if ((r->level_mask >> level & 1U) != 0) level_lost(*r, level);
+  }
+  if (current_ == r) current_ = nullptr;
+  slots_[r->slot] = nullptr;
+  by_address_.erase(std::find(by_address_.begin(), by_address_.end(), r));
+  detail::revive(r->base + r->usable_begin, r->usable_end - r->usable_begin);
+  if (r->from_upstream) {
+    upstream_->deallocate(r->base, region_size_, region_size_);
+    --upstream_regions_;
+  }
+  upstream_->deallocate(r, sizeof(region) + metadata_words_ * sizeof(std::uint64_t),
+                        alignof(region));
+}
+
+// Bulk operations.
+
+void buddy_resource::release() noexcept {
+  for (region* r : slots_) {
+    if (r != nullptr) remove_region(r);
+  }
+  // Give the tables' storage back too.
+  std::pmr::vector<region*>(slots_.get_allocator()).swap(slots_);
+  std::pmr::vector<region*>(by_address_.get_allocator()).swap(by_address_);
+  std::pmr::vector<std::uint64_t>(level_regions_.get_allocator()).swap(level_regions_);
+  slot_words_ = 0;
+  buffer_installed_ = false;
+  in_use_ = {};
+  bytes_requested_ = 0;
+  large_.release(upstream_);
+}
+
+std::size_t buddy_resource::shrink() noexcept {
+  std::size_t returned = 0;
+  for (region* r : slots_) {
+    if (r != nullptr && r->from_upstream && (r->level_mask >> top_level_ & 1U) != 0) {
+      remove_region(r);
+      ++returned;
+    }
+  }
+  return returned;
+}
+
+// Observers.
+
+bool buddy_resource::owns(const void* p) const noexcept {
+  const region* r = find_region(p);
+  if (r == nullptr) return false;
+  const std::size_t offset = address(p) - address(r->base);
+  return offset >= r->usable_begin && offset < r->usable_end;
+}
+
+buddy_order_stats buddy_resource::order_stats(std::size_t order) const noexcept {
+  const auto level = static_cast<unsigned>(order);
+  buddy_order_stats result{.block_size = std::size_t{1} << (min_shift_ + level),
+                           .blocks_in_use = in_use_[level]};
+  for (region* r : slots_) {
+    if (r != nullptr) {
+      result.free_blocks += bit_tree(free_shape_[level], r->words() + free_offset_[level])
+                                .count(std::size_t{1} << (top_level_ - level));
+    }
+  }
+  return result;
+}
+
+buddy_stats buddy_resource::stats() const noexcept {
+  buddy_stats result{.bytes_requested = bytes_requested_,
+                     .large_blocks_in_use = large_.count(),
+                     .large_bytes_in_use = large_.bytes()};
+  const std::size_t metadata_bytes = sizeof(region) + metadata_words_ * sizeof(std::uint64_t);
+  result.bytes_from_upstream = large_.bytes_from_upstream() + slots_.capacity() * sizeof(region*) +
+                               by_address_.capacity() * sizeof(region*) +
+                               level_regions_.capacity() * sizeof(std::uint64_t);
+  for (const region* r : slots_) {
+    if (r == nullptr) continue;
+    ++result.regions;
+    result.capacity += r->usable_end - r->usable_begin;
+    result.bytes_from_upstream += metadata_bytes + (r->from_upstream ? region_size_ : 0);
+  }
+  for (unsigned level = 0; level <= top_level_; ++level) {
+    const buddy_order_stats order = order_stats(level);
+    result.blocks_in_use += order.blocks_in_use;
+    result.bytes_in_use += order.blocks_in_use * order.block_size;
+    result.bytes_free += order.free_blocks * order.block_size;
+  }
+  if (levels_free_ != 0) {
+    result.largest_free_block =
+        std::size_t{1} << (min_shift_ + static_cast<unsigned>(std::bit_width(levels_free_)) - 1U);
+    result.external_fragmentation = 1.0 - static_cast<double>(result.largest_free_block) /
+                                              static_cast<double>(result.bytes_free);
+  }
+  result.internal_fragmentation = result.bytes_in_use - result.bytes_requested;
+  return result;
+}
+
+std::string buddy_resource::verify() const {
+  std::uint32_t levels_seen = 0;
+  std::array<std::uint32_t, max_levels> regions_seen{};
+  std::size_t regions = 0;
+  std::array<std::size_t, max_levels> used_seen{};
+  for (const region* r : slots_) {
+    if (r == nullptr) continue;
+    ++regions;
+    const std::string where = "region at " + std::to_string(address(r->base));
+    if (std::find(by_address_.begin(), by_address_.end(), r) == by_address_.end()) {
+      return where + ": missing from the address index";
+    }
+    // What each min_block of the region is: 0 nothing yet, 1 in a free block, 2 in a used one.
+    std::vector<unsigned char> cells(std::size_t{1} << top_level_, 0);
+    const auto cover = [&](unsigned level, std::size_t index, unsigned char what) {
+      const std::size_t first = index << level;
+      for (std::size_t cell = first; cell < first + (std::size_t{1} << level); ++cell) {
+        if (cells[cell] != 0) return false;
+        cells[cell] = what;
+      }
+      return true;
+    };
+    for (unsigned level = 0; level <= top_level_; ++level) {
+      const std::size_t blocks = std::size_t{1} << (top_level_ - level);
+      auto* words = const_cast<std::uint64_t*>(r->words()) + free_offset_[level];
+      const bit_tree tree(free_shape_[level], words);
+      const std::string at = where + ", level " + std::to_string(level);
+      if (!tree.consistent(blocks)) return at + ": summary words disagree with the bitmap";
+      if (tree.empty() == ((r->level_mask >> level & 1U) != 0)) {
+        return at + ": the level mask disagrees with the bitmap";
+      }
+      if (!tree.empty()) {
+        levels_seen |= std::uint32_t{1} << level;
+        ++regions_seen[level];
+        if (!test_bit(level_regions_.data() + level * slot_words_, r->slot)) {
+          return at + ": the region is missing from the level's region set";
+        }
+      }
+      for (std::size_t i = 0; i < blocks; ++i) {
+        if (!tree.test(i)) continue;
+        if (level < top_level_ && tree.test(i ^ 1U)) {
+          return at + ": free buddies " + std::to_string(i & ~std::size_t{1}) + " and " +
+                 std::to_string(i | 1U) + " are not merged";
+        }
+        if (!cover(level, i, 1)) return at + ": free block " + std::to_string(i) + " overlaps";
+      }
+#if PMRKIT_CHECKED
+      for (std::size_t i = 0; i < blocks; ++i) {
+        if (!test_bit(r->words() + used_offset_[level], i)) continue;
+        ++used_seen[level];
+        if (!cover(level, i, 2)) {
+          return at + ": block in use " + std::to_string(i) + " overlaps a free or used block";
+        }
+      }
+#endif
+    }
+    for (std::size_t cell = 0; cell < cells.size(); ++cell) {
+      const std::size_t offset = cell << min_shift_;
+      const bool usable = offset >= r->usable_begin && offset < r->usable_end;
+      if (!usable && cells[cell] != 0) {
+        return where + ": a block covers bytes outside the region's usable range";
+      }
+      if (usable && cells[cell] == 0 && PMRKIT_CHECKED) {
+        return where + ": bytes at offset " + std::to_string(offset) +
+               " are neither free nor in use";
+      }
+    }
+  }
+  if (levels_seen != levels_free_) return "the free-level mask disagrees with the regions";
+  for (unsigned level = 0; level <= top_level_; ++level) {
+    if (regions_seen[level] != regions_with_level_[level]) {
+      return "level " + std::to_string(level) + ": wrong count of regions with a free block";
+    }
+    if (PMRKIT_CHECKED && used_seen[level] != in_use_[level]) {
+      return "level " + std::to_string(level) + ": blocks in use disagree with the bitmaps";
+    }
+  }
+  if (regions != by_address_.size()) return "the address index has stale regions";
+  if (!std::is_sorted(by_address_.begin(), by_address_.end(), [](const region* a, const region* b) {
+        return address(a->base) < address(b->base);
+      })) {
+    return "the address index is not sorted";
+  }
+  return {};
+}
+
+}  // namespace pmrkit

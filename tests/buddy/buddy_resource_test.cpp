@@ -1,0 +1,497 @@
+#include <pmr/buddy/buddy_resource.hpp>
+
+#include <pmr/buddy/detail/bit_tree.hpp>
+#include <pmr/core/error.hpp>
+#include <pmr/testing/exception_test.hpp>
+#include <pmr/testing/test_resource.hpp>
+#include <pmr/testing/violation_recorder.hpp>
+
+#include "conformance/conformance.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory_resource>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using pmrkit::buddy_options;
+using pmrkit::buddy_resource;
+using pmrkit::test_resource;
+
+struct buddy_traits {
+  using resource_type = buddy_resource;
+  static constexpr std::string_view name = "pmrkit::buddy_resource";
+  static constexpr pmrkit::conformance::capabilities caps{};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    return std::make_unique<resource_type>(buddy_options{}, upstream);
+  }
+  static void release(resource_type& r) { r.release(); }
+};
+
+// Small regions: most container growth and the larger checks leave the regions for the
+// upstream, and a few blocks fill a region.
+struct small_buddy_traits {
+  using resource_type = buddy_resource;
+  static constexpr std::string_view name = "pmrkit::buddy_resource (4 KiB regions, 16 B)";
+  static constexpr pmrkit::conformance::capabilities caps{};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    return std::make_unique<resource_type>(buddy_options{.region_size = 4096, .min_block = 16},
+                                           upstream);
+  }
+  static void release(resource_type& r) { r.release(); }
+};
+
+using buddy_types = ::testing::Types<buddy_traits, small_buddy_traits>;
+INSTANTIATE_TYPED_TEST_SUITE_P(buddy, resource_conformance, buddy_types,
+                               pmrkit::conformance::traits_names);
+
+constexpr pmrkit::test_resource_options upstream_options{
+    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+
+std::uintptr_t address(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p);
+}
+
+// The bit tree under the free sets.
+
+TEST(BitTree, ShapesCoverTheirSizeWithOneTopWord) {
+  for (std::size_t size : {1U, 2U, 63U, 64U, 65U, 4096U, 4097U, 262144U, 262145U}) {
+    const pmrkit::detail::bit_tree_shape shape(size);
+    std::vector<std::uint64_t> words(shape.words());
+    const pmrkit::detail::bit_tree tree(shape, words.data());
+    EXPECT_EQ(tree.find_first(), pmrkit::detail::bit_tree::none) << size;
+    tree.set(size - 1);
+    EXPECT_EQ(tree.find_first(), size - 1) << size;
+    tree.set(0);
+    EXPECT_EQ(tree.find_first(), 0U) << size;
+    EXPECT_EQ(tree.count(size), size == 1 ? 1U : 2U) << size;
+    EXPECT_TRUE(tree.consistent(size)) << size;
+    tree.clear(0);
+    tree.clear(size - 1);
+    EXPECT_TRUE(tree.empty()) << size;
+    EXPECT_TRUE(std::all_of(words.begin(), words.end(), [](std::uint64_t w) { return w == 0; }))
+        << size;
+  }
+  EXPECT_EQ(pmrkit::detail::bit_tree_shape(64).depth(), 1U);
+  EXPECT_EQ(pmrkit::detail::bit_tree_shape(65).depth(), 2U);
+  EXPECT_EQ(pmrkit::detail::bit_tree_shape(262144).depth(), 3U);
+  EXPECT_EQ(pmrkit::detail::bit_tree_shape(262145).depth(), 4U);
+}
+
+TEST(BitTree, FindFirstFollowsARandomSet) {
+  const std::size_t size = 20000;
+  const pmrkit::detail::bit_tree_shape shape(size);
+  std::vector<std::uint64_t> words(shape.words());
+  const pmrkit::detail::bit_tree tree(shape, words.data());
+  std::set<std::size_t> model;
+  std::mt19937 rng(7);
+  for (int step = 0; step < 20000; ++step) {
+    const std::size_t i = rng() % size;
+    if (model.contains(i)) {
+      tree.clear(i);
+      model.erase(i);
+    } else {
+      tree.set(i);
+      model.insert(i);
+    }
+    ASSERT_EQ(tree.find_first(), model.empty() ? pmrkit::detail::bit_tree::none : *model.begin());
+    ASSERT_EQ(tree.test(i), model.contains(i));
+  }
+  EXPECT_TRUE(tree.consistent(size));
+  EXPECT_EQ(tree.count(size), model.size());
+}
+
+// Options.
+
+TEST(BuddyResource, InvalidOptionsNameTheField) {
+  const auto message = [](auto make) {
+    try {
+      make();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  EXPECT_NE(message([] { buddy_resource r({.region_size = 3000}); }).find("region_size"),
+            std::string::npos);
+  EXPECT_NE(message([] { buddy_resource r({.min_block = 48}); }).find("min_block"),
+            std::string::npos);
+  EXPECT_NE(
+      message([] { buddy_resource r({.region_size = 64, .min_block = 128}); }).find("min_block"),
+      std::string::npos);
+  EXPECT_NE(message([] {
+              buddy_resource r({.region_size = std::size_t{1} << 40, .min_block = 16});
+            }).find("region_size / min_block"),
+            std::string::npos);
+  EXPECT_NE(message([] { buddy_resource r({.max_regions = 0}); }).find("max_regions"),
+            std::string::npos);
+  EXPECT_NE(message([] { buddy_resource r({}, nullptr); }).find("upstream"), std::string::npos);
+  EXPECT_NE(message([] {
+              alignas(64) std::byte tiny[100];
+              buddy_resource r(std::span<std::byte>(tiny).subspan(1, 64), {.max_regions = 0});
+            }).find("buffer"),
+            std::string::npos);
+}
+
+// Splitting, merging, alignment and the figures.
+
+TEST(BuddyResource, SplitsTheSmallestFreeBlockAndMergesBack) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 4096, .min_block = 64, .max_regions = 1}, &upstream);
+  void* a = buddy.allocate(64);
+  // 4096 split down to 64: one free block of each size 64 .. 2048.
+  for (std::size_t order = 0; order < 6; ++order) {
+    EXPECT_EQ(buddy.order_stats(order).free_blocks, 1U) << order;
+  }
+  EXPECT_EQ(buddy.order_stats(6).free_blocks, 0U);
+  EXPECT_EQ(buddy.order_stats(0).blocks_in_use, 1U);
+  void* b = buddy.allocate(64);  // the buddy of a: no split needed
+  EXPECT_EQ(address(b), address(a) + 64);
+  EXPECT_EQ(buddy.order_stats(0).free_blocks, 0U);
+  EXPECT_EQ(address(a) % 4096, 0U);  // regions are aligned to their size
+  buddy.deallocate(a, 64);
+  EXPECT_EQ(buddy.order_stats(0).free_blocks, 1U);  // b is in use: no merge
+  buddy.deallocate(b, 64);
+  EXPECT_EQ(buddy.order_stats(6).free_blocks, 1U);  // everything merged back
+  EXPECT_EQ(buddy.stats().largest_free_block, 4096U);
+  EXPECT_EQ(buddy.verify(), "");
+}
+
+TEST(BuddyResource, BlocksAreAlignedToTheirSizeAndAlignmentPicksTheBlock) {
+  buddy_resource buddy({.region_size = 1 << 16, .min_block = 16});
+  for (std::size_t size : {1U, 16U, 17U, 100U, 1000U, 4096U, 5000U}) {
+    void* p = buddy.allocate(size, 8);
+    EXPECT_EQ(address(p) % std::bit_ceil(std::max<std::size_t>(size, 16)), 0U) << size;
+    buddy.deallocate(p, size, 8);
+  }
+  // A 16-byte request aligned to 1024 takes a 1024-byte block.
+  void* p = buddy.allocate(16, 1024);
+  EXPECT_EQ(address(p) % 1024, 0U);
+  EXPECT_EQ(buddy.stats().bytes_in_use, 1024U);
+  EXPECT_EQ(buddy.stats().internal_fragmentation, 1008U);
+  buddy.deallocate(p, 16, 1024);
+  EXPECT_EQ(buddy.verify(), "");
+}
+
+TEST(BuddyResource, LargerThanARegionGoesUpstreamAndIsTracked) {
+  test_resource upstream(upstream_options);
+  {
+    buddy_resource buddy({.region_size = 4096, .min_block = 64}, &upstream);
+    void* big = buddy.allocate(10000);
+    void* over_aligned = buddy.allocate(64, 8192);
+    EXPECT_EQ(address(over_aligned) % 8192, 0U);
+    EXPECT_EQ(buddy.stats().large_blocks_in_use, 2U);
+    EXPECT_EQ(buddy.stats().regions, 0U);
+    EXPECT_FALSE(buddy.owns(big));
+    buddy.deallocate(big, 10000);
+    EXPECT_EQ(buddy.stats().large_blocks_in_use, 1U);
+    // over_aligned is returned by the destructor.
+  }
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+  EXPECT_TRUE(upstream.errors().empty());
+}
+
+// The fragmentation scenario: every other 64-byte block of a 4 KiB region freed.
+TEST(BuddyResource, FragmentationFiguresOfAKnownScenario) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 4096, .min_block = 64, .max_regions = 1}, &upstream);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; ++i)
+    blocks.push_back(buddy.allocate(60));
+  pmrkit::buddy_stats full = buddy.stats();
+  EXPECT_EQ(full.bytes_free, 0U);
+  EXPECT_EQ(full.largest_free_block, 0U);
+  EXPECT_EQ(full.external_fragmentation, 0.0);
+  EXPECT_EQ(full.bytes_in_use, 4096U);
+  EXPECT_EQ(full.bytes_requested, 64U * 60);
+  EXPECT_EQ(full.internal_fragmentation, 64U * 4);
+  EXPECT_THROW((void)buddy.allocate(1), pmrkit::allocation_error);  // max_regions reached
+
+  for (std::size_t i = 0; i < blocks.size(); i += 2)
+    buddy.deallocate(blocks[i], 60);
+  const pmrkit::buddy_stats holes = buddy.stats();
+  EXPECT_EQ(holes.bytes_free, 2048U);
+  EXPECT_EQ(holes.largest_free_block, 64U);
+  EXPECT_DOUBLE_EQ(holes.external_fragmentation, 1.0 - 64.0 / 2048.0);  // 0.96875
+  EXPECT_EQ(buddy.order_stats(0).free_blocks, 32U);
+  EXPECT_EQ(buddy.order_stats(0).blocks_in_use, 32U);
+  EXPECT_EQ(holes.internal_fragmentation, 32U * 4);
+  // Half the region is free, yet no 128-byte block exists.
+  try {
+    (void)buddy.allocate(128);
+    ADD_FAILURE() << "expected allocation_error";
+  } catch (const pmrkit::allocation_error& e) {
+    EXPECT_EQ(e.reason(), pmrkit::failure_reason::out_of_capacity);
+    EXPECT_EQ(e.requested(), 128U);
+  }
+  // Freeing one neighbour merges a 128-byte block; the rest stays fragmented.
+  buddy.deallocate(blocks[1], 60);
+  EXPECT_EQ(buddy.stats().largest_free_block, 128U);
+  EXPECT_DOUBLE_EQ(buddy.stats().external_fragmentation, 1.0 - 128.0 / 2112.0);
+  EXPECT_EQ(buddy.verify(), "");
+
+  for (std::size_t i = 3; i < blocks.size(); i += 2)
+    buddy.deallocate(blocks[i], 60);
+  const pmrkit::buddy_stats empty = buddy.stats();
+  EXPECT_EQ(empty.bytes_free, 4096U);
+  EXPECT_EQ(empty.largest_free_block, 4096U);
+  EXPECT_EQ(empty.external_fragmentation, 0.0);
+  EXPECT_EQ(empty.internal_fragmentation, 0U);
+  EXPECT_EQ(buddy.verify(), "");
+}
+
+// The model-based test: random allocations and frees of random sizes and alignments, the
+// bookkeeping checked after every step against its invariants and a model of the live blocks.
+struct live_block {
+  std::size_t size;
+  std::size_t alignment;
+  unsigned char fill;
+};
+
+void run_model(buddy_resource& buddy, std::mt19937& rng, int steps, std::size_t max_size) {
+  std::map<std::uintptr_t, live_block> live;
+  std::size_t requested = 0;
+  const auto block_of = [&](const live_block& b) {
+    return std::bit_ceil(std::max({b.size, b.alignment, buddy.min_block()}));
+  };
+  for (int step = 0; step < steps; ++step) {
+    const bool allocate = live.empty() || rng() % 100 < 55;
+    if (allocate) {
+      const std::size_t size = std::size_t{1} + rng() % max_size;
+      const std::size_t alignment = std::size_t{1} << (rng() % 8);
+      void* p = nullptr;
+      try {
+        p = buddy.allocate(size, alignment);
+      } catch (const pmrkit::allocation_error&) {
+        continue;  // out of regions: fine, the model is unchanged
+      }
+      const live_block b{size, alignment, static_cast<unsigned char>(rng())};
+      ASSERT_EQ(address(p) % block_of(b), 0U) << "step " << step;
+      // No overlap with a neighbour in the model.
+      const auto next = live.lower_bound(address(p));
+      if (next != live.end()) {
+        ASSERT_GE(next->first, address(p) + block_of(b)) << "step " << step;
+      }
+      if (next != live.begin()) {
+        const auto previous = std::prev(next);
+        ASSERT_LE(previous->first + block_of(previous->second), address(p)) << "step " << step;
+      }
+      std::memset(p, b.fill, size);
+      live.emplace(address(p), b);
+      requested += size;
+    } else {
+      auto victim = live.begin();
+      std::advance(victim, static_cast<std::ptrdiff_t>(rng() % live.size()));
+      const live_block b = victim->second;
+      auto* bytes = reinterpret_cast<unsigned char*>(victim->first);
+      ASSERT_TRUE(std::all_of(bytes, bytes + b.size, [&](unsigned char c) { return c == b.fill; }))
+          << "step " << step << ": contents changed";
+      buddy.deallocate(bytes, b.size, b.alignment);
+      requested -= b.size;
+      live.erase(victim);
+    }
+    ASSERT_EQ(buddy.verify(), "") << "step " << step;
+    const pmrkit::buddy_stats s = buddy.stats();
+    ASSERT_EQ(s.blocks_in_use, live.size()) << "step " << step;
+    ASSERT_EQ(s.bytes_requested, requested) << "step " << step;
+    ASSERT_EQ(s.bytes_free + s.bytes_in_use, s.capacity) << "step " << step;
+  }
+  for (const auto& [p, b] : live)
+    buddy.deallocate(reinterpret_cast<void*>(p), b.size, b.alignment);
+  ASSERT_EQ(buddy.verify(), "");
+}
+
+TEST(BuddyResource, ModelBasedRandomStepsKeepEveryInvariant) {
+  test_resource upstream(upstream_options);
+  for (unsigned seed = 1; seed <= 4; ++seed) {
+    buddy_resource buddy({.region_size = 8192, .min_block = 32, .max_regions = 4}, &upstream);
+    std::mt19937 rng(seed);
+    run_model(buddy, rng, 3000, 3000);
+    // Everything freed: each region is one free block again.
+    const pmrkit::buddy_stats s = buddy.stats();
+    EXPECT_EQ(s.blocks_in_use, 0U);
+    EXPECT_EQ(buddy.order_stats(buddy.order_count() - 1).free_blocks, s.regions);
+    EXPECT_EQ(s.bytes_free, s.regions * 8192);
+    EXPECT_EQ(s.largest_free_block, s.regions == 0 ? 0U : 8192U);
+    EXPECT_EQ(buddy.shrink(), s.regions);
+    EXPECT_EQ(buddy.stats().regions, 0U);
+  }
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+  EXPECT_TRUE(upstream.errors().empty());
+}
+
+TEST(BuddyResource, ModelBasedRandomStepsOverABuffer) {
+  // An unaligned buffer spanning three windows: the parts outside it are never handed out.
+  std::vector<std::byte> storage(3 * 4096 + 64);
+  const std::span<std::byte> buffer = std::span<std::byte>(storage).subspan(40, 2 * 4096 + 1000);
+  test_resource upstream(upstream_options);
+  buddy_resource buddy(buffer, {.region_size = 4096, .min_block = 16, .max_regions = 0}, &upstream);
+  std::mt19937 rng(11);
+  run_model(buddy, rng, 3000, 600);
+  const pmrkit::buddy_stats s = buddy.stats();
+  EXPECT_EQ(s.bytes_free, s.capacity);
+  // The capacity is the buffer trimmed to 16-byte blocks at both ends.
+  const std::uintptr_t begin = (address(buffer.data()) + 15) & ~std::uintptr_t{15};
+  const std::uintptr_t end = (address(buffer.data()) + buffer.size()) & ~std::uintptr_t{15};
+  EXPECT_EQ(s.capacity, end - begin);
+  EXPECT_EQ(buddy.shrink(), 0U);  // the buffer is not the upstream's
+  for (int i = 0; i < 100; ++i) {
+    void* p = buddy.allocate(16);
+    EXPECT_GE(address(p), address(buffer.data()));
+    EXPECT_LE(address(p) + 16, address(buffer.data()) + buffer.size());
+  }
+  buddy.release();
+  EXPECT_EQ(buddy.stats().blocks_in_use, 0U);
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);  // the metadata went back too
+  EXPECT_EQ(buddy.stats().regions, 0U);
+  void* p = buddy.allocate(16);  // the buffer is installed again
+  EXPECT_TRUE(buddy.owns(p));
+  EXPECT_EQ(buddy.verify(), "");
+}
+
+TEST(BuddyResource, ABufferFirstThenUpstreamRegions) {
+  alignas(4096) static std::byte storage[4096];
+  test_resource upstream(upstream_options);
+  buddy_resource buddy(storage, {.region_size = 4096, .min_block = 64, .max_regions = 1},
+                       &upstream);
+  void* a = buddy.allocate(4096);
+  EXPECT_EQ(a, static_cast<void*>(storage));
+  void* b = buddy.allocate(4096);  // from the upstream
+  EXPECT_NE(b, a);
+  EXPECT_EQ(buddy.stats().regions, 2U);
+  EXPECT_THROW((void)buddy.allocate(64), pmrkit::allocation_error);
+  buddy.deallocate(b, 4096);
+  EXPECT_EQ(buddy.shrink(), 1U);
+  EXPECT_EQ(buddy.stats().regions, 1U);
+  buddy.deallocate(a, 4096);
+}
+
+TEST(BuddyResource, ShrinkReturnsOnlyEntirelyFreeRegions) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 4096, .min_block = 64}, &upstream);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 4; ++i)
+    blocks.push_back(buddy.allocate(4096));
+  void* small = buddy.allocate(64);  // a fifth region
+  EXPECT_EQ(buddy.stats().regions, 5U);
+  buddy.deallocate(blocks[1], 4096);
+  buddy.deallocate(blocks[3], 4096);
+  EXPECT_EQ(buddy.shrink(), 2U);
+  EXPECT_EQ(buddy.stats().regions, 3U);
+  EXPECT_EQ(buddy.verify(), "");
+  buddy.deallocate(blocks[0], 4096);
+  buddy.deallocate(blocks[2], 4096);
+  buddy.deallocate(small, 64);
+  EXPECT_EQ(buddy.shrink(), 3U);
+  EXPECT_EQ(buddy.stats().regions, 0U);
+  // Regions come back when needed, slots reused.
+  void* again = buddy.allocate(100);
+  EXPECT_TRUE(buddy.owns(again));
+  buddy.deallocate(again, 100);
+}
+
+TEST(BuddyResource, ManyRegionsUseMoreThanOneWordOfSlots) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 1024, .min_block = 64}, &upstream);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 200; ++i)
+    blocks.push_back(buddy.allocate(600));  // one region each
+  EXPECT_EQ(buddy.stats().regions, 200U);
+  EXPECT_EQ(buddy.verify(), "");
+  for (std::size_t i = 0; i < blocks.size(); i += 3)
+    buddy.deallocate(blocks[i], 600);
+  // A 512-byte block is free in every third region, found through the slot words.
+  for (std::size_t i = 0; i < blocks.size(); i += 3)
+    blocks[i] = buddy.allocate(500);
+  EXPECT_EQ(buddy.stats().regions, 200U);
+  EXPECT_EQ(buddy.verify(), "");
+  for (void* p : blocks)
+    EXPECT_TRUE(buddy.owns(p));
+  buddy.release();
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+}
+
+TEST(BuddyResource, ReleaseReturnsEverythingAndStaysUsable) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 4096, .min_block = 64}, &upstream);
+  for (int i = 0; i < 20; ++i)
+    (void)buddy.allocate(static_cast<std::size_t>(100 * (i + 1)));
+  (void)buddy.allocate(100000);
+  buddy.release();
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+  EXPECT_EQ(buddy.stats().bytes_from_upstream, 0U);
+  EXPECT_EQ(buddy.stats().bytes_free, 0U);
+  void* p = buddy.allocate(64);
+  buddy.deallocate(p, 64);
+  EXPECT_EQ(buddy.verify(), "");
+}
+
+TEST(BuddyResource, UpstreamFailureLeavesItUnchanged) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 4096, .min_block = 64}, &upstream);
+  std::vector<std::pair<void*, std::size_t>> live;
+  pmrkit::exception_test(upstream, [&] {
+    for (std::size_t size : {100U, 2000U, 3000U, 4000U, 50U})
+      live.emplace_back(buddy.allocate(size), size);
+  });
+  EXPECT_EQ(buddy.verify(), "");
+  for (auto [p, size] : live)
+    buddy.deallocate(p, size);
+  EXPECT_EQ(buddy.stats().blocks_in_use, 0U);
+  buddy.release();
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+}
+
+TEST(BuddyResource, ServesContainers) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 1 << 16, .min_block = 32}, &upstream);
+  {
+    std::pmr::map<int, std::pmr::string> names(&buddy);
+    for (int i = 0; i < 1000; ++i)
+      names.emplace(i, std::pmr::string(static_cast<std::size_t>(20 + i % 200), 'x'));
+    std::pmr::vector<int> numbers(&buddy);
+    for (int i = 0; i < 50000; ++i)
+      numbers.push_back(i);  // grows past a region: the last buffers go upstream
+    EXPECT_EQ(names.size(), 1000U);
+    EXPECT_EQ(buddy.verify(), "");
+  }
+  EXPECT_EQ(buddy.stats().blocks_in_use, 0U);
+  EXPECT_EQ(buddy.stats().large_blocks_in_use, 0U);
+  EXPECT_EQ(buddy.stats().largest_free_block, 1U << 16);
+}
+
+#if PMRKIT_CHECKED
+TEST(BuddyResource, CheckedBuildsReportMisuse) {
+  pmrkit::violation_recorder recorder;
+  buddy_resource buddy({.region_size = 4096, .min_block = 64});
+  void* a = buddy.allocate(100);  // a 128-byte block
+  void* b = buddy.allocate(64);
+  int local = 0;
+  buddy.deallocate(&local, 64);
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::foreign_pointer), 1U);
+  buddy.deallocate(static_cast<std::byte*>(a) + 64, 64);  // inside a block in use
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::foreign_pointer), 2U);
+  buddy.deallocate(a, 300);  // names a 512-byte block
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::size_mismatch), 1U);
+  EXPECT_EQ(recorder.violations().back().expected_size, 128U);
+  buddy.deallocate(b, 64);
+  buddy.deallocate(b, 64);
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::double_free), 1U);
+  EXPECT_EQ(recorder.violations().back().resource_name, "buddy");
+  EXPECT_EQ(buddy.verify(), "");  // the misuse changed nothing
+  buddy.deallocate(a, 100);
+  EXPECT_EQ(recorder.size(), 4U);
+  EXPECT_EQ(buddy.stats().largest_free_block, 4096U);
+}
+#endif
+
+}  // namespace
