@@ -58,6 +58,10 @@ void add_pmrkit_rows(registry& rows) {
       "pmrkit_pool", [] { return pmrkit::pool_resource({.block_size = 32}, counted_upstream()); });
   rows.add_resource<releasable>("pmrkit_multipool",
                                 [] { return pmrkit::multipool_resource(counted_upstream()); });
+  // Default options: 1 MiB regions, 64-byte blocks at least.
+  rows.add_resource<releasable>("pmrkit_buddy", [] {
+    return pmrkit::buddy_resource(pmrkit::buddy_options{}, counted_upstream());
+  });
   // Shared by the threads of churn_t<N>; in the single-threaded scenarios one thread's cache.
   rows.add_resource<capabilities{.release_all = true, .thread_safe = true}>(
       "pmrkit_concurrent_pool", [] {

@@ -37,6 +37,15 @@ enum class alloc_scenario { single, bulk, bulk_reversed, butterfly, churn, bump_
 inline constexpr std::array<std::string_view, 6> alloc_scenario_names{
     "single", "bulk", "bulk_reversed", "butterfly", "churn", "bump_release"};
 
+// Makes `p` observable, so an allocation cannot be optimised away. Only the input form of
+// benchmark::DoNotOptimize (`const&`): GCC 12 miscompiles its in-out form ("+m,r") here. In the
+// buddy row's churn it bound the operand to a stack copy and dropped the store of the new block
+// to live[slot], so the slot kept its freed block and the next free of the slot freed that block
+// a second time, with the wrong size. The input form leaves the store to the compiler.
+inline void observe(void* const& p) {
+  benchmark::DoNotOptimize(p);
+}
+
 template <allocating_subject S>
 void end_batch(S& subject) {
   if constexpr (!S::caps.individual_free) subject.release();
@@ -58,7 +67,7 @@ void single(benchmark::State& state, std::span<const std::size_t> sizes) {
   for (auto _ : state) {
     for (std::size_t size : sizes) {
       void* p = subject.allocate(size, alignment);
-      benchmark::DoNotOptimize(p);
+      observe(p);
       subject.deallocate(p, size, alignment);
     }
     end_batch(subject);
@@ -104,7 +113,7 @@ void churn(benchmark::State& state, std::span<const std::size_t> sizes) {
       // An offset keeps the replacement size uncorrelated with the initial fill of the slot.
       live_sizes[slot] = sizes[(step + sizes.size() / 2) % sizes.size()];
       live[slot] = subject.allocate(live_sizes[slot], alignment);
-      benchmark::DoNotOptimize(live[slot]);
+      observe(live[slot]);
     }
   }
   for (std::size_t slot = 0; slot < live.size(); ++slot) {
@@ -174,7 +183,7 @@ void churn_threaded(benchmark::State& state, std::span<const std::size_t> sizes)
         subject.deallocate(live[slot], live_sizes[slot], alignment);
         live_sizes[slot] = sizes[(step + sizes.size() / 2 + offset) % sizes.size()];
         live[slot] = subject.allocate(live_sizes[slot], alignment);
-        benchmark::DoNotOptimize(live[slot]);
+        observe(live[slot]);
       }
     } catch (...) {
       live[victims[step]] = nullptr;  // freed, not replaced
@@ -247,7 +256,7 @@ using rebind = typename std::allocator_traits<Alloc>::template rebind_alloc<T>;
 // Keeps the container's contents observable so the work cannot be dropped.
 template <class Container>
 void keep(Container& container) {
-  Container* address = &container;
+  Container* const address = &container;
   benchmark::DoNotOptimize(address);
   benchmark::ClobberMemory();
 }
