@@ -85,7 +85,7 @@ buddy_resource::buddy_resource(std::span<std::byte> buffer, buddy_options option
       min_shift_(log2_floor(options.min_block)),
       top_level_(region_shift_ - min_shift_),
       slots_(upstream),
-      by_address_(upstream),
+      index_(upstream),
       level_regions_(upstream) {
   if (buffer.data() == nullptr && !buffer.empty()) invalid("buffer must not be null");
   if (!buffer.empty() && align_up(address(buffer.data()), options.min_block) + options.min_block >
@@ -93,8 +93,10 @@ buddy_resource::buddy_resource(std::span<std::byte> buffer, buddy_options option
     invalid("buffer must hold at least one min_block-aligned block of min_block bytes");
   }
   std::size_t words = 0;
+  // Every level's tree as deep as level 0's: the same loops whatever the level.
+  const std::size_t depth = detail::bit_tree_shape(std::size_t{1} << top_level_).depth();
   for (unsigned level = 0; level <= top_level_; ++level) {
-    free_shape_[level] = detail::bit_tree_shape(std::size_t{1} << (top_level_ - level));
+    free_shape_[level] = detail::bit_tree_shape(std::size_t{1} << (top_level_ - level), depth);
     free_offset_[level] = words;
     words += free_shape_[level].words();
   }
@@ -111,6 +113,42 @@ buddy_resource::~buddy_resource() {
   release();
 }
 
+// The free sets.
+
+inline void buddy_resource::mark_free(region& r, unsigned level, std::size_t index) noexcept {
+  bit_tree(free_shape_[level], r.words() + free_offset_[level]).set(index);
+  if ((r.level_mask >> level & 1U) == 0) {
+    r.level_mask |= std::uint32_t{1} << level;
+    level_gained(r, level);
+  }
+}
+
+inline void buddy_resource::mark_taken(region& r, unsigned level, std::size_t index) noexcept {
+  const bit_tree tree(free_shape_[level], r.words() + free_offset_[level]);
+  tree.clear(index);
+  if (tree.empty()) {
+    r.level_mask &= ~(std::uint32_t{1} << level);
+    level_lost(r, level);
+  }
+}
+
+inline void buddy_resource::level_gained(region& r, unsigned level) noexcept {
+  set_bit(level_regions_.data() + level * slot_words_, r.slot);
+  if (regions_with_level_[level]++ == 0) levels_free_ |= std::uint32_t{1} << level;
+  region*& first = first_with_level_[level];
+  if (first == nullptr || r.slot < first->slot) first = &r;
+}
+
+inline void buddy_resource::level_lost(const region& r, unsigned level) noexcept {
+  clear_bit(level_regions_.data() + level * slot_words_, r.slot);
+  if (--regions_with_level_[level] == 0) {
+    levels_free_ &= ~(std::uint32_t{1} << level);
+    first_with_level_[level] = nullptr;
+  } else if (first_with_level_[level] == &r) {
+    first_with_level_[level] = lowest_slot_with(level);
+  }
+}
+
 // Allocation.
 
 void* buddy_resource::allocate_block(std::size_t bytes, std::size_t alignment, unsigned level) {
@@ -123,14 +161,10 @@ void* buddy_resource::allocate_block(std::size_t bytes, std::size_t alignment, u
       available = levels_free_ >> level;
     }
   }
-  // Best fit: the smallest free block that is large enough, from the current region if it has
-  // one of that size.
+  // Best fit: the smallest free block that is large enough, from the first region (lowest slot)
+  // that has one.
   unsigned from = level + static_cast<unsigned>(std::countr_zero(available));
-  region* r = current_;
-  if (r == nullptr || (r->level_mask >> from & 1U) == 0) {
-    r = pick_region(from);
-    current_ = r;
-  }
+  region* r = first_with_level_[from];
   std::size_t index = bit_tree(free_shape_[from], r->words() + free_offset_[from]).find_first();
   mark_taken(*r, from, index);
   while (from > level) {  // split: the upper half of each half stays free
@@ -153,7 +187,7 @@ void* buddy_resource::allocate_large(std::size_t bytes, std::size_t alignment) {
   return large_.allocate(upstream_, bytes, alignment, name_);
 }
 
-buddy_resource::region* buddy_resource::pick_region(unsigned level) const noexcept {
+buddy_resource::region* buddy_resource::lowest_slot_with(unsigned level) const noexcept {
   const std::uint64_t* words = level_regions_.data() + level * slot_words_;
   for (std::size_t w = 0;; ++w) {
     if (words[w] != 0) {
@@ -166,8 +200,7 @@ buddy_resource::region* buddy_resource::pick_region(unsigned level) const noexce
 
 void buddy_resource::free_block(void* p, [[maybe_unused]] std::size_t bytes,
                                 [[maybe_unused]] std::size_t alignment, unsigned level) noexcept {
-  region* r = current_;
-  if (r == nullptr || address(p) - address(r->base) >= region_size_) r = find_region(p);
+  region* r = find_region(p);
 #if PMRKIT_CHECKED
   if (!check_free(r, p, bytes, alignment, level)) return;
 #endif
@@ -189,14 +222,46 @@ void buddy_resource::free_block(void* p, [[maybe_unused]] std::size_t bytes,
   mark_free(*r, level, index);
 }
 
+// The index: a region's home slot is a multiplicative hash of its base / region_size; a
+// lookup probes from there until it finds the region or an empty slot.
+
+std::size_t buddy_resource::home_of(std::uintptr_t base) const noexcept {
+  constexpr std::uint64_t golden = 0x9E3779B97F4A7C15U;
+  const std::uint64_t key = static_cast<std::uint64_t>(base >> region_shift_);
+  return static_cast<std::size_t>((key * golden) >> 32U) & (index_.size() - 1);
+}
+
 buddy_resource::region* buddy_resource::find_region(const void* p) const noexcept {
-  // The last region whose base is at or below p.
-  const auto after =
-      std::upper_bound(by_address_.begin(), by_address_.end(), address(p),
-                       [](std::uintptr_t a, const region* r) { return a < address(r->base); });
-  if (after == by_address_.begin()) return nullptr;
-  region* r = *(after - 1);
-  return address(p) - address(r->base) < region_size_ ? r : nullptr;
+  if (index_.empty()) return nullptr;
+  const std::uintptr_t base = address(p) & ~(std::uintptr_t{region_size_} - 1);
+  for (std::size_t at = home_of(base);; at = (at + 1) & (index_.size() - 1)) {
+    region* r = index_[at];
+    if (r == nullptr || address(r->base) == base) return r;
+  }
+}
+
+void buddy_resource::index_insert(region* r) noexcept {
+  std::size_t at = home_of(address(r->base));
+  while (index_[at] != nullptr)
+    at = (at + 1) & (index_.size() - 1);
+  index_[at] = r;
+}
+
+void buddy_resource::index_erase(region* r) noexcept {
+  const std::size_t mask = index_.size() - 1;
+  std::size_t hole = home_of(address(r->base));
+  while (index_[hole] != r)
+    hole = (hole + 1) & mask;
+  // Backward-shift deletion: move up every later entry of the run whose home is not between
+  // the hole and it, so no lookup meets an empty slot before its region.
+  for (std::size_t next = (hole + 1) & mask; index_[next] != nullptr; next = (next + 1) & mask) {
+    const std::size_t home = home_of(address(index_[next]->base));
+    if (((next - home) & mask) >= ((next - hole) & mask)) {
+      index_[hole] = index_[next];
+      hole = next;
+    }
+  }
+  index_[hole] = nullptr;
 }
 
 #if PMRKIT_CHECKED
@@ -230,35 +295,6 @@ bool buddy_resource::check_free(const region* r, const void* p, std::size_t byte
   return false;
 }
 #endif
-
-// The free sets.
-
-void buddy_resource::mark_free(region& r, unsigned level, std::size_t index) noexcept {
-  bit_tree(free_shape_[level], r.words() + free_offset_[level]).set(index);
-  if ((r.level_mask >> level & 1U) == 0) {
-    r.level_mask |= std::uint32_t{1} << level;
-    level_gained(r, level);
-  }
-}
-
-void buddy_resource::mark_taken(region& r, unsigned level, std::size_t index) noexcept {
-  const bit_tree tree(free_shape_[level], r.words() + free_offset_[level]);
-  tree.clear(index);
-  if (tree.empty()) {
-    r.level_mask &= ~(std::uint32_t{1} << level);
-    level_lost(r, level);
-  }
-}
-
-void buddy_resource::level_gained(const region& r, unsigned level) noexcept {
-  set_bit(level_regions_.data() + level * slot_words_, r.slot);
-  if (regions_with_level_[level]++ == 0) levels_free_ |= std::uint32_t{1} << level;
-}
-
-void buddy_resource::level_lost(const region& r, unsigned level) noexcept {
-  clear_bit(level_regions_.data() + level * slot_words_, r.slot);
-  if (--regions_with_level_[level] == 0) levels_free_ &= ~(std::uint32_t{1} << level);
-}
 
 // Regions.
 
@@ -320,7 +356,17 @@ buddy_resource::region* buddy_resource::new_region(std::byte* base, bool from_up
       ++slot_words_;
     }
   }
-  by_address_.reserve(by_address_.size() + 1);
+  std::size_t regions = 0;
+  for (const region* other : slots_)
+    regions += other != nullptr ? 1 : 0;
+  if (2 * (regions + 1) > index_.size()) {  // rehash into a table twice as large
+    std::pmr::vector<region*> larger(std::max<std::size_t>(8, 2 * index_.size()), nullptr,
+                                     index_.get_allocator());
+    larger.swap(index_);
+    for (region* other : larger) {
+      if (other != nullptr) index_insert(other);
+    }
+  }
   const std::size_t metadata_bytes = sizeof(region) + metadata_words_ * sizeof(std::uint64_t);
   auto* r = static_cast<region*>(
       allocate_from_upstream(upstream_, metadata_bytes, alignof(region), name_));
@@ -336,11 +382,7 @@ buddy_resource::region* buddy_resource::new_region(std::byte* base, bool from_up
   } else {
     slots_[slot] = r;
   }
-  by_address_.insert(std::upper_bound(by_address_.begin(), by_address_.end(), r,
-                                      [](const region* a, const region* b) {
-                                        return address(a->base) < address(b->base);
-                                      }),
-                     r);
+  index_insert(r);
   detail::retire(base + usable_begin, usable_end - usable_begin);
   // The usable bytes as the largest aligned blocks that tile them: all of a whole region.
   for (std::size_t at = usable_begin; at < usable_end;) {
@@ -359,9 +401,8 @@ void buddy_resource::remove_region(region* r) noexcept {
   for (unsigned level = 0; level <= top_level_; ++level) {
     if ((r->level_mask >> level & 1U) != 0) level_lost(*r, level);
   }
-  if (current_ == r) current_ = nullptr;
   slots_[r->slot] = nullptr;
-  by_address_.erase(std::find(by_address_.begin(), by_address_.end(), r));
+  index_erase(r);
   detail::revive(r->base + r->usable_begin, r->usable_end - r->usable_begin);
   if (r->from_upstream) {
     upstream_->deallocate(r->base, region_size_, region_size_);
@@ -379,7 +420,7 @@ void buddy_resource::release() noexcept {
   }
   // Give the tables' storage back too.
   std::pmr::vector<region*>(slots_.get_allocator()).swap(slots_);
-  std::pmr::vector<region*>(by_address_.get_allocator()).swap(by_address_);
+  std::pmr::vector<region*>(index_.get_allocator()).swap(index_);
   std::pmr::vector<std::uint64_t>(level_regions_.get_allocator()).swap(level_regions_);
   slot_words_ = 0;
   buffer_installed_ = false;
@@ -427,7 +468,7 @@ buddy_stats buddy_resource::stats() const noexcept {
                      .large_bytes_in_use = large_.bytes()};
   const std::size_t metadata_bytes = sizeof(region) + metadata_words_ * sizeof(std::uint64_t);
   result.bytes_from_upstream = large_.bytes_from_upstream() + slots_.capacity() * sizeof(region*) +
-                               by_address_.capacity() * sizeof(region*) +
+                               index_.capacity() * sizeof(region*) +
                                level_regions_.capacity() * sizeof(std::uint64_t);
   for (const region* r : slots_) {
     if (r == nullptr) continue;
@@ -460,7 +501,7 @@ std::string buddy_resource::verify() const {
     if (r == nullptr) continue;
     ++regions;
     const std::string where = "region at " + std::to_string(address(r->base));
-    if (std::find(by_address_.begin(), by_address_.end(), r) == by_address_.end()) {
+    if (find_region(r->base + region_size_ - 1) != r) {
       return where + ": missing from the address index";
     }
     // What each min_block of the region is: 0 nothing yet, 1 in a free block, 2 in a used one.
@@ -524,15 +565,17 @@ std::string buddy_resource::verify() const {
     if (regions_seen[level] != regions_with_level_[level]) {
       return "level " + std::to_string(level) + ": wrong count of regions with a free block";
     }
+    if (first_with_level_[level] !=
+        (regions_seen[level] == 0 ? nullptr : lowest_slot_with(level))) {
+      return "level " + std::to_string(level) + ": the first region with a free block is stale";
+    }
     if (PMRKIT_CHECKED && used_seen[level] != in_use_[level]) {
       return "level " + std::to_string(level) + ": blocks in use disagree with the bitmaps";
     }
   }
-  if (regions != by_address_.size()) return "the address index has stale regions";
-  if (!std::is_sorted(by_address_.begin(), by_address_.end(), [](const region* a, const region* b) {
-        return address(a->base) < address(b->base);
-      })) {
-    return "the address index is not sorted";
+  if (static_cast<std::size_t>(std::count_if(
+          index_.begin(), index_.end(), [](const region* r) { return r != nullptr; })) != regions) {
+    return "the address index has stale regions";
   }
   return {};
 }

@@ -184,8 +184,11 @@ class buddy_resource final : public std::pmr::memory_resource {
   void* allocate_block(std::size_t bytes, std::size_t alignment, unsigned level);
   void* allocate_large(std::size_t bytes, std::size_t alignment);
   void free_block(void* p, std::size_t bytes, std::size_t alignment, unsigned level) noexcept;
-  [[nodiscard]] region* pick_region(unsigned level) const noexcept;
+  [[nodiscard]] region* lowest_slot_with(unsigned level) const noexcept;
   [[nodiscard]] region* find_region(const void* p) const noexcept;
+  [[nodiscard]] std::size_t home_of(std::uintptr_t base) const noexcept;
+  void index_insert(region* r) noexcept;
+  void index_erase(region* r) noexcept;
   region* add_upstream_region(std::size_t bytes, std::size_t alignment);
   void install_buffer();
   region* new_region(std::byte* base, bool from_upstream, std::size_t usable_begin,
@@ -193,7 +196,7 @@ class buddy_resource final : public std::pmr::memory_resource {
   void remove_region(region* r) noexcept;
   void mark_free(region& r, unsigned level, std::size_t index) noexcept;
   void mark_taken(region& r, unsigned level, std::size_t index) noexcept;
-  void level_gained(const region& r, unsigned level) noexcept;
+  void level_gained(region& r, unsigned level) noexcept;
   void level_lost(const region& r, unsigned level) noexcept;
 #if PMRKIT_CHECKED
   bool check_free(const region* r, const void* p, std::size_t bytes, std::size_t alignment,
@@ -215,15 +218,16 @@ class buddy_resource final : public std::pmr::memory_resource {
   std::array<std::size_t, max_levels> used_offset_{};
   std::size_t metadata_words_ = 0;
 
-  // Regions by slot; and sorted by base address for find_region.
+  // Regions by slot; and by base address in an open-addressing hash table (linear probing,
+  // a power-of-two size at least twice the regions; null: empty), for find_region.
   std::pmr::vector<region*> slots_;
-  std::pmr::vector<region*> by_address_;
+  std::pmr::vector<region*> index_;
   // For each level, a bit per slot: the region has a free block of that level.
   std::pmr::vector<std::uint64_t> level_regions_;
   std::size_t slot_words_ = 0;
   std::array<std::uint32_t, max_levels> regions_with_level_{};
   std::uint32_t levels_free_ = 0;  // bit l: some region has a free block of level l
-  region* current_ = nullptr;      // the region of the last allocation
+  std::array<region*, max_levels> first_with_level_{};  // of them, the one in the lowest slot
   bool buffer_installed_ = false;
   std::size_t upstream_regions_ = 0;
 

@@ -4,8 +4,10 @@
 // The leaf level holds one bit per element; each level above holds one bit
 // per word of the level below, set when that word is not zero; the top level
 // is a single word. With 64-bit words, depth 3 covers 2^18 elements and depth
-// 6 covers 2^36. set, clear and find_first touch one word per level, and stop
-// early when a summary bit does not change.
+// 6 covers 2^36. set, clear and find_first touch one word per level without a
+// data-dependent branch, so their cost is the same every time (a shape may ask
+// for more levels than its size needs, so trees of different sizes run the
+// same loops and the branch predictor sees one pattern).
 //
 // The tree does not own its words: a `bit_tree_shape` says where each level
 // starts in a caller's array of `words()` zeroed words, so one allocation can
@@ -40,8 +42,9 @@ class bit_tree_shape {
   static constexpr std::size_t max_depth = 6;  // 2^36 elements
 
   bit_tree_shape() = default;
-  /// A tree over [0, size); 0 < size <= 2^36.
-  explicit constexpr bit_tree_shape(std::size_t size) noexcept {
+  /// A tree over [0, size) with at least `min_depth` levels; 0 < size <= 2^36,
+  /// min_depth <= max_depth.
+  explicit constexpr bit_tree_shape(std::size_t size, std::size_t min_depth = 1) noexcept {
     // Word counts from the leaves up, until one word covers the level below.
     std::array<std::size_t, max_depth> counts{};
     std::size_t levels = 0;
@@ -49,7 +52,7 @@ class bit_tree_shape {
     do {
       counts[levels] = (bits + word_bits - 1) / word_bits;
       bits = counts[levels++];
-    } while (bits > 1 && levels < max_depth);
+    } while ((bits > 1 || levels < min_depth) && levels < max_depth);
     depth_ = static_cast<std::uint32_t>(levels);
     // Stored top first: offsets_[0] is the top word, offsets_[depth - 1] the leaves.
     std::size_t offset = 0;
@@ -88,19 +91,18 @@ class bit_tree {
   }
   /// Adds `i`.
   void set(std::size_t i) const noexcept {
-    for (std::uint32_t d = shape_->depth(); d-- > 0; i /= word_bits) {
-      std::uint64_t& word = words_[shape_->offset(d) + i / word_bits];
-      const std::uint64_t before = word;
-      word = before | bit(i);
-      if (before != 0) return;  // the levels above already know this word is not empty
-    }
+    for (std::uint32_t d = shape_->depth(); d-- > 0; i /= word_bits)
+      words_[shape_->offset(d) + i / word_bits] |= bit(i);  // the summaries: this word is not empty
   }
   /// Removes `i`.
   void clear(std::size_t i) const noexcept {
-    for (std::uint32_t d = shape_->depth(); d-- > 0; i /= word_bits) {
+    std::uint64_t remove = bit(i);
+    for (std::uint32_t d = shape_->depth(); d-- > 0;) {
       std::uint64_t& word = words_[shape_->offset(d) + i / word_bits];
-      word &= ~bit(i);
-      if (word != 0) return;  // still not empty: the levels above stay as they are
+      word &= ~remove;
+      i /= word_bits;
+      // The summary bit above goes only when this word became empty.
+      remove = static_cast<std::uint64_t>(word == 0) << (i % word_bits);
     }
   }
   /// The smallest member, or `none`.
