@@ -25,6 +25,8 @@
 #include <pmr/core/reallocate.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
+#include <pmr/decorator/lru_cache.hpp>
+#include <pmr/decorator/pressure_resource.hpp>
 #include <pmr/pool/concurrent_pool_resource.hpp>
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>
