@@ -1,5 +1,6 @@
 // pmrkit_bench: every pmrkit strategy against the peers, same binary, same workloads.
 // See bench/README.md for running it and reading the tables.
+#include <cstddef>
 #include <memory_resource>
 
 #include <benchmark/benchmark.h>
@@ -11,6 +12,29 @@
 
 namespace pmrkit::bench {
 namespace {
+
+// A decorator over a pool like pmrkit_pool's, both owned by the subject: the row's time less
+// pmrkit_pool's is what the decorator adds per call (its counters, and the virtual call to the
+// pool, which pmrkit_pool's row makes inline).
+template <class Decorator>
+struct over_pool {
+  template <class Options>
+  explicit over_pool(const Options& options) : decorator(options, &pool) {}
+  over_pool(const over_pool&) = delete;
+  over_pool& operator=(const over_pool&) = delete;
+
+  void* allocate(std::size_t bytes, std::size_t alignment) {
+    return decorator.allocate(bytes, alignment);
+  }
+  void deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+    decorator.deallocate(p, bytes, alignment);
+  }
+
+  pmrkit::pool_resource pool{{.block_size = 32}, counted_upstream()};
+  Decorator decorator;
+};
+
+constexpr std::size_t no_limit = std::size_t{1} << 40;  // never reached: measures the bookkeeping
 
 // The pmrkit rows: one line per strategy, named pmrkit_*, added before the peers so they lead
 // every table. The capabilities (subject.hpp: general, releasable, monotonic,
@@ -56,6 +80,28 @@ void add_pmrkit_rows(registry& rows) {
   // One block size: the fixed-size scenarios and the containers whose requests all fit.
   rows.add_resource<capabilities{.block_size = 32, .release_all = true}>(
       "pmrkit_pool", [] { return pmrkit::pool_resource({.block_size = 32}, counted_upstream()); });
+  // Decorators over that pool, with the same block size so they run the same scenarios (frees
+  // one by one in bump_release: a budget or statistics cannot follow a pool's release()).
+  // Default threading (atomic read-modify-writes), then serialized (loads and stores), which is
+  // what a single-threaded pool allows.
+  rows.add_resource<capabilities{.block_size = 32}>("pmrkit_budget_over_pool", [] {
+    return over_pool<pmrkit::budget_resource>(pmrkit::budget_options{.limit = no_limit});
+  });
+  rows.add_resource<capabilities{.block_size = 32}>("pmrkit_budget_serialized_over_pool", [] {
+    return over_pool<pmrkit::budget_resource>(pmrkit::budget_options{
+        .limit = no_limit, .threading = pmrkit::decorator_threading::serialized});
+  });
+  rows.add_resource<capabilities{.block_size = 32}>("pmrkit_statistics_over_pool", [] {
+    return over_pool<pmrkit::statistics_resource>(pmrkit::statistics_options{});
+  });
+  rows.add_resource<capabilities{.block_size = 32}>("pmrkit_statistics_serialized_over_pool", [] {
+    return over_pool<pmrkit::statistics_resource>(
+        pmrkit::statistics_options{.threading = pmrkit::decorator_threading::serialized});
+  });
+  // A lock around the pool: thread-safe, so it also runs churn_t<N>.
+  rows.add_resource<capabilities{.block_size = 32, .thread_safe = true}>(
+      "pmrkit_synchronized_over_pool",
+      [] { return over_pool<pmrkit::synchronized_resource>(pmrkit::synchronized_options{}); });
   rows.add_resource<releasable>("pmrkit_multipool",
                                 [] { return pmrkit::multipool_resource(counted_upstream()); });
   // Default options: 1 MiB regions, 64-byte blocks at least.

@@ -25,8 +25,14 @@
 #include <pmr/core/reallocate.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
+#include <pmr/decorator/budget_resource.hpp>
+#include <pmr/decorator/counter.hpp>
+#include <pmr/decorator/fallback_resource.hpp>
 #include <pmr/decorator/lru_cache.hpp>
 #include <pmr/decorator/pressure_resource.hpp>
+#include <pmr/decorator/size_router_resource.hpp>
+#include <pmr/decorator/statistics_resource.hpp>
+#include <pmr/decorator/synchronized_resource.hpp>
 #include <pmr/pool/concurrent_pool_resource.hpp>
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>

@@ -2,6 +2,10 @@
 
 #include <pmr/core/error.hpp>
 
+#include <new>
+#include <stdexcept>
+#include <string>
+
 namespace pmrkit {
 
 void* allocate_from_upstream(std::pmr::memory_resource* upstream, std::size_t bytes,
@@ -9,12 +13,31 @@ void* allocate_from_upstream(std::pmr::memory_resource* upstream, std::size_t by
                              std::size_t requested, std::size_t requested_alignment) {
   try {
     return upstream->allocate(bytes, alignment);
+  } catch (...) {
+    rethrow_upstream_failure(resource_name, requested, requested_alignment);
+  }
+}
+
+void rethrow_upstream_failure(std::string_view resource_name, std::size_t requested,
+                              std::size_t alignment) {
+  try {
+    throw;
   } catch (const allocation_error&) {
     throw;
   } catch (const std::bad_alloc&) {
-    throw_allocation_error(failure_reason::upstream_failed, requested, requested_alignment,
-                           resource_name);
+    throw_allocation_error(failure_reason::upstream_failed, requested, alignment, resource_name);
   }
+}
+
+std::pmr::memory_resource* require_upstream(std::pmr::memory_resource* upstream,
+                                            std::string_view class_name,
+                                            std::string_view parameter) {
+  if (upstream == nullptr) {
+    std::string message(class_name);
+    message.append(": ").append(parameter).append(" must not be null");
+    throw std::invalid_argument(message);
+  }
+  return upstream;
 }
 
 }  // namespace pmrkit

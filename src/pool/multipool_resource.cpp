@@ -6,27 +6,15 @@
 
 #include <algorithm>
 #include <new>
-#include <stdexcept>
 
 namespace pmrkit {
 
 namespace classes = detail::size_classes;
 
-namespace {
-
-std::pmr::memory_resource* checked_upstream(std::pmr::memory_resource* upstream) {
-  if (upstream == nullptr) {
-    throw std::invalid_argument("pmrkit::multipool_resource: upstream must not be null");
-  }
-  return upstream;
-}
-
-}  // namespace
-
 multipool_resource::multipool_resource(multipool_options options,
                                        std::pmr::memory_resource* upstream)
     : name_(options.name),
-      upstream_(checked_upstream(upstream)),
+      upstream_(require_upstream(upstream, "pmrkit::multipool_resource")),
       effective_(classes::effective_options(options.max_blocks_per_chunk,
                                             options.largest_required_pool_block)),
       class_count_(classes::count_for(effective_.largest_required_pool_block)),

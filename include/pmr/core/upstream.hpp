@@ -7,11 +7,31 @@
 // `allocation_error` with reason `upstream_failed` naming the resource, so
 // callers always get the reason, the size and the name.
 //
+// A decorator on its fast path calls the upstream itself, inline, and hands
+// a failure to `rethrow_upstream_failure` from its `catch (...)` handler:
+// the same translation, out of line, so the path that succeeds is the
+// upstream call alone.
+//
+// `require_upstream` is the null check every constructor taking an upstream
+// makes: a null pointer throws `std::invalid_argument` naming the class and
+// the parameter.
+//
 // Thread safety: as the upstream's.
 //
 // Example:
 //   try {
 //     (void)pmrkit::allocate_from_upstream(std::pmr::null_memory_resource(), 64, 8, "pool");
+//   } catch (const pmrkit::allocation_error& e) {
+//     assert(e.reason() == pmrkit::failure_reason::upstream_failed);
+//   }
+//   std::pmr::memory_resource* upstream = std::pmr::null_memory_resource();
+//   assert(pmrkit::require_upstream(upstream, "pmrkit::example") == upstream);
+//   try {
+//     try {
+//       (void)upstream->allocate(64, 8);  // a plain std::bad_alloc
+//     } catch (...) {
+//       pmrkit::rethrow_upstream_failure("decorator", 64, 8);
+//     }
 //   } catch (const pmrkit::allocation_error& e) {
 //     assert(e.reason() == pmrkit::failure_reason::upstream_failed);
 //   }
@@ -36,5 +56,18 @@ namespace pmrkit {
                                                   std::string_view resource_name) {
   return allocate_from_upstream(upstream, bytes, alignment, resource_name, bytes, alignment);
 }
+
+/// Called from a `catch (...)` handler around an upstream allocation: rethrows
+/// the exception being handled, except that a std::bad_alloc which is not an
+/// allocation_error becomes allocation_error{upstream_failed, requested,
+/// alignment, resource_name}. Out of line and cold.
+[[noreturn]] void rethrow_upstream_failure(std::string_view resource_name, std::size_t requested,
+                                           std::size_t alignment);
+
+/// Returns `upstream`; throws std::invalid_argument
+/// ("<class_name>: <parameter> must not be null") when it is null.
+std::pmr::memory_resource* require_upstream(std::pmr::memory_resource* upstream,
+                                            std::string_view class_name,
+                                            std::string_view parameter = "upstream");
 
 }  // namespace pmrkit

@@ -1,0 +1,32 @@
+#include <pmr/decorator/size_router_resource.hpp>
+
+#include <stdexcept>
+#include <string>
+
+namespace pmrkit {
+
+namespace {
+
+const size_router_options& checked(const size_router_options& options) {
+  const auto invalid = [](const char* what) {
+    throw std::invalid_argument(std::string("pmrkit::size_router_resource: ") + what);
+  };
+  if (options.threshold == 0) invalid("threshold must not be 0");
+  if (!is_power_of_two(options.max_small_alignment)) {
+    invalid("max_small_alignment must be a power of two");
+  }
+  return options;
+}
+
+}  // namespace
+
+size_router_resource::size_router_resource(size_router_options options,
+                                           std::pmr::memory_resource* small,
+                                           std::pmr::memory_resource* large)
+    : threshold_(checked(options).threshold),
+      max_small_alignment_(options.max_small_alignment),
+      small_(require_upstream(small, "pmrkit::size_router_resource", "small")),
+      large_(require_upstream(large, "pmrkit::size_router_resource", "large")),
+      name_(options.name) {}
+
+}  // namespace pmrkit

@@ -1,0 +1,385 @@
+#include <pmr/decorator/statistics_resource.hpp>
+
+#include <pmr/core/error.hpp>
+#include <pmr/pool/concurrent_pool_resource.hpp>
+#include <pmr/testing/test_resource.hpp>
+
+#include "conformance/conformance.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory_resource>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using pmrkit::allocation_counters;
+using pmrkit::decorator_threading;
+using pmrkit::statistics_resource;
+using pmrkit::test_resource;
+
+struct statistics_traits {
+  using resource_type = statistics_resource;
+  static constexpr std::string_view name = "pmrkit::statistics_resource";
+  static constexpr pmrkit::conformance::capabilities caps{.releases_on_destruction = false};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    return std::make_unique<resource_type>(upstream);
+  }
+};
+
+struct serialized_statistics_traits {
+  using resource_type = statistics_resource;
+  static constexpr std::string_view name = "pmrkit::statistics_resource (serialized)";
+  static constexpr pmrkit::conformance::capabilities caps{.releases_on_destruction = false};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    return std::make_unique<resource_type>(
+        pmrkit::statistics_options{.threading = decorator_threading::serialized}, upstream);
+  }
+};
+
+struct counting_observer final : pmrkit::allocation_observer {
+  void on_allocate(void*, std::size_t, std::size_t) noexcept override { ++calls; }
+  void on_deallocate(void*, std::size_t, std::size_t) noexcept override { ++calls; }
+  std::size_t calls = 0;
+};
+
+// A frame and an observer on: the slow path under the whole suite.
+struct observed_statistics_traits {
+  static inline counting_observer observer;
+
+  using resource_type = statistics_resource;
+  static constexpr std::string_view name = "pmrkit::statistics_resource (frame and observer)";
+  static constexpr pmrkit::conformance::capabilities caps{.releases_on_destruction = false};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    auto resource = std::make_unique<resource_type>(upstream);
+    resource->push_counters();
+    resource->add_observer(observer);
+    return resource;
+  }
+};
+
+using statistics_types =
+    ::testing::Types<statistics_traits, serialized_statistics_traits, observed_statistics_traits>;
+INSTANTIATE_TYPED_TEST_SUITE_P(statistics, resource_conformance, statistics_types,
+                               pmrkit::conformance::traits_names);
+
+constexpr pmrkit::test_resource_options upstream_options{
+    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+
+constexpr decorator_threading both_modes[] = {decorator_threading::concurrent,
+                                              decorator_threading::serialized};
+
+void expect_counters(const allocation_counters& c, std::size_t allocations,
+                     std::size_t deallocations, std::ptrdiff_t in_use, std::ptrdiff_t peak,
+                     std::size_t total) {
+  EXPECT_EQ(c.allocations, allocations);
+  EXPECT_EQ(c.deallocations, deallocations);
+  EXPECT_EQ(c.bytes_in_use, in_use);
+  EXPECT_EQ(c.peak_bytes_in_use, peak);
+  EXPECT_EQ(c.total_bytes, total);
+}
+
+TEST(StatisticsResource, CountsCallsBytesAndPeak) {
+  for (const decorator_threading mode : both_modes) {
+    test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+    statistics_resource statistics({.threading = mode}, &upstream);
+    void* a = statistics.allocate(100, 8);
+    void* b = statistics.allocate(200, 64);
+    statistics.deallocate(a, 100, 8);
+    void* c = statistics.allocate(50, 1);
+    expect_counters(statistics.stats(), 3, 1, 250, 300, 350);
+    statistics.deallocate(b, 200, 64);
+    statistics.deallocate(c, 50, 1);
+    expect_counters(statistics.stats(), 3, 3, 0, 300, 350);
+    EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(upstream));
+  }
+}
+
+TEST(StatisticsResource, HistogramBucketsArePowersOfTwo) {
+  static_assert(statistics_resource::histogram_buckets == 65);
+  static_assert(statistics_resource::histogram_bucket(0) == 0);
+  static_assert(statistics_resource::histogram_bucket(1) == 0);
+  static_assert(statistics_resource::histogram_bucket(2) == 1);
+  static_assert(statistics_resource::histogram_bucket(3) == 2);
+  static_assert(statistics_resource::histogram_bucket(4) == 2);
+  static_assert(statistics_resource::histogram_bucket(5) == 3);
+  static_assert(statistics_resource::histogram_bucket(1024) == 10);
+  static_assert(statistics_resource::histogram_bucket(1025) == 11);
+  static_assert(statistics_resource::histogram_bucket(std::numeric_limits<std::size_t>::max()) ==
+                64);
+  for (std::size_t bucket = 1; bucket < 64; ++bucket) {
+    const std::size_t top = std::size_t{1} << bucket;
+    EXPECT_EQ(statistics_resource::histogram_bucket(top), bucket);
+    EXPECT_EQ(statistics_resource::histogram_bucket(top / 2 + 1), bucket);
+  }
+
+  statistics_resource statistics;
+  std::vector<std::pair<void*, std::size_t>> blocks;
+  for (std::size_t bytes : {0, 1, 16, 17, 32, 33, 4096})
+    blocks.emplace_back(statistics.allocate(bytes), bytes);
+  const statistics_resource::histogram_type histogram = statistics.histogram();
+  EXPECT_EQ(histogram[0], 2U);   // 0 and 1
+  EXPECT_EQ(histogram[4], 1U);   // 16
+  EXPECT_EQ(histogram[5], 2U);   // 17 and 32
+  EXPECT_EQ(histogram[6], 1U);   // 33
+  EXPECT_EQ(histogram[12], 1U);  // 4096
+  EXPECT_EQ(std::accumulate(histogram.begin(), histogram.end(), std::size_t{0}),
+            statistics.stats().allocations);
+  for (const auto& [p, bytes] : blocks)
+    statistics.deallocate(p, bytes);
+}
+
+TEST(StatisticsResource, AFrameCountsOnlyWhatHappensInIt) {
+  for (const decorator_threading mode : both_modes) {
+    statistics_resource statistics({.threading = mode});
+    void* before = statistics.allocate(1000);
+    statistics.push_counters();
+    EXPECT_EQ(statistics.frame_depth(), 1U);
+    void* inside = statistics.allocate(100);
+    statistics.deallocate(inside, 100);
+    void* kept = statistics.allocate(40);
+    const allocation_counters frame = statistics.pop_counters();
+    expect_counters(frame, 2, 1, 40, 100, 140);
+    EXPECT_EQ(statistics.frame_depth(), 0U);
+    // The lifetime counters saw everything.
+    expect_counters(statistics.stats(), 3, 1, 1040, 1100, 1140);
+    statistics.deallocate(kept, 40);
+    statistics.deallocate(before, 1000);
+  }
+}
+
+TEST(StatisticsResource, AFrameThatFreesOlderBlocksHasNegativeBytes) {
+  statistics_resource statistics;
+  void* older = statistics.allocate(500);
+  statistics.push_counters();
+  statistics.deallocate(older, 500);
+  expect_counters(statistics.pop_counters(), 0, 1, -500, 0, 0);
+}
+
+TEST(StatisticsResource, APoppedFrameAddsIntoTheFrameBelow) {
+  statistics_resource statistics;
+  statistics.push_counters();          // outer
+  void* a = statistics.allocate(300);  // outer: 300 in use, peak 300
+  statistics.push_counters();          // inner
+  void* b = statistics.allocate(500);  // inner: 500, outer would be 800
+  statistics.deallocate(b, 500);       // inner: 0, peak 500
+  void* c = statistics.allocate(100);  // inner: 100
+  expect_counters(statistics.pop_counters(), 2, 1, 100, 500, 600);
+  // The outer frame: its peak is its 300 at the push plus the inner peak.
+  statistics.deallocate(a, 300);
+  expect_counters(statistics.pop_counters(), 3, 2, 100, 800, 900);
+  statistics.deallocate(c, 100);
+  expect_counters(statistics.stats(), 3, 3, 0, 800, 900);
+}
+
+/// The counters as RMM's adaptor defines them, kept by the test.
+struct reference_frame {
+  allocation_counters c;
+  void allocate(std::size_t bytes) {
+    ++c.allocations;
+    c.total_bytes += bytes;
+    c.bytes_in_use += static_cast<std::ptrdiff_t>(bytes);
+    c.peak_bytes_in_use = std::max(c.peak_bytes_in_use, c.bytes_in_use);
+  }
+  void deallocate(std::size_t bytes) {
+    ++c.deallocations;
+    c.bytes_in_use -= static_cast<std::ptrdiff_t>(bytes);
+  }
+  void absorb(const allocation_counters& popped) {
+    c.peak_bytes_in_use = std::max(c.peak_bytes_in_use, c.bytes_in_use + popped.peak_bytes_in_use);
+    c.bytes_in_use += popped.bytes_in_use;
+    c.allocations += popped.allocations;
+    c.deallocations += popped.deallocations;
+    c.total_bytes += popped.total_bytes;
+  }
+};
+
+TEST(StatisticsResource, CountersMatchAReferenceThroughNestedFrames) {
+  for (const decorator_threading mode : both_modes) {
+    statistics_resource statistics({.threading = mode});
+    reference_frame lifetime;
+    std::vector<reference_frame> frames;
+    std::vector<std::pair<void*, std::size_t>> held;
+    std::uint32_t state = 12345;
+    const auto next = [&] {
+      state ^= state << 13;
+      state ^= state >> 17;
+      state ^= state << 5;
+      return state;
+    };
+    for (int step = 0; step < 5000; ++step) {
+      const std::uint32_t pick = next() % 100;
+      if (pick < 3) {
+        statistics.push_counters();
+        frames.emplace_back();
+      } else if (pick < 6 && !frames.empty()) {
+        const allocation_counters popped = statistics.pop_counters();
+        const allocation_counters expected = frames.back().c;
+        frames.pop_back();
+        expect_counters(popped, expected.allocations, expected.deallocations, expected.bytes_in_use,
+                        expected.peak_bytes_in_use, expected.total_bytes);
+        if (!frames.empty()) frames.back().absorb(popped);
+      } else if (pick < 50 && !held.empty()) {
+        const std::size_t index = next() % held.size();
+        const auto [p, bytes] = held[index];
+        held[index] = held.back();
+        held.pop_back();
+        statistics.deallocate(p, bytes);
+        lifetime.deallocate(bytes);
+        if (!frames.empty()) frames.back().deallocate(bytes);
+      } else {
+        const std::size_t bytes = next() % 300;
+        held.emplace_back(statistics.allocate(bytes), bytes);
+        lifetime.allocate(bytes);
+        if (!frames.empty()) frames.back().allocate(bytes);
+      }
+      if (step % 97 == 0) {
+        const allocation_counters now = statistics.stats();
+        ASSERT_EQ(now.bytes_in_use, lifetime.c.bytes_in_use) << step;
+        ASSERT_EQ(now.peak_bytes_in_use, lifetime.c.peak_bytes_in_use) << step;
+      }
+    }
+    while (statistics.frame_depth() != 0)
+      (void)statistics.pop_counters();
+    for (const auto& [p, bytes] : held) {
+      statistics.deallocate(p, bytes);
+      lifetime.deallocate(bytes);
+    }
+    const allocation_counters& expected = lifetime.c;
+    expect_counters(statistics.stats(), expected.allocations, expected.deallocations, 0,
+                    expected.peak_bytes_in_use, expected.total_bytes);
+  }
+}
+
+TEST(StatisticsResource, PoppingWithoutAFrameIsALogicError) {
+  statistics_resource statistics;
+  EXPECT_THROW((void)statistics.pop_counters(), std::logic_error);
+  statistics.push_counters();
+  (void)statistics.pop_counters();
+  EXPECT_THROW((void)statistics.pop_counters(), std::logic_error);
+}
+
+struct recording_observer final : pmrkit::allocation_observer {
+  struct call {
+    bool allocate;
+    void* p;
+    std::size_t bytes;
+    std::size_t alignment;
+    unsigned char first_byte;  // of the block, when it was deallocated
+    bool operator==(const call&) const = default;
+  };
+  void on_allocate(void* p, std::size_t bytes, std::size_t alignment) noexcept override {
+    calls.push_back({true, p, bytes, alignment, 0});
+  }
+  void on_deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept override {
+    calls.push_back({false, p, bytes, alignment, *static_cast<unsigned char*>(p)});
+  }
+  std::vector<call> calls;
+};
+
+TEST(StatisticsResource, ObserversSeeEveryCallWhileTheBlockIsValid) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  statistics_resource statistics(&upstream);
+  recording_observer first;
+  recording_observer second;
+  statistics.add_observer(first);
+  statistics.add_observer(second);
+  void* p = statistics.allocate(64, 16);
+  std::memset(p, 0x5A, 64);
+  statistics.deallocate(p, 64, 16);  // test_resource scribbles it after the observers ran
+
+  const std::vector<recording_observer::call> expected{{true, p, 64, 16, 0},
+                                                       {false, p, 64, 16, 0x5A}};
+  EXPECT_EQ(first.calls, expected);
+  EXPECT_EQ(second.calls, expected);
+
+  EXPECT_TRUE(statistics.remove_observer(first));
+  EXPECT_FALSE(statistics.remove_observer(first));
+  void* q = statistics.allocate(8);
+  statistics.deallocate(q, 8);
+  EXPECT_EQ(first.calls.size(), 2U);
+  EXPECT_EQ(second.calls.size(), 4U);
+  EXPECT_TRUE(statistics.remove_observer(second));
+  EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(upstream));
+}
+
+TEST(StatisticsResource, AFailedAllocationCountsNothing) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  statistics_resource statistics(&upstream);
+  recording_observer observer;
+  statistics.add_observer(observer);
+  statistics.push_counters();
+  upstream.set_allocation_limit(0);
+  EXPECT_THROW((void)statistics.allocate(100), pmrkit::allocation_error);
+  EXPECT_THROW((void)statistics.allocate(100, 3), pmrkit::allocation_error);  // bad alignment
+  expect_counters(statistics.pop_counters(), 0, 0, 0, 0, 0);
+  expect_counters(statistics.stats(), 0, 0, 0, 0, 0);
+  EXPECT_TRUE(observer.calls.empty());
+  const statistics_resource::histogram_type histogram = statistics.histogram();
+  EXPECT_EQ(std::accumulate(histogram.begin(), histogram.end(), std::size_t{0}), 0U);
+}
+
+TEST(StatisticsResource, APlainBadAllocFromTheUpstreamBecomesAnAllocationError) {
+  statistics_resource statistics({.name = "counted"}, std::pmr::null_memory_resource());
+  try {
+    (void)statistics.allocate(10);
+    ADD_FAILURE() << "null_memory_resource did not fail";
+  } catch (const pmrkit::allocation_error& e) {
+    EXPECT_EQ(e.reason(), pmrkit::failure_reason::upstream_failed);
+    EXPECT_EQ(e.resource_name(), "counted");
+  }
+}
+
+TEST(StatisticsResource, ANullUpstreamIsAnInvalidArgument) {
+  EXPECT_THROW(statistics_resource(pmrkit::statistics_options{}, nullptr), std::invalid_argument);
+}
+
+TEST(StatisticsResource, ConcurrentCountersAreExactOverAThreadSafeUpstream) {
+  constexpr int threads = 4;
+  constexpr std::size_t steps = 20000;
+  pmrkit::concurrent_pool_resource pool;
+  statistics_resource statistics({.name = "shared"}, &pool);
+  statistics.push_counters();  // frames count concurrently too (pushed before the threads)
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::vector<std::pair<void*, std::size_t>> held;
+      for (std::size_t step = 0; step < steps; ++step) {
+        const std::size_t bytes = 8 + (step * 7 + static_cast<std::size_t>(t)) % 500;
+        held.emplace_back(statistics.allocate(bytes), bytes);
+        if (step % 3 == 2) {
+          for (const auto& [p, size] : held)
+            statistics.deallocate(p, size);
+          held.clear();
+        }
+      }
+      for (const auto& [p, size] : held)
+        statistics.deallocate(p, size);
+    });
+  }
+  for (std::thread& worker : workers)
+    worker.join();
+  const allocation_counters frame = statistics.pop_counters();
+  const allocation_counters lifetime = statistics.stats();
+  EXPECT_EQ(lifetime.allocations, threads * steps);
+  EXPECT_EQ(lifetime.deallocations, threads * steps);
+  EXPECT_EQ(lifetime.bytes_in_use, 0);
+  EXPECT_GT(lifetime.peak_bytes_in_use, 0);
+  EXPECT_EQ(frame.allocations, lifetime.allocations);
+  EXPECT_EQ(frame.bytes_in_use, 0);
+  EXPECT_EQ(frame.total_bytes, lifetime.total_bytes);
+  const statistics_resource::histogram_type histogram = statistics.histogram();
+  EXPECT_EQ(std::accumulate(histogram.begin(), histogram.end(), std::size_t{0}), threads * steps);
+}
+
+}  // namespace
