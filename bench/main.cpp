@@ -34,6 +34,27 @@ struct over_pool {
   Decorator decorator;
 };
 
+// The same pool called through a std::pmr::memory_resource* the compiler cannot see through, as
+// every decorator calls its upstream: the baseline that separates a decorator's own work from
+// the virtual call (pmrkit_pool's row calls the pool inline).
+struct pool_via_pointer {
+  pool_via_pointer() {
+    asm volatile("" : "+r"(upstream));  // one "+r" operand: forget where it points
+  }
+  pool_via_pointer(const pool_via_pointer&) = delete;
+  pool_via_pointer& operator=(const pool_via_pointer&) = delete;
+
+  void* allocate(std::size_t bytes, std::size_t alignment) {
+    return upstream->allocate(bytes, alignment);
+  }
+  void deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+    upstream->deallocate(p, bytes, alignment);
+  }
+
+  pmrkit::pool_resource pool{{.block_size = 32}, counted_upstream()};
+  std::pmr::memory_resource* upstream = &pool;
+};
+
 constexpr std::size_t no_limit = std::size_t{1} << 40;  // never reached: measures the bookkeeping
 
 // The pmrkit rows: one line per strategy, named pmrkit_*, added before the peers so they lead
@@ -84,6 +105,8 @@ void add_pmrkit_rows(registry& rows) {
   // one by one in bump_release: a budget or statistics cannot follow a pool's release()).
   // Default threading (atomic read-modify-writes), then serialized (loads and stores), which is
   // what a single-threaded pool allows.
+  rows.add_resource<capabilities{.block_size = 32}>("pmrkit_pool_via_pointer",
+                                                    [] { return pool_via_pointer(); });
   rows.add_resource<capabilities{.block_size = 32}>("pmrkit_budget_over_pool", [] {
     return over_pool<pmrkit::budget_resource>(pmrkit::budget_options{.limit = no_limit});
   });

@@ -3,6 +3,8 @@
 #include <pmr/decorator/pressure_resource.hpp>
 #include <pmr/testing/test_resource.hpp>
 
+#include "decorator/capped_resource.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstddef>
@@ -15,6 +17,8 @@
 #include <vector>
 
 namespace {
+
+using pmrkit::testing_support::capped_resource;
 
 using pmrkit::lru_cache;
 using pmrkit::pressure_level;
@@ -60,34 +64,6 @@ struct no_default_resource {
   std::pmr::memory_resource* previous =
       std::pmr::set_default_resource(std::pmr::null_memory_resource());
   ~no_default_resource() { std::pmr::set_default_resource(previous); }
-};
-
-/// Refuses a request that would take its bytes in use past `limit`.
-class capped_resource final : public std::pmr::memory_resource {
- public:
-  explicit capped_resource(std::size_t limit, std::pmr::memory_resource* upstream)
-      : limit_(limit), upstream_(upstream) {}
-  void set_limit(std::size_t limit) { limit_ = limit; }
-  [[nodiscard]] std::size_t bytes_in_use() const { return in_use_; }
-
- private:
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (bytes > limit_ || in_use_ > limit_ - bytes) throw std::bad_alloc();
-    void* p = upstream_->allocate(bytes, alignment);
-    in_use_ += bytes;
-    return p;
-  }
-  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
-    upstream_->deallocate(p, bytes, alignment);
-    in_use_ -= bytes;
-  }
-  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
-  }
-
-  std::size_t limit_;
-  std::size_t in_use_ = 0;
-  std::pmr::memory_resource* upstream_;
 };
 
 /// Runs `hook` from inside its `trigger_at`-th allocation (0 first) after

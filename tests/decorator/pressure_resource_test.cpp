@@ -5,6 +5,7 @@
 #include <pmr/testing/test_resource.hpp>
 
 #include "conformance/conformance.hpp"
+#include "decorator/capped_resource.hpp"
 
 #include <gtest/gtest.h>
 
@@ -23,6 +24,8 @@
 #include <vector>
 
 namespace {
+
+using pmrkit::testing_support::capped_resource;
 
 using pmrkit::pressure_event;
 using pmrkit::pressure_level;
@@ -62,41 +65,6 @@ INSTANTIATE_TYPED_TEST_SUITE_P(pressure, resource_conformance, pressure_types,
 
 constexpr pmrkit::test_resource_options upstream_options{
     .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
-
-/// Refuses a request that would take its bytes in use past `limit` (with a
-/// plain std::bad_alloc, as std::pmr resources do); the limit can move.
-class capped_resource final : public std::pmr::memory_resource {
- public:
-  explicit capped_resource(std::size_t limit,
-                           std::pmr::memory_resource* upstream = std::pmr::new_delete_resource())
-      : limit_(limit), upstream_(upstream) {}
-  void set_limit(std::size_t limit) { limit_ = limit; }
-  [[nodiscard]] std::size_t bytes_in_use() const { return in_use_; }
-  [[nodiscard]] std::size_t refusals() const { return refusals_; }
-
- private:
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (bytes > limit_ || in_use_ > limit_ - bytes) {
-      ++refusals_;
-      throw std::bad_alloc();
-    }
-    void* p = upstream_->allocate(bytes, alignment);
-    in_use_ += bytes;
-    return p;
-  }
-  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
-    upstream_->deallocate(p, bytes, alignment);
-    in_use_ -= bytes;
-  }
-  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
-    return this == &other;
-  }
-
-  std::size_t limit_;
-  std::size_t in_use_ = 0;
-  std::size_t refusals_ = 0;
-  std::pmr::memory_resource* upstream_;
-};
 
 /// Blocks taken from a resource, freed in any order, all freed at the end.
 class blocks {
