@@ -4,6 +4,7 @@
 #include <pmr/arena/chunked_arena_resource.hpp>
 #include <pmr/arena/stack_resource.hpp>
 #include <pmr/arena/vmem_arena_resource.hpp>
+#include <pmr/buddy/buddy_resource.hpp>
 #include <pmr/core/error.hpp>
 #include <pmr/core/literals.hpp>
 #include <pmr/decorator/budget_resource.hpp>
@@ -38,6 +39,7 @@ static_assert(pmrkit::owning_resource<pmrkit::concurrent_pool_resource>);
 static_assert(pmrkit::owning_resource<pmrkit::chunked_arena_resource>);
 static_assert(pmrkit::owning_resource<pmrkit::stack_resource>);
 static_assert(pmrkit::owning_resource<pmrkit::vmem_arena_resource>);
+static_assert(pmrkit::owning_resource<pmrkit::buddy_resource>);
 static_assert(pmrkit::owning_resource<pmrkit::arena_resource>);  // the port, through virtuals
 static_assert(!pmrkit::owning_resource<test_resource>);          // owns() may throw: it locks
 static_assert(!pmrkit::owning_resource<pmrkit::budget_resource>);
@@ -189,6 +191,31 @@ TEST(FallbackResource, AnArenaPrimaryOverflowsToo) {
   }
   EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(secondary));
   EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(primary_upstream));
+}
+
+// The typical primary of fixed capacity: a buddy over a buffer, taking nothing from its upstream
+// but its metadata.
+TEST(FallbackResource, ABuddyOverABufferOverflowsToTheSecondary) {
+  alignas(4096) static std::byte storage[4096];
+  test_resource metadata(primary_upstream_options, std::pmr::new_delete_resource());
+  test_resource secondary(secondary_options, std::pmr::new_delete_resource());
+  {
+    pmrkit::buddy_resource buddy(storage, {.region_size = 4096, .min_block = 64, .max_regions = 0},
+                                 &metadata);
+    fallback_resource overflow({}, &buddy, &secondary);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i)
+      blocks.push_back(overflow.allocate(100));  // 128-byte blocks: 32 fit in the buffer
+    EXPECT_EQ(buddy.stats().blocks_in_use, 32U);
+    EXPECT_EQ(overflow.stats().fallbacks, 68U);
+    EXPECT_EQ(secondary.blocks_in_use(), 68U);
+    for (void* p : blocks)
+      overflow.deallocate(p, 100);
+    EXPECT_EQ(buddy.stats().largest_free_block, 4096U);  // everything merged back
+    EXPECT_EQ(overflow.stats().secondary_blocks_in_use, 0U);
+  }
+  EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(secondary));
+  EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(metadata));
 }
 
 TEST(FallbackResource, TheSecondarysFailureReachesTheCaller) {

@@ -14,9 +14,9 @@
 // forwarded request is the pool's upstream's, and its owns() is false),
 // chunked_arena_resource, stack_resource, vmem_arena_resource and the
 // arena_resource port; multipool_resource and concurrent_pool_resource only
-// when no request exceeds their largest class (larger ones are their
-// upstream's). A deallocation costs one owns(): a search of the chunks for
-// the pools and arenas.
+// when no request exceeds their largest class, and buddy_resource only when
+// none exceeds a region (larger ones are their upstream's). A deallocation costs one owns(): a
+// search of the chunks for the pools and arenas.
 //
 // Choose it for a fixed-capacity fast resource (a pool over a fixed buffer,
 // an arena with a bounded upstream) that should overflow to the heap instead
