@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pmrkit needs to build, test and benchmark.
-# As root it runs apt-get; otherwise it prints the exact command and stops.
+# Installs the Debian packages pmrkit needs to build, test and benchmark, and
+# Conan 2 from PyPI (scripts/conan.sh packages pmrkit with it). As root it runs
+# apt-get and pip; otherwise it prints the exact commands and stops.
 # Sourced or run by scripts/demo.sh, scripts/test.sh and .ci/run.
 set -euo pipefail
 
 packages=(
-  g++ cmake ninja-build python3 clang-format
+  g++ cmake ninja-build python3 python3-pip clang-format pkg-config
   libboost1.81-dev libboost-container1.81-dev libboost-json1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libfoonathan-memory-dev libmimalloc-dev
 )
+
+# Conan, the Python package: a 2.x release, installed with pip into the
+# python3 on PATH (scripts/conan.sh runs it as `python3 -m conans.conan`).
+conan_requirement='conan>=2.0,<3'
 
 missing=()
 for package in "${packages[@]}"; do
@@ -17,19 +22,39 @@ for package in "${packages[@]}"; do
   [ "$status" = "installed" ] || missing+=("$package")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
+if [ ${#missing[@]} -gt 0 ]; then
+  command="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "pmrkit: missing Debian packages: ${missing[*]}" >&2
+    echo "pmrkit: install them as root, then run this again:" >&2
+    echo "  sudo sh -c '$command'" >&2
+    exit 1
+  fi
+  echo "pmrkit: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Conan 2 is there when python3 has it installed at a 2.x version.
+if python3 -c 'import sys
+from importlib.metadata import version
+sys.exit(version("conan").split(".")[0] != "2")' 2>/dev/null; then
   exit 0
 fi
-
-command="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-  echo "pmrkit: missing Debian packages: ${missing[*]}" >&2
-  echo "pmrkit: install them as root, then run this again:" >&2
-  echo "  sudo sh -c '$command'" >&2
+pip_args=(install --quiet --disable-pip-version-check --root-user-action=ignore "$conan_requirement")
+# Debian's own python3 is "externally managed" (PEP 668): pip refuses to touch
+# it unless told to. A python3 from pyenv or a virtual environment is not.
+if python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+  pip_args+=(--break-system-packages)
+fi
+purelib=$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+if [ "$(id -u)" -ne 0 ] && [ ! -w "$purelib" ]; then
+  echo "pmrkit: Conan 2 is missing from $(command -v python3)" >&2
+  echo "pmrkit: install it as root, then run this again:" >&2
+  echo "  sudo python3 -m pip ${pip_args[*]}" >&2
   exit 1
 fi
-
-echo "pmrkit: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "pmrkit: installing $conan_requirement with pip"
+python3 -m pip "${pip_args[@]}"

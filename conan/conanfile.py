@@ -1,0 +1,134 @@
+"""Conan 2 recipe for pmrkit.
+
+The recipe sits in conan/ beside its test_package/; the sources it packages are
+the repository around it (CMakeLists.txt, cmake/, include/, src/), exported by
+export_sources(). The version is the one in the top-level CMakeLists.txt's
+project() call, so there is a single place to bump it.
+
+    conan create conan --profile:all=conan/profiles/debian --build=missing
+
+conan/profiles/debian satisfies Boost with Debian's own packages
+([platform_requires] boost/1.81.0), so nothing is fetched; see conan/README.md.
+"""
+
+import os
+import re
+
+from conan import ConanFile
+from conan.errors import ConanException
+from conan.tools.build import check_min_cppstd
+from conan.tools.cmake import CMake, CMakeDeps, CMakeToolchain, cmake_layout
+from conan.tools.files import copy, load, rmdir
+
+required_conan_version = ">=2.0"
+
+
+class PmrkitConan(ConanFile):
+    name = "pmrkit"
+    description = "std::pmr::memory_resource strategies and decorators"
+    topics = ("memory-resource", "allocator", "pmr", "arena", "pool")
+    package_type = "library"
+    settings = "os", "arch", "compiler", "build_type"
+    options = {
+        "shared": [True, False],
+        "fPIC": [True, False],
+        # Reserved for the CUDA-pinned page source: passes PMRKIT_WITH_CUDA to
+        # CMake, which accepts it and builds nothing more yet (no CUDA code).
+        "with_cuda": [True, False],
+    }
+    default_options = {
+        "shared": False,
+        "fPIC": True,
+        "with_cuda": False,
+    }
+
+    # The sources live one level up from this recipe.
+    _source_patterns = ("CMakeLists.txt", "cmake/*", "include/*", "src/*", "LICENSE*")
+
+    def set_version(self):
+        # Called from the user folder (conan create/export/install on this
+        # directory): read `project(pmrkit VERSION x.y.z ...)`.
+        cmakelists = load(self, os.path.join(self.recipe_folder, "..", "CMakeLists.txt"))
+        match = re.search(r"project\s*\(\s*pmrkit\b[^)]*?\bVERSION\s+([0-9]+(?:\.[0-9]+)*)",
+                          cmakelists, re.DOTALL)
+        if not match:
+            raise ConanException("pmrkit: no project(pmrkit VERSION ...) in CMakeLists.txt")
+        self.version = self.version or match.group(1)
+
+    def export_sources(self):
+        root = os.path.join(self.recipe_folder, "..")
+        for pattern in self._source_patterns:
+            copy(self, pattern, src=root, dst=self.export_sources_folder)
+
+    def config_options(self):
+        if self.settings.os == "Windows":
+            del self.options.fPIC
+
+    def configure(self):
+        if self.options.shared:
+            self.options.rm_safe("fPIC")
+
+    def layout(self):
+        cmake_layout(self)
+
+    def requirements(self):
+        # Boost.Container (pmrkit links Boost::container publicly). Any Boost
+        # from 1.81 on, as the CMake find_package(Boost 1.81 ...) accepts; the
+        # debian profile maps it to the system's 1.81.0 with platform_requires.
+        self.requires("boost/[>=1.81.0 <2]", transitive_headers=True, transitive_libs=True)
+
+    def validate(self):
+        check_min_cppstd(self, 20)
+
+    def generate(self):
+        tc = CMakeToolchain(self)
+        tc.cache_variables["PMRKIT_BUILD_TESTS"] = False
+        tc.cache_variables["PMRKIT_BUILD_BENCH"] = False
+        tc.cache_variables["PMRKIT_BUILD_EXAMPLES"] = False
+        tc.cache_variables["PMRKIT_INSTALL"] = True
+        # A package is built by compilers the project's CI never saw: their new
+        # warnings must not fail the package (CI builds with -Werror).
+        tc.cache_variables["PMRKIT_WARNINGS_AS_ERRORS"] = False
+        tc.cache_variables["PMRKIT_WITH_CUDA"] = bool(self.options.with_cuda)
+        tc.generate()
+        # A Conan-built Boost gets its Boost-config.cmake from CMakeDeps; a
+        # platform_requires Boost gets none, and find_package(Boost CONFIG)
+        # finds the system's (/usr/lib/<triplet>/cmake/Boost-1.81.0).
+        deps = CMakeDeps(self)
+        deps.generate()
+
+    def build(self):
+        cmake = CMake(self)
+        cmake.configure()
+        cmake.build()
+
+    def package(self):
+        copy(self, "LICENSE*", src=self.source_folder, dst=os.path.join(self.package_folder, "licenses"))
+        cmake = CMake(self)
+        cmake.install()
+        # Conan consumers get CMake and pkg-config files generated from
+        # package_info() (CMakeDeps, PkgConfigDeps); the installed ones would
+        # only compete with them.
+        rmdir(self, os.path.join(self.package_folder, "lib", "cmake"))
+        rmdir(self, os.path.join(self.package_folder, "lib", "pkgconfig"))
+
+    def package_info(self):
+        self.cpp_info.set_property("cmake_file_name", "pmrkit")
+        self.cpp_info.set_property("cmake_target_name", "pmrkit::pmrkit")
+        self.cpp_info.set_property("pkg_config_name", "pmrkit")
+        self.cpp_info.libs = ["pmrkit"]
+        self.cpp_info.requires = ["boost::container"]
+        if self.settings.os in ("Linux", "FreeBSD"):
+            self.cpp_info.system_libs.append("pthread")
+        if self._boost_from_platform():
+            # Conan's generators leave a [platform_requires] package out
+            # entirely (no find_dependency(Boost), no Boost::container in
+            # pmrkit::pmrkit's link interface), so a consumer would miss the
+            # library: name the system's one here. Its headers are in the
+            # system include path already.
+            self.cpp_info.system_libs.append("boost_container")
+
+    def _boost_from_platform(self):
+        # self.dependencies leaves out what [platform_requires] resolved, and
+        # this recipe always requires boost: absent means from the platform.
+        return "boost" not in self.dependencies.host
