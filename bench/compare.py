@@ -16,7 +16,8 @@ against every peer of the scenario; without pmrkit rows each peer is compared wi
 so > 1 means the row is faster. With repetitions the best (fastest) repetition of each row is
 used: allocator timings are skewed only upwards by noise. Where rows of a scenario report the
 upstream_peak counter (peak bytes taken from counted_upstream()), the table gets a "peak KiB"
-column, blank for the rows without it.
+column, blank for the rows without it; where they report bytes processed (json_parse), an "MB/s"
+column.
 """
 
 import argparse
@@ -64,9 +65,9 @@ def ns_per_op(entry):
 
 def parse(text):
     """Returns ({scenario: {row: ns_per_op}} in first-seen order,
-    {scenario: {row: upstream peak bytes}}, [errors])."""
+    {scenario: {row: upstream peak bytes}}, {scenario: {row: MB/s}}, [errors])."""
     data = json.loads(text)
-    scenarios, peaks, errors = {}, {}, []
+    scenarios, peaks, rates, errors = {}, {}, {}, []
     # Registration order (scenarios grouped, pmrkit rows first), also after
     # --benchmark_enable_random_interleaving shuffled the runs; the sort is stable.
     entries = sorted(data.get("benchmarks", []), key=lambda entry: (
@@ -86,7 +87,11 @@ def parse(text):
         if peak is not None:
             by_row = peaks.setdefault(scenario, {})
             by_row[row] = max(peak, by_row.get(row, 0))  # the largest over repetitions
-    return scenarios, peaks, errors
+        bytes_per_second = entry.get("bytes_per_second")
+        if bytes_per_second:
+            by_row = rates.setdefault(scenario, {})
+            by_row[row] = max(bytes_per_second / 1e6, by_row.get(row, 0))  # the best repetition
+    return scenarios, peaks, rates, errors
 
 
 def fmt_ns(ns):
@@ -109,8 +114,10 @@ def baseline_of(rows):
     return next(iter(rows))
 
 
-def print_table(scenario, rows, peaks, out):
-    """One scenario's table; peaks ({row: bytes}, possibly empty) adds the peak KiB column."""
+def print_table(scenario, rows, peaks, out, rates=None):
+    """One scenario's table; peaks ({row: bytes}, possibly empty) adds the peak KiB column, rates
+    ({row: MB/s}, possibly empty) the MB/s column."""
+    rates = rates or {}
     pmrkit = [r for r in rows if r.startswith("pmrkit_")]
     peers = [r for r in rows if not r.startswith("pmrkit_")]
     if pmrkit and peers:
@@ -127,7 +134,9 @@ def print_table(scenario, rows, peaks, out):
     columns = [max(len(label), 6) for label in labels]
     peak_label = "peak KiB"
     peak_header = f"  {peak_label}" if peaks else ""
-    header = f"{scenario:<{width}}  {'ns/op':>9}{peak_header}" + "".join(
+    rate_label = "MB/s"
+    rate_header = f"  {rate_label:>7}" if rates else ""
+    header = f"{scenario:<{width}}  {'ns/op':>9}{rate_header}{peak_header}" + "".join(
         f"  {label:>{w}}" for label, w in zip(labels, columns))
     print(header, file=out)
     print("-" * len(header), file=out)
@@ -138,7 +147,10 @@ def print_table(scenario, rows, peaks, out):
         peak = ""
         if peaks:
             peak = f"  {fmt_kib(peaks[key]) if key in peaks else '':>{len(peak_label)}}"
-        print(f"  {name:<{width - 2}}  {fmt_ns(ns):>9}{peak}{cells}", file=out)
+        rate = ""
+        if rates:
+            rate = f"  {f'{rates[key]:.0f}' if key in rates else '':>7}"
+        print(f"  {name:<{width - 2}}  {fmt_ns(ns):>9}{rate}{peak}{cells}", file=out)
     print(file=out)
 
 
@@ -204,13 +216,14 @@ def main():
         with open(options.json_out, "w", encoding="utf-8") as stream:
             stream.write(text)
 
-    scenarios, peaks, errors = parse(text)
+    scenarios, peaks, rates, errors = parse(text)
     if not scenarios:
         sys.exit("compare.py: no successful benchmarks in the input")
-    print("ns/op: nanoseconds per allocation or element; ratios: peer time / row time, "
+    print("ns/op: nanoseconds per allocation, element or document; ratios: peer time / row time, "
           "> 1 = row faster\n")
     for scenario, rows in scenarios.items():
-        print_table(scenario, rows, peaks.get(scenario, {}), sys.stdout)
+        print_table(scenario, rows, peaks.get(scenario, {}), sys.stdout,
+                    rates.get(scenario, {}))
     print_summary(scenarios, sys.stdout)
     for error in errors:
         print("error:", error, file=sys.stderr)

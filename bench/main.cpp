@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
   pmrkit::bench::registry rows;
   pmrkit::bench::add_pmrkit_rows(rows);
   pmrkit::bench::add_peer_rows(rows);
+  pmrkit::bench::add_json_rows(rows);
   rows.register_benchmarks();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

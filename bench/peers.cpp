@@ -15,7 +15,6 @@
 #include <foonathan/memory/memory_pool.hpp>
 #include <foonathan/memory/memory_stack.hpp>
 
-#include "boost_bridge.hpp"
 #include "registry.hpp"
 #include "upstream.hpp"
 
@@ -113,9 +112,8 @@ class foonathan_pool_api {
 
 }  // namespace
 
-// The std resources take their chunks from counted_upstream() (upstream.hpp), so they report
-// upstream_peak. The Boost ones keep their default upstream (Boost's new_delete_resource): they
-// take a boost::container::pmr::memory_resource*, and boost_bridge.hpp only adapts Boost to std.
+// The std and Boost resources take their chunks from counted_upstream() (upstream.hpp), so they
+// report upstream_peak; the Boost ones through pmrkit's bridge (counted_boost_upstream()).
 void add_peer_rows(registry& rows) {
   rows.add_resource<concurrent>("new_delete", [] { return std::pmr::new_delete_resource(); });
   rows.add_native<malloc_api>("malloc");
@@ -125,12 +123,15 @@ void add_peer_rows(registry& rows) {
       "std_unsync_pool", [] { return std::pmr::unsynchronized_pool_resource(counted_upstream()); });
   rows.add_resource<concurrent_releasable>(
       "std_sync_pool", [] { return std::pmr::synchronized_pool_resource(counted_upstream()); });
-  rows.add_resource<monotonic>("boost_monotonic",
-                               [] { return boost::container::pmr::monotonic_buffer_resource(); });
-  rows.add_resource<releasable>(
-      "boost_unsync_pool", [] { return boost::container::pmr::unsynchronized_pool_resource(); });
-  rows.add_resource<concurrent_releasable>(
-      "boost_sync_pool", [] { return boost::container::pmr::synchronized_pool_resource(); });
+  rows.add_resource<monotonic>("boost_monotonic", [] {
+    return boost::container::pmr::monotonic_buffer_resource(counted_boost_upstream());
+  });
+  rows.add_resource<releasable>("boost_unsync_pool", [] {
+    return boost::container::pmr::unsynchronized_pool_resource(counted_boost_upstream());
+  });
+  rows.add_resource<concurrent_releasable>("boost_sync_pool", [] {
+    return boost::container::pmr::synchronized_pool_resource(counted_boost_upstream());
+  });
   rows.add_native<foonathan_stack_api>("foonathan_stack");
   rows.add_native<foonathan_pool_api>("foonathan_pool");
   if (mimalloc_api::available()) {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -51,6 +52,13 @@ class registry {
   template <class S>
   void add(std::string_view row);
 
+  // One row of a scenario that is not written against subjects (json_parse): `run` is the whole
+  // benchmark. These scenarios come after the container workloads, rows in the order added.
+  void add_custom(std::string_view scenario, std::string_view row,
+                  std::function<void(benchmark::State&)> run) {
+    add_entry(custom_rank, scenario, row, std::move(run));
+  }
+
   // Hands everything to Google Benchmark, grouped by scenario. The registry must outlive the
   // run.
   void register_benchmarks();
@@ -73,9 +81,11 @@ class registry {
                  std::function<void(benchmark::State&)> run, int threads = 0, hook setup = nullptr,
                  hook teardown = nullptr);
 
-  // Report positions: the allocation scenarios first, then churn_t, then the containers.
+  // Report positions: the allocation scenarios first, then churn_t, then the containers, then
+  // the custom scenarios.
   static constexpr std::size_t threaded_rank = 1000;
   static constexpr std::size_t container_rank = 1000000;
+  static constexpr std::size_t custom_rank = 2000000;
 
   template <class S, class... Workloads>
   void add_containers(std::string_view row, workload_list<Workloads...>);
@@ -87,6 +97,8 @@ class registry {
 
 // The third-party rows (peers.cpp); main.cpp adds the pmrkit rows.
 void add_peer_rows(registry& rows);
+// The json_parse scenario, pmrkit rows and peers (json_parse.cpp).
+void add_json_rows(registry& rows);
 
 template <class S>
 void registry::add(std::string_view row) {

@@ -16,6 +16,8 @@
 #include <memory_resource>
 #include <type_traits>
 
+#include <pmr/interop/boost_bridge.hpp>
+
 namespace pmrkit::bench {
 
 // What a subject can do; scenarios that need something else skip it.
@@ -59,7 +61,7 @@ concept container_subject = requires(S& s) {
 template <class Api>
 class native_resource final : public std::pmr::memory_resource {
  public:
-  explicit native_resource(Api& api) : api_(&api) {}
+  explicit native_resource(Api* api) : api_(api) {}
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
@@ -77,11 +79,11 @@ class native_resource final : public std::pmr::memory_resource {
 
 // Needed by resources that are already std::pmr: nothing.
 struct no_bridge {
-  explicit no_bridge(const auto&) {}
+  explicit no_bridge(const auto*) {}
 };
 
-// The std::pmr::memory_resource the container workloads use for a resource of type R.
-// boost_bridge.hpp specialises it for Boost.Container resources.
+// The std::pmr::memory_resource the container workloads use for a resource of type R, built
+// from a pointer to the resource.
 template <class R>
 struct std_bridge {
   using type = native_resource<R>;
@@ -90,6 +92,12 @@ template <class R>
 requires std::derived_from<R, std::pmr::memory_resource>
 struct std_bridge<R> {
   using type = no_bridge;
+};
+// Boost.Container resources: pmrkit's bridge.
+template <class R>
+requires std::derived_from<R, boost::container::pmr::memory_resource>
+struct std_bridge<R> {
+  using type = pmrkit::from_boost_resource;
 };
 
 struct release_member {
@@ -146,7 +154,7 @@ class resource_subject {
   }
 
   held_type held_ = Factory{}();
-  [[no_unique_address]] typename std_bridge<resource_type>::type bridge_{get()};
+  [[no_unique_address]] typename std_bridge<resource_type>::type bridge_{&get()};
 };
 
 // std_map_default: the containers with std::allocator, for the container workloads only.

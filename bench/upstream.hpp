@@ -15,6 +15,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <pmr/interop/boost_bridge.hpp>
+
 namespace pmrkit::bench {
 
 class counting_resource final : public std::pmr::memory_resource {
@@ -56,6 +58,14 @@ class counting_resource final : public std::pmr::memory_resource {
 inline counting_resource* counted_upstream() noexcept {
   static counting_resource resource;
   return &resource;
+}
+
+// counted_upstream() as a boost::container::pmr::memory_resource, for the Boost resources: pmrkit's
+// bridge over it, so their upstream calls are counted too (one virtual call more per upstream
+// call, none per allocation they serve).
+inline boost::container::pmr::memory_resource* counted_boost_upstream() {
+  static pmrkit::to_boost_resource bridge(counted_upstream());
+  return &bridge;
 }
 
 // The upstream_peak counter of one benchmark run: construct it before the subject (it starts a

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cinttypes>
+#include <cstdio>
 #include <numeric>
 #include <utility>
 #include <vector>
@@ -41,6 +43,56 @@ std::vector<std::size_t> make_mixed_sizes() {
     size = low + rng.below(low + 1);  // [low, 2 * low]
   }
   return sizes;
+}
+
+struct json_text {
+  std::string text;
+  std::size_t records = 0;
+};
+
+json_text make_json_document() {
+  static constexpr std::array<const char*, 8> words{"alpha", "bravo", "charlie", "delta",
+                                                    "echo",  "fox",   "golf",    "hotel"};
+  splitmix64 rng(0x5eed0006);
+  json_text document;
+  std::string& text = document.text;
+  text.reserve(json_document_size + 1024);
+  text = R"({"generator":"pmrkit_bench json_parse","records":[)";
+  char buffer[192];
+  const auto append = [&](int length) { text.append(buffer, static_cast<std::size_t>(length)); };
+  while (text.size() < json_document_size) {
+    const std::uint64_t id = document.records++;
+    append(std::snprintf(buffer, sizeof buffer,
+                         R"(%s{"id":%)" PRIu64 R"(,"name":"record-%06)" PRIu64
+                         R"(-%s","active":%s,"score":%)" PRIu64 R"(.%02)" PRIu64 R"(,"tags":[)",
+                         id == 0 ? "" : ",", id, id, words[rng.below(8)],
+                         rng.below(2) == 0 ? "true" : "false", rng.below(1000), rng.below(100)));
+    const std::uint64_t tags = 1 + rng.below(4);
+    for (std::uint64_t t = 0; t < tags; ++t)
+      text.append(t == 0 ? "\"" : ",\"").append(words[rng.below(8)]).append("\"");
+    append(std::snprintf(buffer, sizeof buffer,
+                         R"(],"point":[%)" PRIu64 ",%" PRIu64 ",%" PRIu64
+                         R"(],"owner":{"login":"user-%)" PRIu64 R"(@example.org","karma":%)" PRIu64
+                         R"(},"history":[)",
+                         rng.below(10000), rng.below(10000), rng.below(10000), rng.below(100000),
+                         rng.below(100000)));
+    const std::uint64_t entries = rng.below(5);
+    for (std::uint64_t h = 0; h < entries; ++h) {
+      append(std::snprintf(buffer, sizeof buffer,
+                           R"(%s{"at":%)" PRIu64 R"(,"value":%)" PRIu64
+                           R"(,"note":"changed by %s in step %)" PRIu64 R"("})",
+                           h == 0 ? "" : ",", 1700000000 + rng.below(10000000), rng.below(1000),
+                           words[rng.below(8)], rng.below(1000)));
+    }
+    text += "]}";
+  }
+  text += "]}";
+  return document;
+}
+
+const json_text& json_text_once() {
+  static const json_text document = make_json_document();
+  return document;
 }
 
 std::vector<std::uint32_t> iota_order() {
@@ -118,6 +170,14 @@ std::span<const std::uint32_t> string_lengths() {
     return values;
   }();
   return lengths;
+}
+
+std::string_view json_document() {
+  return json_text_once().text;
+}
+
+std::size_t json_records() {
+  return json_text_once().records;
 }
 
 }  // namespace pmrkit::bench

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace pmrkit::bench {
@@ -52,5 +53,15 @@ std::span<const int> container_keys();
 // string_items lengths in [16, 80): longer than any small-string buffer, so each string
 // allocates.
 std::span<const std::uint32_t> string_lengths();
+
+// Bytes of the json_parse document.
+inline constexpr std::size_t json_document_size = std::size_t{4} << 20;
+// A JSON document of about json_document_size bytes, built once: an array of json_records
+// records, each an object with strings (names and notes longer than Boost.JSON's small-string
+// buffer, short tags), integers, a decimal, a bool, a nested object and nested arrays of numbers,
+// strings and objects.
+std::string_view json_document();
+// How many records json_document() holds.
+std::size_t json_records();
 
 }  // namespace pmrkit::bench
