@@ -22,13 +22,9 @@ chunked_arena_resource::chunked_arena_resource(chunked_arena_options options,
     : options_(options),
       name_(options.name),
       fast_limit_(std::min(options.size_limit, std::numeric_limits<std::size_t>::max() / 2)),
-      chain_(
-          detail::validated_growth("chunked_arena_resource",
-                                   {.initial = options.initial_chunk_size,
-                                    .max = options.max_chunk_size,
-                                    .geometric = options.growth == chunk_growth_policy::geometric},
-                                   options.alignment, upstream),
-          upstream) {
+      chain_(detail::validated_growth("chunked_arena_resource", detail::growth_of(options),
+                                      options.alignment, upstream),
+             upstream) {
   options_.name = name_;
 }
 

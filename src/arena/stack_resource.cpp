@@ -14,13 +14,9 @@ namespace pmrkit {
 stack_resource::stack_resource(stack_options options, std::pmr::memory_resource* upstream)
     : options_(options),
       name_(options.name),
-      chain_(
-          detail::validated_growth("stack_resource",
-                                   {.initial = options.initial_chunk_size,
-                                    .max = options.max_chunk_size,
-                                    .geometric = options.growth == chunk_growth_policy::geometric},
-                                   options.alignment, upstream),
-          upstream) {
+      chain_(detail::validated_growth("stack_resource", detail::growth_of(options),
+                                      options.alignment, upstream),
+             upstream) {
   options_.name = name_;
 }
 

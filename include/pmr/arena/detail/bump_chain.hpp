@@ -98,6 +98,14 @@ struct chunk_growth {
   bool geometric = true;
 };
 
+/// The chunk_growth of an arena's options (initial_chunk_size, max_chunk_size, growth).
+template <class Options>
+[[nodiscard]] constexpr chunk_growth growth_of(const Options& options) noexcept {
+  return {.initial = options.initial_chunk_size,
+          .max = options.max_chunk_size,
+          .geometric = options.growth == decltype(Options::growth)::geometric};
+}
+
 /// The checks every resource built on a bump_chain makes of its options.
 /// Throws std::invalid_argument "pmrkit::<resource>: <field> ..." naming the
 /// field: `initial` below 256 bytes, `max` below `initial`, `alignment` not a
