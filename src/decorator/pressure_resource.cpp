@@ -564,7 +564,7 @@ std::size_t pressure_resource::threshold_bytes(pressure_level level) const noexc
 pressure_stats pressure_resource::stats() const noexcept {
   pressure_stats stats;
   stats.bytes_in_use = in_use_.load(std::memory_order_relaxed);
-  stats.peak_bytes_in_use = peak_.load(std::memory_order_relaxed);
+  stats.peak_bytes_in_use = peak_.load();
   stats.level = level();
   stats.transitions = transitions_.load(std::memory_order_relaxed);
   stats.upstream_failures = upstream_failures_.load(std::memory_order_relaxed);

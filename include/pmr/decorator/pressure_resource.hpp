@@ -72,6 +72,7 @@
 #pragma once
 
 #include <pmr/core/align.hpp>
+#include <pmr/decorator/counter.hpp>
 
 #include <array>
 #include <atomic>
@@ -260,9 +261,7 @@ class pressure_resource final : public std::pmr::memory_resource {
       p = allocate_after_failure(bytes, alignment);  // rethrows when it cannot help
     }
     const std::size_t used = in_use_.fetch_add(bytes) + bytes;
-    std::size_t peak = peak_.load(std::memory_order_relaxed);
-    while (used > peak && !peak_.compare_exchange_weak(peak, used, std::memory_order_relaxed)) {
-    }
+    peak_.raise_to(used, decorator_threading::concurrent);
     after_change(used, bytes, bytes);
     return p;
   }
@@ -314,7 +313,7 @@ class pressure_resource final : public std::pmr::memory_resource {
   std::size_t system_sample_bytes_;
 
   std::atomic<std::size_t> in_use_{0};
-  std::atomic<std::size_t> peak_{0};
+  relaxed_counter<std::size_t> peak_;
   std::atomic<pressure_level> level_{pressure_level::none};
   std::atomic<std::size_t> traffic_{0};  // system source: bytes since the last reading
 
