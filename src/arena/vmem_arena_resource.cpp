@@ -75,7 +75,7 @@ vmem_arena_options validated(vmem_arena_options options,
   if (options.retain_on_reset > options.reserve) {
     invalid("retain_on_reset must not be greater than reserve");
   }
-  if (upstream == nullptr) invalid("upstream must not be null");
+  (void)require_upstream(upstream, "pmrkit::vmem_arena_resource");
   if constexpr (PMRKIT_HAS_VIRTUAL_MEMORY == 0) {
     throw_allocation_error(failure_reason::out_of_capacity, options.reserve, 0, options.name);
   }

@@ -40,7 +40,7 @@ constexpr std::size_t word_bits = 64;
 
 buddy_options validated(buddy_options options, std::pmr::memory_resource* upstream,
                         bool with_buffer) {
-  if (upstream == nullptr) invalid("upstream must not be null");
+  (void)require_upstream(upstream, "pmrkit::buddy_resource");
   if (!is_power_of_two(options.region_size)) invalid("region_size must be a power of two");
   if (!is_power_of_two(options.min_block)) invalid("min_block must be a power of two");
   if (options.min_block > options.region_size) {

@@ -29,15 +29,10 @@ void rethrow_upstream_failure(std::string_view resource_name, std::size_t reques
   }
 }
 
-std::pmr::memory_resource* require_upstream(std::pmr::memory_resource* upstream,
-                                            std::string_view class_name,
-                                            std::string_view parameter) {
-  if (upstream == nullptr) {
-    std::string message(class_name);
-    message.append(": ").append(parameter).append(" must not be null");
-    throw std::invalid_argument(message);
-  }
-  return upstream;
+void throw_null_upstream(std::string_view class_name, std::string_view parameter) {
+  std::string message(class_name);
+  message.append(": ").append(parameter).append(" must not be null");
+  throw std::invalid_argument(message);
 }
 
 }  // namespace pmrkit

@@ -28,20 +28,8 @@ bool to_boost_resource_base::do_is_equal(
 
 }  // namespace detail
 
-namespace {
-
-boost::container::pmr::memory_resource* require_boost_upstream(
-    boost::container::pmr::memory_resource* upstream) {
-  if (upstream == nullptr) {
-    throw std::invalid_argument("pmrkit::from_boost_resource: upstream must not be null");
-  }
-  return upstream;
-}
-
-}  // namespace
-
 from_boost_resource::from_boost_resource(boost::container::pmr::memory_resource* upstream)
-    : upstream_(require_boost_upstream(upstream)) {}
+    : upstream_(require_upstream(upstream, "pmrkit::from_boost_resource")) {}
 
 bool from_boost_resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
   const auto* bridge = dynamic_cast<const from_boost_resource*>(&other);

@@ -1,6 +1,7 @@
 #include <pmr/pool/concurrent_pool_resource.hpp>
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 
 #include <algorithm>
@@ -172,7 +173,7 @@ concurrent_pool_resource::concurrent_pool_resource(concurrent_pool_options optio
     throw std::invalid_argument(std::string("pmrkit::concurrent_pool_resource: ") + what);
   };
   if (options.cache_bytes_per_class == 0) invalid("cache_bytes_per_class must not be 0");
-  if (upstream == nullptr) invalid("upstream must not be null");
+  (void)require_upstream(upstream, "pmrkit::concurrent_pool_resource");
   effective_ =
       classes::effective_options(options.max_blocks_per_chunk, options.largest_required_pool_block);
   const std::size_t max_blocks = effective_.max_blocks_per_chunk;

@@ -36,9 +36,7 @@ test_resource::test_resource(test_resource_options options, std::pmr::memory_res
   if (options.guard_bytes > max_guard_bytes) {
     throw std::invalid_argument("pmrkit::test_resource: guard_bytes must be at most 4096");
   }
-  if (upstream == nullptr) {
-    throw std::invalid_argument("pmrkit::test_resource: upstream must not be null");
-  }
+  (void)require_upstream(upstream, "pmrkit::test_resource");
 }
 
 test_resource::test_resource(std::string_view name, std::pmr::memory_resource* upstream)

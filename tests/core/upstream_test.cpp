@@ -95,7 +95,8 @@ TEST(RequireUpstream, ANullPointerNamesTheClassAndTheParameter) {
   std::pmr::memory_resource* heap = std::pmr::new_delete_resource();
   EXPECT_EQ(pmrkit::require_upstream(heap, "pmrkit::x"), heap);
   try {
-    (void)pmrkit::require_upstream(nullptr, "pmrkit::router", "large");
+    std::pmr::memory_resource* missing = nullptr;
+    (void)pmrkit::require_upstream(missing, "pmrkit::router", "large");
     FAIL() << "nothing thrown";
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()), "pmrkit::router: large must not be null");

@@ -64,10 +64,17 @@ namespace pmrkit {
 [[noreturn]] void rethrow_upstream_failure(std::string_view resource_name, std::size_t requested,
                                            std::size_t alignment);
 
-/// Returns `upstream`; throws std::invalid_argument
-/// ("<class_name>: <parameter> must not be null") when it is null.
-std::pmr::memory_resource* require_upstream(std::pmr::memory_resource* upstream,
-                                            std::string_view class_name,
-                                            std::string_view parameter = "upstream");
+/// Throws std::invalid_argument("<class_name>: <parameter> must not be null").
+[[noreturn]] void throw_null_upstream(std::string_view class_name, std::string_view parameter);
+
+/// Returns `upstream` (any resource pointer: std::pmr, Boost, a concrete
+/// type); throws std::invalid_argument ("<class_name>: <parameter> must not be
+/// null") when it is null.
+template <class Resource>
+Resource* require_upstream(Resource* upstream, std::string_view class_name,
+                           std::string_view parameter = "upstream") {
+  if (upstream == nullptr) throw_null_upstream(class_name, parameter);
+  return upstream;
+}
 
 }  // namespace pmrkit

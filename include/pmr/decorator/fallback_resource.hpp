@@ -83,7 +83,7 @@ class fallback_resource final : public std::pmr::memory_resource {
   fallback_resource(fallback_options options, Primary* primary,
                     std::pmr::memory_resource* secondary = std::pmr::get_default_resource())
       : name_(options.name),
-        primary_(checked_primary(primary)),
+        primary_(require_upstream(primary, "pmrkit::fallback_resource", "primary")),
         secondary_(require_upstream(secondary, "pmrkit::fallback_resource", "secondary")) {}
   fallback_resource(const fallback_resource&) = delete;
   fallback_resource& operator=(const fallback_resource&) = delete;
@@ -129,11 +129,6 @@ class fallback_resource final : public std::pmr::memory_resource {
   }
   [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
     return this == &other;
-  }
-
-  static Primary* checked_primary(Primary* primary) {
-    (void)require_upstream(primary, "pmrkit::fallback_resource", "primary");
-    return primary;
   }
 
   std::string name_;
