@@ -936,6 +936,12 @@ concept has_release = requires(typename Traits::resource_type& r) {
   Traits::release(r);
 };
 
+/// The resource's stats() reports bytes_from_upstream.
+template <class Resource>
+concept reports_bytes_from_upstream = requires(const Resource& r) {
+  { r.stats().bytes_from_upstream } -> std::convertible_to<std::size_t>;
+};
+
 /// The resource has upstream_resource().
 template <class Resource>
 concept has_upstream_resource = requires(const Resource& r) {
@@ -1179,9 +1185,42 @@ TYPED_TEST_P(resource_conformance, UpstreamResourceIsTheUpstream) {
   }
 }
 
+TYPED_TEST_P(resource_conformance, StatsBytesFromUpstreamMatchTheUpstream) {
+  using resource_type = typename TypeParam::resource_type;
+  if constexpr (!pmrkit::conformance::reports_bytes_from_upstream<resource_type>) {
+    GTEST_SKIP() << this->not_applicable("its stats() reports no bytes_from_upstream");
+  } else {
+    static_assert(noexcept(std::declval<const resource_type&>().stats()),
+                  "stats() must be noexcept (docs/contract.md)");
+    auto& resource = this->resource();
+    const auto matches = [&](const char* when) {
+      EXPECT_EQ(resource.stats().bytes_from_upstream, this->upstream.bytes_in_use())
+          << TypeParam::name << ": stats().bytes_from_upstream is not what the upstream holds "
+          << when;
+    };
+    matches("before any allocation");
+    for (std::uint32_t round = 0; round < 3; ++round) {
+      pmrkit::conformance::block_set blocks(resource, this->caps.lifo_only);
+      ASSERT_TRUE(pmrkit::conformance::run_mixed_workload(blocks, this->caps, 200, 60 + round));
+      matches("with blocks in use");
+      if (round == 2 && this->caps.serves_containers && !this->caps.lifo_only) {
+        EXPECT_TRUE(pmrkit::conformance::check_std_containers(resource, 500));
+        matches("after the standard containers");
+      }
+      ASSERT_TRUE(blocks.free_all_checked());
+      matches("after every block was freed");
+    }
+    if constexpr (pmrkit::conformance::has_release<TypeParam>) {
+      TypeParam::release(resource);
+      matches("after release()");
+    }
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
-    resource_conformance, BlocksAreDistinctAndDoNotOverlap, EveryAlignmentUpToTheMaximumIsHonoured,
-    ContentsArePreservedAcrossAllocationsAndFrees, ZeroSizeRequestsAreAlignedAndInsideNoOtherBlock,
+    resource_conformance, StatsBytesFromUpstreamMatchTheUpstream, BlocksAreDistinctAndDoNotOverlap,
+    EveryAlignmentUpToTheMaximumIsHonoured, ContentsArePreservedAcrossAllocationsAndFrees,
+    ZeroSizeRequestsAreAlignedAndInsideNoOtherBlock,
     HugeRequestsThrowAllocationErrorAndLeaveItUsable, NonPowerOfTwoAlignmentThrowsBadAlignment,
     ReleaseReturnsEverythingUpstreamAndKeepsItUsable, DestructionReturnsEverythingUpstream,
     FailedUpstreamAllocationsLeakNothing, ResourceStaysUsableAfterUpstreamFailures,
