@@ -9,6 +9,12 @@ project() call, so there is a single place to bump it.
 
 conan/profiles/debian satisfies Boost with Debian's own packages
 ([platform_requires] boost/1.81.0), so nothing is fetched; see conan/README.md.
+
+Two components: `core` (the library pmrkit, target pmrkit::pmrkit, pkg-config
+pmrkit), which needs no Boost, and `boost` (the Boost.Container bridge, the
+library pmrkit_boost, target pmrkit::boost, pkg-config pmrkit-boost), which
+requires core and Boost.Container. A consumer that links pmrkit::pmrkit alone
+links no Boost library.
 """
 
 import os
@@ -33,7 +39,8 @@ class PmrkitConan(ConanFile):
         "shared": [True, False],
         "fPIC": [True, False],
         # Reserved for the CUDA-pinned page source: passes PMRKIT_WITH_CUDA to
-        # CMake, which accepts it and builds nothing more yet (no CUDA code).
+        # CMake, which accepts it and builds nothing: there is no CUDA code yet,
+        # so True and False give the same library.
         "with_cuda": [True, False],
     }
     default_options = {
@@ -72,7 +79,8 @@ class PmrkitConan(ConanFile):
         cmake_layout(self)
 
     def requirements(self):
-        # Boost.Container (pmrkit links Boost::container publicly). Any Boost
+        # Boost.Container, for the component `boost` only (pmrkit_boost links
+        # Boost::container publicly; the core library needs no Boost). Any Boost
         # from 1.81 on, as the CMake find_package(Boost 1.81 ...) accepts; the
         # debian profile maps it to the system's 1.81.0 with platform_requires.
         self.requires("boost/[>=1.81.0 <2]", transitive_headers=True, transitive_libs=True)
@@ -86,6 +94,7 @@ class PmrkitConan(ConanFile):
         tc.cache_variables["PMRKIT_BUILD_BENCH"] = False
         tc.cache_variables["PMRKIT_BUILD_EXAMPLES"] = False
         tc.cache_variables["PMRKIT_INSTALL"] = True
+        tc.cache_variables["PMRKIT_WITH_BOOST"] = True
         # A package is built by compilers the project's CI never saw: their new
         # warnings must not fail the package (CI builds with -Werror).
         tc.cache_variables["PMRKIT_WARNINGS_AS_ERRORS"] = False
@@ -114,19 +123,33 @@ class PmrkitConan(ConanFile):
 
     def package_info(self):
         self.cpp_info.set_property("cmake_file_name", "pmrkit")
-        self.cpp_info.set_property("cmake_target_name", "pmrkit::pmrkit")
+        # The root target aggregates both components; pmrkit::pmrkit is the
+        # core alone, as in pmrkit's own CMake package.
+        self.cpp_info.set_property("cmake_target_name", "pmrkit::all")
+        # Components come first: core's pmrkit.pc takes the place of the root's.
         self.cpp_info.set_property("pkg_config_name", "pmrkit")
-        self.cpp_info.libs = ["pmrkit"]
-        self.cpp_info.requires = ["boost::container"]
+
+        core = self.cpp_info.components["core"]
+        core.set_property("cmake_target_name", "pmrkit::pmrkit")
+        core.set_property("pkg_config_name", "pmrkit")
+        core.libs = ["pmrkit"]
         if self.settings.os in ("Linux", "FreeBSD"):
-            self.cpp_info.system_libs.append("pthread")
+            core.system_libs.append("pthread")
+
+        bridge = self.cpp_info.components["boost"]
+        bridge.set_property("cmake_target_name", "pmrkit::boost")
+        bridge.set_property("pkg_config_name", "pmrkit-boost")
+        bridge.libs = ["pmrkit_boost"]
+        bridge.requires = ["core"]
         if self._boost_from_platform():
             # Conan's generators leave a [platform_requires] package out
             # entirely (no find_dependency(Boost), no Boost::container in
-            # pmrkit::pmrkit's link interface), so a consumer would miss the
+            # pmrkit::boost's link interface), so a consumer would miss the
             # library: name the system's one here. Its headers are in the
             # system include path already.
-            self.cpp_info.system_libs.append("boost_container")
+            bridge.system_libs.append("boost_container")
+        else:
+            bridge.requires.append("boost::container")
 
     def _boost_from_platform(self):
         # self.dependencies leaves out what [platform_requires] resolved, and

@@ -2,7 +2,8 @@
 # Packages pmrkit with Conan 2, offline: `conan create` on the recipe in conan/
 # (which builds the library in Release and runs conan/test_package against the
 # package), then the README's consumer flow (tests/consumer/conan: conan install,
-# CMake with the generated toolchain, run). Boost comes from Debian through
+# CMake with the generated toolchain, run a consumer of the core, which must link no
+# Boost library, and one of the Boost bridge). Boost comes from Debian through
 # conan/profiles/debian ([platform_requires]); no remote is ever asked.
 #
 # CONAN_HOME defaults to build/conan-home, so the user's own Conan cache and
@@ -48,6 +49,18 @@ version=$(conan inspect conan --format=json | python3 -c 'import json, sys; prin
 output=$("$consumer/consumer")
 echo "$output"
 case "$output" in
-  "pmrkit $version consumer:"*) echo "conan: pmrkit/$version created, tested and consumed" ;;
+  "pmrkit $version consumer:"*) ;;
   *) echo "conan: the consumer did not run pmrkit $version" >&2; exit 1 ;;
 esac
+# The core component alone links no Boost library.
+if readelf -d "$consumer/consumer" | grep -i 'NEEDED.*boost'; then
+  echo "conan: the consumer of pmrkit::pmrkit links Boost" >&2
+  exit 1
+fi
+output=$("$consumer/consumer_boost")
+echo "$output"
+case "$output" in
+  "pmrkit $version consumer (boost bridge): ok") ;;
+  *) echo "conan: the consumer of pmrkit::boost did not run pmrkit $version" >&2; exit 1 ;;
+esac
+echo "conan: pmrkit/$version created, tested and consumed (core alone, without Boost, and the bridge)"

@@ -1,8 +1,16 @@
-"""conan create's check of the pmrkit package: a consumer built against it."""
+"""conan create's check of the pmrkit package: consumers built against it.
 
+test_package links the component core (pmrkit::pmrkit) alone and must link no
+Boost library (checked with readelf where there is one); test_package_boost
+links the component boost (pmrkit::boost).
+"""
+
+import io
 import os
+import shutil
 
 from conan import ConanFile
+from conan.errors import ConanException
 from conan.tools.build import can_run
 from conan.tools.cmake import CMake, cmake_layout
 
@@ -24,6 +32,16 @@ class PmrkitTestConan(ConanFile):
         cmake.build()
 
     def test(self):
-        if can_run(self):
-            cmake_binary = os.path.join(self.cpp.build.bindir, "test_package")
-            self.run(cmake_binary, env="conanrun")
+        if not can_run(self):
+            return
+        core = os.path.join(self.cpp.build.bindir, "test_package")
+        self.run(core, env="conanrun")
+        self.run(os.path.join(self.cpp.build.bindir, "test_package_boost"), env="conanrun")
+        if shutil.which("readelf"):
+            dynamic = io.StringIO()
+            self.run(f"readelf -d {core}", stdout=dynamic)
+            needed = [line for line in dynamic.getvalue().splitlines() if "(NEEDED)" in line]
+            if any("boost" in line.lower() for line in needed):
+                raise ConanException("test_package (pmrkit::pmrkit alone) links Boost:\n" +
+                                     "\n".join(needed))
+            self.output.info("test_package links no Boost library")

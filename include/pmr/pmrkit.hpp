@@ -1,7 +1,11 @@
 // pmrkit: std::pmr::memory_resource strategies and decorators.
 //
-// This umbrella header includes every public pmrkit header. Include the
-// individual headers instead to keep compile times down.
+// This umbrella header includes every public pmrkit header of the core
+// library (the target pmrkit::pmrkit), which needs no Boost. Include the
+// individual headers instead to keep compile times down. The Boost.Container
+// bridge, <pmr/interop/boost_bridge.hpp>, is a component of its own (the
+// target pmrkit::boost, which links Boost.Container) and is not included
+// here: include it yourself.
 //
 // Example:
 //   pmrkit::test_resource upstream("demo");
@@ -33,7 +37,6 @@
 #include <pmr/decorator/size_router_resource.hpp>
 #include <pmr/decorator/statistics_resource.hpp>
 #include <pmr/decorator/synchronized_resource.hpp>
-#include <pmr/interop/boost_bridge.hpp>
 #include <pmr/pool/concurrent_pool_resource.hpp>
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>

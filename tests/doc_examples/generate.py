@@ -7,6 +7,12 @@ whose body is that example, and a main.cpp that runs them all, so a header
 whose example does not compile or fails its asserts breaks the build or the
 test. A header without an example is an error.
 
+Each generated file includes its own header first, then <pmr/pmrkit.hpp> (the
+core library) and the standard headers below. That is how the Boost bridge's
+example gets <pmr/interop/boost_bridge.hpp>, which <pmr/pmrkit.hpp> does not
+include (the bridge is the component pmrkit::boost, which doc_examples_test
+links).
+
 usage: generate.py OUT_DIR INCLUDE_DIR HEADER...
 """
 import pathlib

@@ -40,13 +40,19 @@
 // so that it gets an address of its own whatever the Boost resource does
 // with zero. The Boost-side adaptors forward every request exactly as made.
 //
-// Equality (differs from identity, DESIGN point 8): two adaptors of the same
+// Equality (differs from identity, rule 8 of docs/contract.md): two adaptors of the same
 // direction are equal when their upstreams are equal (the Boost-side ones
 // whatever their template arguments), so memory taken through one may be
 // freed through the other, and Boost containers over two bridges to one
 // arena swap and move their buffers instead of copying.
 //
 // Thread safety: as the upstream's.
+//
+// A component of its own: this header is not included by <pmr/pmrkit.hpp>,
+// and its code is in the library pmrkit_boost (CMake: the target
+// pmrkit::boost, from find_package(pmrkit CONFIG REQUIRED COMPONENTS boost);
+// pkg-config: pmrkit-boost; Conan: the component pmrkit::boost), which links
+// Boost.Container. The core library pmrkit needs no Boost.
 //
 // Example:
 //   pmrkit::chunked_arena_resource arena;
@@ -81,12 +87,10 @@ class to_boost_resource_base : public boost::container::pmr::memory_resource {
   to_boost_resource_base(const to_boost_resource_base&) = delete;
   to_boost_resource_base& operator=(const to_boost_resource_base&) = delete;
 
-  /// The upstream as a plain std::pmr::memory_resource*.
-  [[nodiscard]] std::pmr::memory_resource* std_upstream() const noexcept { return upstream_; }
-
  protected:
-  /// Throws std::invalid_argument ("<class_name>: upstream must not
-  /// be null") when `upstream` is null.
+  /// Checks `upstream` through require_upstream: throws
+  /// std::invalid_argument ("<class_name>: upstream must not be null") when
+  /// it is null.
   to_boost_resource_base(std::pmr::memory_resource* upstream, std::string_view class_name);
   ~to_boost_resource_base() override = default;
 
