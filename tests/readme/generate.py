@@ -28,8 +28,10 @@ How a snippet is treated:
 
   That harness defines the missing names before the function, and its checks
   follow the snippet inside the function, in the snippet's scope (so they may
-  use the snippet's variables). A harness file holds `@FUNCTION@` (the
-  function's name) and `@SNIPPET@` (the snippet's lines) on lines of their own.
+  use the snippet's variables). In a harness file `@FUNCTION@` stands for the
+  function's name and a line `@SNIPPET@` for the snippet's lines (indented).
+  A fragment cannot have `#include` lines (they would land in a function
+  body): a snippet that shows its includes is a whole program.
 - The same comment may say `file=<path>`: the snippet must then be the whole
   of that file of the repository, character for character (the README's quick
   start is examples/quick_start.cpp); a difference is an error.
