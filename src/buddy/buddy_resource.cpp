@@ -1,6 +1,7 @@
 #include <pmr/buddy/buddy_resource.hpp>
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/options.hpp>
 #include <pmr/core/poison.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
@@ -8,7 +9,6 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <stdexcept>
 
 namespace pmrkit {
 
@@ -34,24 +34,21 @@ namespace {
 
 constexpr std::size_t word_bits = 64;
 
-[[noreturn]] void invalid(const char* what) {
-  throw std::invalid_argument(std::string("pmrkit::buddy_resource: ") + what);
-}
+constexpr std::string_view class_name = "buddy_resource";
 
 buddy_options validated(buddy_options options, std::pmr::memory_resource* upstream,
                         bool with_buffer) {
   (void)require_upstream(upstream, "pmrkit::buddy_resource");
-  if (!is_power_of_two(options.region_size)) invalid("region_size must be a power of two");
-  if (!is_power_of_two(options.min_block)) invalid("min_block must be a power of two");
-  if (options.min_block > options.region_size) {
-    invalid("min_block must not exceed region_size");
-  }
-  if (options.region_size / options.min_block > (std::size_t{1} << 30)) {
-    invalid("region_size / min_block must be at most 2^30");
-  }
-  if (options.max_regions == 0 && !with_buffer) {
-    invalid("max_regions must be at least 1 without a buffer");
-  }
+  require_option(is_power_of_two(options.region_size), class_name, "region_size",
+                 "must be a power of two");
+  require_option(is_power_of_two(options.min_block), class_name, "min_block",
+                 "must be a power of two");
+  require_option(options.min_block <= options.region_size, class_name, "min_block",
+                 "must not exceed region_size");
+  require_option(options.region_size / options.min_block <= (std::size_t{1} << 30), class_name,
+                 "region_size", "/ min_block must be at most 2^30");
+  require_option(options.max_regions != 0 || with_buffer, class_name, "max_regions",
+                 "must be at least 1 without a buffer");
   return options;
 }
 
@@ -71,10 +68,7 @@ void clear_bit(std::uint64_t* bits, std::size_t i) noexcept {
 
 }  // namespace
 
-buddy_resource::buddy_resource(buddy_options options, std::pmr::memory_resource* upstream)
-    : buddy_resource(std::span<std::byte>{}, options, upstream) {}
-
-buddy_resource::buddy_resource(std::span<std::byte> buffer, buddy_options options,
+buddy_resource::buddy_resource(with_buffer, std::span<std::byte> buffer, buddy_options options,
                                std::pmr::memory_resource* upstream)
     : name_(validated(options, upstream, !buffer.empty()).name),
       upstream_(upstream),
@@ -84,14 +78,15 @@ buddy_resource::buddy_resource(std::span<std::byte> buffer, buddy_options option
       region_shift_(log2_floor(options.region_size)),
       min_shift_(log2_floor(options.min_block)),
       top_level_(region_shift_ - min_shift_),
-      slots_(upstream),
-      index_(upstream),
-      level_regions_(upstream) {
-  if (buffer.data() == nullptr && !buffer.empty()) invalid("buffer must not be null");
-  if (!buffer.empty() && align_up(address(buffer.data()), options.min_block) + options.min_block >
-                             address(buffer.data()) + buffer.size()) {
-    invalid("buffer must hold at least one min_block-aligned block of min_block bytes");
-  }
+      slots_(&tables_),
+      index_(&tables_),
+      level_regions_(&tables_) {
+  require_option(buffer.data() != nullptr || buffer.empty(), class_name, "buffer",
+                 "must not be null");
+  require_option(
+      buffer.empty() || align_up(address(buffer.data()), options.min_block) + options.min_block <=
+                            address(buffer.data()) + buffer.size(),
+      class_name, "buffer", "must hold at least one min_block-aligned block of min_block bytes");
   std::size_t words = 0;
   // Every level's tree as deep as level 0's: the same loops whatever the level.
   const std::size_t depth = detail::bit_tree_shape(std::size_t{1} << top_level_).depth();
@@ -111,6 +106,30 @@ buddy_resource::buddy_resource(std::span<std::byte> buffer, buddy_options option
 
 buddy_resource::~buddy_resource() {
   release();
+}
+
+// Memory from the upstream.
+
+void* buddy_resource::table_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  void* p = allocate_from_upstream(owner_->upstream_, bytes, alignment, owner_->name_);
+  owner_->took(bytes);
+  return p;
+}
+
+void buddy_resource::table_resource::do_deallocate(void* p, std::size_t bytes,
+                                                   std::size_t alignment) {
+  owner_->upstream_->deallocate(p, bytes, alignment);
+  owner_->gave_back(bytes);
+}
+
+void buddy_resource::took(std::size_t bytes) noexcept {
+  from_upstream_ += bytes;
+  const std::size_t now = from_upstream_ + large_.bytes_from_upstream();
+  if (now > peak_from_upstream_) peak_from_upstream_ = now;
+}
+
+std::size_t buddy_resource::metadata_bytes() const noexcept {
+  return sizeof(region) + metadata_words_ * sizeof(std::uint64_t);
 }
 
 // The free sets.
@@ -184,7 +203,9 @@ void* buddy_resource::allocate_block(std::size_t bytes, std::size_t alignment, u
 
 void* buddy_resource::allocate_large(std::size_t bytes, std::size_t alignment) {
   check_request(bytes, alignment, name_);
-  return large_.allocate(upstream_, bytes, alignment, name_);
+  void* p = large_.allocate(upstream_, bytes, alignment, name_);
+  took(0);  // the large block is counted by large_; this keeps the peak
+  return p;
 }
 
 buddy_resource::region* buddy_resource::lowest_slot_with(unsigned level) const noexcept {
@@ -305,12 +326,14 @@ buddy_resource::region* buddy_resource::add_upstream_region(std::size_t bytes,
   }
   auto* base = static_cast<std::byte*>(
       allocate_from_upstream(upstream_, region_size_, region_size_, name_, bytes, alignment));
+  took(region_size_);
   try {
     region* r = new_region(base, true, 0, region_size_);
     ++upstream_regions_;
     return r;
   } catch (...) {
     upstream_->deallocate(base, region_size_, region_size_);
+    gave_back(region_size_);
     throw;
   }
 }
@@ -339,37 +362,48 @@ void buddy_resource::install_buffer() {
 buddy_resource::region* buddy_resource::new_region(std::byte* base, bool from_upstream,
                                                    std::size_t usable_begin,
                                                    std::size_t usable_end) {
-  // Room in the tables first: once the metadata is taken nothing can fail.
+  // Room in the tables first, in new storage that replaces the old only once the metadata is
+  // taken too: a failure anywhere leaves the buddy as it was, holding nothing more.
   const auto free_slot = std::find(slots_.begin(), slots_.end(), nullptr);
   const auto slot = static_cast<std::size_t>(free_slot - slots_.begin());
-  if (slot == slots_.size()) {
-    slots_.reserve(slots_.size() + 1);
-    if (slot == slot_words_ * word_bits) {  // one more word of slot bits per level
-      std::pmr::vector<std::uint64_t> wider((top_level_ + 1) * (slot_words_ + 1), 0,
-                                            level_regions_.get_allocator());
-      for (unsigned level = 0; level <= top_level_; ++level) {
-        std::copy_n(level_regions_.begin() + static_cast<std::ptrdiff_t>(level * slot_words_),
-                    slot_words_,
-                    wider.begin() + static_cast<std::ptrdiff_t>(level * (slot_words_ + 1)));
-      }
-      level_regions_.swap(wider);
-      ++slot_words_;
+  const bool new_slot = slot == slots_.size();
+  std::pmr::vector<region*> more_slots(&tables_);
+  const bool grow_slots = new_slot && slots_.size() == slots_.capacity();
+  if (grow_slots) {
+    more_slots.reserve(std::max<std::size_t>(8, 2 * slots_.capacity()));
+    more_slots.assign(slots_.begin(), slots_.end());
+  }
+  std::pmr::vector<std::uint64_t> wider(&tables_);
+  const bool widen = new_slot && slot == slot_words_ * word_bits;
+  if (widen) {  // one more word of slot bits per level
+    wider.assign((top_level_ + 1) * (slot_words_ + 1), 0);
+    for (unsigned level = 0; level <= top_level_; ++level) {
+      std::copy_n(level_regions_.begin() + static_cast<std::ptrdiff_t>(level * slot_words_),
+                  slot_words_,
+                  wider.begin() + static_cast<std::ptrdiff_t>(level * (slot_words_ + 1)));
     }
   }
   std::size_t regions = 0;
   for (const region* other : slots_)
     regions += other != nullptr ? 1 : 0;
-  if (2 * (regions + 1) > index_.size()) {  // rehash into a table twice as large
-    std::pmr::vector<region*> larger(std::max<std::size_t>(8, 2 * index_.size()), nullptr,
-                                     index_.get_allocator());
+  std::pmr::vector<region*> larger(&tables_);
+  const bool rehash = 2 * (regions + 1) > index_.size();
+  if (rehash) larger.assign(std::max<std::size_t>(8, 2 * index_.size()), nullptr);
+  auto* r = static_cast<region*>(
+      allocate_from_upstream(upstream_, metadata_bytes(), alignof(region), name_));
+  took(metadata_bytes());
+  // Nothing fails from here on.
+  if (grow_slots) slots_.swap(more_slots);
+  if (widen) {
+    level_regions_.swap(wider);
+    ++slot_words_;
+  }
+  if (rehash) {  // into a table twice as large
     larger.swap(index_);
     for (region* other : larger) {
       if (other != nullptr) index_insert(other);
     }
   }
-  const std::size_t metadata_bytes = sizeof(region) + metadata_words_ * sizeof(std::uint64_t);
-  auto* r = static_cast<region*>(
-      allocate_from_upstream(upstream_, metadata_bytes, alignof(region), name_));
   new (r) region{.base = base,
                  .usable_begin = usable_begin,
                  .usable_end = usable_end,
@@ -377,8 +411,8 @@ buddy_resource::region* buddy_resource::new_region(std::byte* base, bool from_up
                  .slot = static_cast<std::uint32_t>(slot),
                  .from_upstream = from_upstream};
   std::memset(r->words(), 0, metadata_words_ * sizeof(std::uint64_t));
-  if (slot == slots_.size()) {
-    slots_.push_back(r);
+  if (new_slot) {
+    slots_.push_back(r);  // within the capacity reserved above
   } else {
     slots_[slot] = r;
   }
@@ -406,10 +440,11 @@ void buddy_resource::remove_region(region* r) noexcept {
   detail::revive(r->base + r->usable_begin, r->usable_end - r->usable_begin);
   if (r->from_upstream) {
     upstream_->deallocate(r->base, region_size_, region_size_);
+    gave_back(region_size_);
     --upstream_regions_;
   }
-  upstream_->deallocate(r, sizeof(region) + metadata_words_ * sizeof(std::uint64_t),
-                        alignof(region));
+  upstream_->deallocate(r, metadata_bytes(), alignof(region));
+  gave_back(metadata_bytes());
 }
 
 // Bulk operations.
@@ -430,14 +465,13 @@ void buddy_resource::release() noexcept {
 }
 
 std::size_t buddy_resource::shrink() noexcept {
-  std::size_t returned = 0;
+  const std::size_t before = from_upstream_;
   for (region* r : slots_) {
     if (r != nullptr && r->from_upstream && (r->level_mask >> top_level_ & 1U) != 0) {
       remove_region(r);
-      ++returned;
     }
   }
-  return returned;
+  return before - from_upstream_;
 }
 
 // Observers.
@@ -463,18 +497,16 @@ buddy_order_stats buddy_resource::order_stats(std::size_t order) const noexcept 
 }
 
 buddy_stats buddy_resource::stats() const noexcept {
-  buddy_stats result{.bytes_requested = bytes_requested_,
+  buddy_stats result{.bytes_from_upstream = from_upstream_ + large_.bytes_from_upstream(),
+                     .peak_bytes_from_upstream = peak_from_upstream_,
+                     .chunk_count = upstream_regions_,
                      .large_blocks_in_use = large_.count(),
-                     .large_bytes_in_use = large_.bytes()};
-  const std::size_t metadata_bytes = sizeof(region) + metadata_words_ * sizeof(std::uint64_t);
-  result.bytes_from_upstream = large_.bytes_from_upstream() + slots_.capacity() * sizeof(region*) +
-                               index_.capacity() * sizeof(region*) +
-                               level_regions_.capacity() * sizeof(std::uint64_t);
+                     .large_bytes_in_use = large_.bytes(),
+                     .bytes_requested = bytes_requested_};
   for (const region* r : slots_) {
     if (r == nullptr) continue;
     ++result.regions;
     result.capacity += r->usable_end - r->usable_begin;
-    result.bytes_from_upstream += metadata_bytes + (r->from_upstream ? region_size_ : 0);
   }
   for (unsigned level = 0; level <= top_level_; ++level) {
     const buddy_order_stats order = order_stats(level);

@@ -2,14 +2,13 @@
 
 #include <pmr/core/align.hpp>
 #include <pmr/core/error.hpp>
+#include <pmr/core/options.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 
 #include <algorithm>
 #include <cstring>
 #include <functional>
-#include <stdexcept>
-#include <string>
 
 namespace pmrkit::detail {
 
@@ -63,25 +62,13 @@ Node* sort_list(Node* head, Key key) noexcept {
 
 }  // namespace
 
-block_pool_layout validated_layout(std::string_view resource, block_pool_layout requested,
-                                   const std::pmr::memory_resource* upstream) {
+block_pool_layout validated_layout(std::string_view class_name, block_pool_layout requested) {
   constexpr std::size_t max_alignment = 4096;
-  constexpr std::size_t max_growth_factor = 16;
-  const auto invalid = [resource](const char* what) {
-    throw std::invalid_argument("pmrkit::" + std::string(resource) + ": " + what);
-  };
-  if (requested.block_size == 0) invalid("block_size must not be 0");
-  if (!is_power_of_two(requested.block_alignment) || requested.block_alignment > max_alignment) {
-    invalid("block_alignment must be a power of two no greater than 4096");
-  }
-  if (requested.initial_blocks == 0) invalid("initial_blocks must not be 0");
-  if (requested.max_blocks < requested.initial_blocks) {
-    invalid("max_blocks_per_chunk must be at least initial_blocks");
-  }
-  if (requested.growth_factor == 0 || requested.growth_factor > max_growth_factor) {
-    invalid("growth_factor must be between 1 and 16");
-  }
-  if (upstream == nullptr) invalid("upstream must not be null");
+  require_option(requested.block_size != 0, class_name, "block_size", "must not be 0");
+  require_option(
+      is_power_of_two(requested.block_alignment) && requested.block_alignment <= max_alignment,
+      class_name, "block_alignment", "must be a power of two no greater than 4096");
+  (void)validated_growth(requested.growth, 1, class_name, "initial_blocks", "max_blocks_per_chunk");
   // Every block holds the free-list link, and its size keeps the next block aligned.
   block_pool_layout layout = requested;
   layout.block_alignment = std::max(requested.block_alignment, alignof(free_block));
@@ -89,8 +76,8 @@ block_pool_layout validated_layout(std::string_view resource, block_pool_layout 
   std::size_t bytes = 0;
   if (!checked_align_up(std::max(requested.block_size, sizeof(free_block)), layout.block_alignment,
                         layout.block_size) ||
-      !chunk_bytes(layout, layout.max_blocks, trailer_offset, bytes)) {
-    invalid("block_size times max_blocks_per_chunk overflows");
+      !chunk_bytes(layout, layout.growth.max, trailer_offset, bytes)) {
+    throw_invalid_option(class_name, "block_size", "times max_blocks_per_chunk overflows");
   }
   return layout;
 }
@@ -121,10 +108,7 @@ void* block_pool::allocate_from_new_chunk(std::string_view name) {
     capacity_ += chunk->blocks;
     from_upstream_ += bytes;
     retire(begin, static_cast<std::size_t>(chunk->end(layout_.block_size) - begin));
-    std::size_t grown = 0;
-    next_blocks_ = checked_multiply(next_blocks_, layout_.growth_factor, grown)
-                       ? std::min(grown, layout_.max_blocks)
-                       : layout_.max_blocks;
+    next_blocks_ = layout_.growth.after(next_blocks_);
   }
   // try_allocate found no free block, so the cursor had reached the limit: nothing is dropped.
   carving_ = chunk;
@@ -276,8 +260,8 @@ std::size_t block_pool::shrink() noexcept {
           is_carving ? chunks_->blocks - uncarved : (past_carving ? 0 : chunks_->blocks);
       carved_ -= carved;
       listed_ -= carved;
+      returned += chunks_->bytes;
       return_chunk(chunks_);
-      ++returned;
     } else {
       *tail = chunks_;
       tail = &chunks_->next;
@@ -314,7 +298,7 @@ void block_pool::release() noexcept {
   }
   newest_ = nullptr;
   restart_carving();
-  next_blocks_ = layout_.initial_blocks;
+  next_blocks_ = layout_.growth.initial;
   last_found_ = nullptr;
 }
 

@@ -1,12 +1,12 @@
 #include <pmr/pool/concurrent_pool_resource.hpp>
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/options.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 
 #include <algorithm>
 #include <new>
-#include <stdexcept>
 #include <vector>
 
 namespace pmrkit {
@@ -169,10 +169,8 @@ concurrent_pool_resource::concurrent_pool_resource(concurrent_pool_options optio
       class_count_(classes::count_for(largest_)),
       name_(options.name),
       upstream_(upstream) {
-  const auto invalid = [](const char* what) {
-    throw std::invalid_argument(std::string("pmrkit::concurrent_pool_resource: ") + what);
-  };
-  if (options.cache_bytes_per_class == 0) invalid("cache_bytes_per_class must not be 0");
+  require_option(options.cache_bytes_per_class != 0, "concurrent_pool_resource",
+                 "cache_bytes_per_class", "must not be 0");
   (void)require_upstream(upstream, "pmrkit::concurrent_pool_resource");
   effective_ =
       classes::effective_options(options.max_blocks_per_chunk, options.largest_required_pool_block);
@@ -215,9 +213,28 @@ void* concurrent_pool_resource::allocate_slow(std::size_t bytes, std::size_t ali
   const std::size_t index = classes::index_of(bytes, alignment, class_count_);
   if (index == class_count_) {
     const std::lock_guard lock(large_mutex_);
-    return large_.allocate(upstream_, bytes, alignment, name_);
+    const std::size_t before = large_.bytes_from_upstream();
+    void* p = large_.allocate(upstream_, bytes, alignment, name_);
+    took(large_.bytes_from_upstream() - before);
+    return p;
   }
   return allocate_from_class(index);
+}
+
+void* concurrent_pool_resource::allocate_from_new_chunk(detail::block_pool& pool) {
+  const std::size_t before = pool.bytes_from_upstream();
+  void* p = pool.allocate_from_new_chunk(name_);
+  took(pool.bytes_from_upstream() - before);  // 0 when a chunk kept since the pool emptied serves
+  return p;
+}
+
+void concurrent_pool_resource::took(std::size_t bytes) noexcept {
+  if (bytes == 0) return;
+  const std::size_t now = from_upstream_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  std::size_t peak = peak_from_upstream_.load(std::memory_order_relaxed);
+  while (now > peak &&
+         !peak_from_upstream_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
 }
 
 void* concurrent_pool_resource::allocate_from_class(std::size_t index) {
@@ -226,7 +243,7 @@ void* concurrent_pool_resource::allocate_from_class(std::size_t index) {
     detail::concurrent_pool_depot& depot = depots_[index];
     const std::lock_guard lock(depot.mutex);
     if (void* p = depot.pool.try_allocate()) return p;
-    return depot.pool.allocate_from_new_chunk(name_);
+    return allocate_from_new_chunk(depot.pool);
   }
   detail::concurrent_cache_bin& bin = bins[index];
   if (bin.head == nullptr) refill(index, bin);
@@ -254,7 +271,7 @@ void concurrent_pool_resource::refill(std::size_t index, detail::concurrent_cach
     void* p = depot.pool.try_allocate();
     if (p == nullptr) {
       if (carved != 0) break;
-      p = depot.pool.allocate_from_new_chunk(name_);  // throws: nothing changed
+      p = allocate_from_new_chunk(depot.pool);  // throws: nothing changed
     }
     auto* block = static_cast<detail::free_block*>(p);
     block->next = head;
@@ -289,7 +306,9 @@ void concurrent_pool_resource::deallocate_slow(void* p, std::size_t bytes, std::
     }
 #endif
     const std::lock_guard lock(large_mutex_);
+    const std::size_t before = large_.bytes_from_upstream();
     large_.deallocate(upstream_, p, bytes, alignment, name_);
+    gave_back(before - large_.bytes_from_upstream());
     return;
   }
 #if PMRKIT_CHECKED
@@ -456,6 +475,7 @@ void concurrent_pool_resource::release() noexcept {
   }
   const std::lock_guard large_lock(large_mutex_);
   large_.release(upstream_);
+  from_upstream_.store(0, std::memory_order_relaxed);
 }
 
 std::size_t concurrent_pool_resource::shrink() noexcept {
@@ -470,6 +490,7 @@ std::size_t concurrent_pool_resource::shrink() noexcept {
     depot.batch_count = 0;
     returned += depot.pool.shrink();
   }
+  gave_back(returned);
   return returned;
 }
 
@@ -494,14 +515,16 @@ concurrent_pool_class_stats concurrent_pool_resource::class_stats(
     in_depot = depot.batch_count * depot.batch_size;
   }
   const std::size_t free = cached + in_depot;  // may be ahead of counts under concurrent use
-  return {.block_size = classes::class_size(index),
-          .blocks_in_use = counts.blocks_in_use > free ? counts.blocks_in_use - free : 0,
+  const std::size_t in_use = counts.blocks_in_use > free ? counts.blocks_in_use - free : 0;
+  return {.bytes_in_use = in_use * classes::class_size(index),
+          .blocks_in_use = in_use,
+          .bytes_from_upstream = counts.bytes_from_upstream,
+          .chunk_count = counts.chunks,
           .blocks_cached = cached,
           .blocks_in_depot = in_depot,
           .blocks_out = counts.blocks_in_use,
           .capacity_blocks = counts.capacity_blocks,
-          .chunk_count = counts.chunks,
-          .bytes_from_upstream = counts.bytes_from_upstream};
+          .block_size = classes::class_size(index)};
 }
 
 concurrent_pool_stats concurrent_pool_resource::stats() const noexcept {
@@ -513,7 +536,7 @@ concurrent_pool_stats concurrent_pool_resource::stats() const noexcept {
   for (std::size_t i = 0; i < class_count_; ++i) {
     const concurrent_pool_class_stats one = class_stats(i);
     totals.blocks_in_use += one.blocks_in_use;
-    totals.bytes_in_use += one.blocks_in_use * one.block_size;
+    totals.bytes_in_use += one.bytes_in_use;
     totals.blocks_cached += one.blocks_cached;
     totals.blocks_in_depot += one.blocks_in_depot;
     totals.bytes_from_upstream += one.bytes_from_upstream;
@@ -523,6 +546,7 @@ concurrent_pool_stats concurrent_pool_resource::stats() const noexcept {
   totals.bytes_from_upstream += large_.bytes_from_upstream();
   totals.large_blocks_in_use = large_.count();
   totals.large_bytes_in_use = large_.bytes();
+  totals.peak_bytes_from_upstream = peak_from_upstream_.load(std::memory_order_relaxed);
   return totals;
 }
 

@@ -1,24 +1,30 @@
 #include <pmr/pool/pool_resource.hpp>
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 
 namespace pmrkit {
 
-pool_resource::pool_resource(pool_resource_options options, std::pmr::memory_resource* upstream)
+pool_resource::pool_resource(pool_options options, std::pmr::memory_resource* upstream)
     : options_(options),
       name_(options.name),
       block_size_(options.block_size),
       block_alignment_(options.block_alignment),
-      blocks_(detail::validated_layout("pool_resource",
-                                       {.block_size = options.block_size,
-                                        .block_alignment = options.block_alignment,
-                                        .initial_blocks = options.initial_blocks,
-                                        .max_blocks = options.max_blocks_per_chunk,
-                                        .growth_factor = options.growth_factor},
-                                       upstream),
-              upstream) {
+      blocks_(
+          detail::validated_layout("pool_resource", {.block_size = options.block_size,
+                                                     .block_alignment = options.block_alignment,
+                                                     .growth = {.initial = options.initial_blocks,
+                                                                .max = options.max_blocks_per_chunk,
+                                                                .factor = options.growth_factor}}),
+          require_upstream(upstream, "pmrkit::pool_resource")) {
   options_.name = name_;
+}
+
+void* pool_resource::allocate_from_new_chunk() {
+  void* p = blocks_.allocate_from_new_chunk(name_);
+  raise_peak();
+  return p;
 }
 
 void* pool_resource::allocate_mismatched(std::size_t bytes, std::size_t alignment) {
@@ -26,7 +32,9 @@ void* pool_resource::allocate_mismatched(std::size_t bytes, std::size_t alignmen
   if (options_.on_mismatch == pool_mismatch::reject) {
     throw_allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_);
   }
-  return forwarded_.allocate(blocks_.upstream(), bytes, alignment, name_);
+  void* p = forwarded_.allocate(blocks_.upstream(), bytes, alignment, name_);
+  raise_peak();
+  return p;
 }
 
 void pool_resource::deallocate_mismatched(void* p, std::size_t bytes, std::size_t alignment) {
@@ -48,13 +56,18 @@ void pool_resource::release() noexcept {
 
 pool_stats pool_resource::stats() const noexcept {
   const detail::block_pool_counts counts = blocks_.counts();
-  return {.blocks_in_use = counts.blocks_in_use,
+  const std::size_t block_size = blocks_.layout().block_size;
+  return {.bytes_in_use = counts.blocks_in_use * block_size,
+          .peak_bytes_in_use = counts.peak_blocks_in_use * block_size,
+          .blocks_in_use = counts.blocks_in_use,
           .peak_blocks_in_use = counts.peak_blocks_in_use,
-          .capacity_blocks = counts.capacity_blocks,
+          .bytes_from_upstream = bytes_from_upstream(),
+          .peak_bytes_from_upstream = peak_from_upstream_,
           .chunk_count = counts.chunks,
-          .bytes_from_upstream = counts.bytes_from_upstream + forwarded_.bytes_from_upstream(),
-          .block_size = blocks_.layout().block_size,
-          .forwarded_in_use = forwarded_.count()};
+          .large_blocks_in_use = forwarded_.count(),
+          .large_bytes_in_use = forwarded_.bytes(),
+          .capacity_blocks = counts.capacity_blocks,
+          .block_size = block_size};
 }
 
 }  // namespace pmrkit

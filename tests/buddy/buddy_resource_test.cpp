@@ -1,6 +1,5 @@
 #include <pmr/buddy/buddy_resource.hpp>
 
-#include <pmr/buddy/detail/bit_tree.hpp>
 #include <pmr/core/error.hpp>
 #include <pmr/testing/exception_test.hpp>
 #include <pmr/testing/test_resource.hpp>
@@ -11,17 +10,31 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory_resource>
 #include <random>
 #include <set>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
+
+// shrink(), checked: it returns the bytes it gave back upstream. The result is
+// how many chunks (regions) went back.
+template <class Resource>
+std::size_t chunks_shrunk(Resource& resource) {
+  const auto before = resource.stats();
+  const std::size_t bytes = resource.shrink();
+  const auto after = resource.stats();
+  EXPECT_EQ(bytes, before.bytes_from_upstream - after.bytes_from_upstream);
+  return before.chunk_count - after.chunk_count;
+}
 
 using pmrkit::buddy_options;
 using pmrkit::buddy_resource;
@@ -54,63 +67,11 @@ using buddy_types = ::testing::Types<buddy_traits, small_buddy_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(buddy, resource_conformance, buddy_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 std::uintptr_t address(const void* p) {
   return reinterpret_cast<std::uintptr_t>(p);
 }
-
-// The bit tree under the free sets.
-
-TEST(BitTree, ShapesCoverTheirSizeWithOneTopWord) {
-  for (std::size_t size : {1U, 2U, 63U, 64U, 65U, 4096U, 4097U, 262144U, 262145U}) {
-    const pmrkit::detail::bit_tree_shape shape(size);
-    std::vector<std::uint64_t> words(shape.words());
-    const pmrkit::detail::bit_tree tree(shape, words.data());
-    EXPECT_EQ(tree.find_first(), pmrkit::detail::bit_tree::none) << size;
-    tree.set(size - 1);
-    EXPECT_EQ(tree.find_first(), size - 1) << size;
-    tree.set(0);
-    EXPECT_EQ(tree.find_first(), 0U) << size;
-    EXPECT_EQ(tree.count(size), size == 1 ? 1U : 2U) << size;
-    EXPECT_TRUE(tree.consistent(size)) << size;
-    tree.clear(0);
-    tree.clear(size - 1);
-    EXPECT_TRUE(tree.empty()) << size;
-    EXPECT_TRUE(std::all_of(words.begin(), words.end(), [](std::uint64_t w) { return w == 0; }))
-        << size;
-  }
-  EXPECT_EQ(pmrkit::detail::bit_tree_shape(64).depth(), 1U);
-  EXPECT_EQ(pmrkit::detail::bit_tree_shape(65).depth(), 2U);
-  EXPECT_EQ(pmrkit::detail::bit_tree_shape(262144).depth(), 3U);
-  EXPECT_EQ(pmrkit::detail::bit_tree_shape(262145).depth(), 4U);
-}
-
-TEST(BitTree, FindFirstFollowsARandomSet) {
-  const std::size_t size = 20000;
-  const pmrkit::detail::bit_tree_shape shape(size);
-  std::vector<std::uint64_t> words(shape.words());
-  const pmrkit::detail::bit_tree tree(shape, words.data());
-  std::set<std::size_t> model;
-  std::mt19937 rng(7);
-  for (int step = 0; step < 20000; ++step) {
-    const std::size_t i = rng() % size;
-    if (model.contains(i)) {
-      tree.clear(i);
-      model.erase(i);
-    } else {
-      tree.set(i);
-      model.insert(i);
-    }
-    ASSERT_EQ(tree.find_first(), model.empty() ? pmrkit::detail::bit_tree::none : *model.begin());
-    ASSERT_EQ(tree.test(i), model.contains(i));
-  }
-  EXPECT_TRUE(tree.consistent(size));
-  EXPECT_EQ(tree.count(size), model.size());
-}
-
-// Options.
 
 TEST(BuddyResource, InvalidOptionsNameTheField) {
   const auto message = [](auto make) {
@@ -322,7 +283,7 @@ TEST(BuddyResource, ModelBasedRandomStepsKeepEveryInvariant) {
     EXPECT_EQ(buddy.order_stats(buddy.order_count() - 1).free_blocks, s.regions);
     EXPECT_EQ(s.bytes_free, s.regions * 8192);
     EXPECT_EQ(s.largest_free_block, s.regions == 0 ? 0U : 8192U);
-    EXPECT_EQ(buddy.shrink(), s.regions);
+    EXPECT_EQ(chunks_shrunk(buddy), s.regions);
     EXPECT_EQ(buddy.stats().regions, 0U);
   }
   EXPECT_EQ(upstream.blocks_in_use(), 0U);
@@ -343,7 +304,7 @@ TEST(BuddyResource, ModelBasedRandomStepsOverABuffer) {
   const std::uintptr_t begin = (address(buffer.data()) + 15) & ~std::uintptr_t{15};
   const std::uintptr_t end = (address(buffer.data()) + buffer.size()) & ~std::uintptr_t{15};
   EXPECT_EQ(s.capacity, end - begin);
-  EXPECT_EQ(buddy.shrink(), 0U);  // the buffer is not the upstream's
+  EXPECT_EQ(chunks_shrunk(buddy), 0U);  // the buffer is not the upstream's
   for (int i = 0; i < 100; ++i) {
     void* p = buddy.allocate(16);
     EXPECT_GE(address(p), address(buffer.data()));
@@ -370,7 +331,7 @@ TEST(BuddyResource, ABufferFirstThenUpstreamRegions) {
   EXPECT_EQ(buddy.stats().regions, 2U);
   EXPECT_THROW((void)buddy.allocate(64), pmrkit::allocation_error);
   buddy.deallocate(b, 4096);
-  EXPECT_EQ(buddy.shrink(), 1U);
+  EXPECT_EQ(chunks_shrunk(buddy), 1U);
   EXPECT_EQ(buddy.stats().regions, 1U);
   buddy.deallocate(a, 4096);
 }
@@ -385,13 +346,13 @@ TEST(BuddyResource, ShrinkReturnsOnlyEntirelyFreeRegions) {
   EXPECT_EQ(buddy.stats().regions, 5U);
   buddy.deallocate(blocks[1], 4096);
   buddy.deallocate(blocks[3], 4096);
-  EXPECT_EQ(buddy.shrink(), 2U);
+  EXPECT_EQ(chunks_shrunk(buddy), 2U);
   EXPECT_EQ(buddy.stats().regions, 3U);
   EXPECT_EQ(buddy.verify(), "");
   buddy.deallocate(blocks[0], 4096);
   buddy.deallocate(blocks[2], 4096);
   buddy.deallocate(small, 64);
-  EXPECT_EQ(buddy.shrink(), 3U);
+  EXPECT_EQ(chunks_shrunk(buddy), 3U);
   EXPECT_EQ(buddy.stats().regions, 0U);
   // Regions come back when needed, slots reused.
   void* again = buddy.allocate(100);
@@ -440,8 +401,20 @@ TEST(BuddyResource, UpstreamFailureLeavesItUnchanged) {
   buddy_resource buddy({.region_size = 4096, .min_block = 64}, &upstream);
   std::vector<std::pair<void*, std::size_t>> live;
   pmrkit::exception_test(upstream, [&] {
-    for (std::size_t size : {100U, 2000U, 3000U, 4000U, 50U})
-      live.emplace_back(buddy.allocate(size), size);
+    try {
+      for (std::size_t size : {100U, 2000U, 3000U, 4000U, 50U})
+        live.emplace_back(buddy.allocate(size), size);
+    } catch (const pmrkit::allocation_error&) {
+      // The blocks served before the failure are intact and go back as usual.
+      EXPECT_EQ(buddy.verify(), "");
+      for (auto [p, size] : live)
+        buddy.deallocate(p, size);
+      live.clear();
+      EXPECT_EQ(buddy.verify(), "");
+      EXPECT_EQ(buddy.stats().bytes_from_upstream, upstream.bytes_in_use());
+      buddy.release();  // the run leaves nothing behind upstream
+      throw;
+    }
   });
   EXPECT_EQ(buddy.verify(), "");
   for (auto [p, size] : live)
@@ -449,6 +422,117 @@ TEST(BuddyResource, UpstreamFailureLeavesItUnchanged) {
   EXPECT_EQ(buddy.stats().blocks_in_use, 0U);
   buddy.release();
   EXPECT_EQ(upstream.blocks_in_use(), 0U);
+}
+
+// An upstream that throws a plain std::bad_alloc (not a pmrkit error) on its nth
+// allocation from now, and counts the bytes it has handed out.
+class plain_failing_upstream final : public std::pmr::memory_resource {
+ public:
+  void fail_at(long long n) noexcept { countdown_ = n; }
+  [[nodiscard]] std::size_t bytes_in_use() const noexcept { return bytes_; }
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    if (countdown_ >= 0 && countdown_-- == 0) throw std::bad_alloc();
+    void* p = std::pmr::new_delete_resource()->allocate(bytes, alignment);
+    bytes_ += bytes;
+    return p;
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    bytes_ -= bytes;
+    std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+  }
+  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  long long countdown_ = -1;
+  std::size_t bytes_ = 0;
+};
+
+// The region tables (slots, address index, level sets) grow through the upstream too: a plain
+// std::bad_alloc there reaches the caller as allocation_error naming the buddy, like every
+// other failure, and leaves it consistent and usable.
+TEST(BuddyResource, AFailureWhileTheRegionTablesGrowIsAnAllocationError) {
+  for (long long n = 0;; ++n) {
+    plain_failing_upstream upstream;
+    buddy_resource buddy({.region_size = 4096, .min_block = 64, .name = "tables"}, &upstream);
+    upstream.fail_at(n);  // the region, then each table, then the region's metadata
+    bool failed = false;
+    try {
+      buddy.deallocate(buddy.allocate(100), 100);
+    } catch (const pmrkit::allocation_error& e) {
+      failed = true;
+      EXPECT_EQ(e.reason(), pmrkit::failure_reason::upstream_failed) << n;
+      EXPECT_EQ(e.resource_name(), "tables") << n;
+    } catch (const std::bad_alloc&) {
+      ADD_FAILURE() << "allocation " << n << ": a plain std::bad_alloc escaped";
+      failed = true;
+    }
+    EXPECT_EQ(buddy.verify(), "") << n;
+    EXPECT_EQ(buddy.stats().bytes_from_upstream, upstream.bytes_in_use()) << n;
+    upstream.fail_at(-1);
+    void* p = buddy.allocate(3000);  // still usable
+    EXPECT_EQ(buddy.verify(), "") << n;
+    buddy.deallocate(p, 3000);
+    buddy.release();
+    EXPECT_EQ(upstream.bytes_in_use(), 0U) << n;
+    if (!failed) break;  // every upstream allocation of the first request has failed once
+  }
+}
+
+// Built the ways every resource is (docs/contract.md), `{}` meaning buddy_options, and with a
+// buffer first the same rule after it.
+TEST(BuddyResource, ConstructsTheWaysEveryResourceDoes) {
+  static_assert(std::is_default_constructible_v<buddy_resource>);
+  static_assert(std::is_constructible_v<buddy_resource, test_resource*>);
+  static_assert(std::is_constructible_v<buddy_resource, buddy_options>);
+  static_assert(std::is_constructible_v<buddy_resource, buddy_options, test_resource*>);
+  static_assert(requires { buddy_resource({}); });
+  static_assert(requires(std::pmr::memory_resource * upstream) { buddy_resource({}, upstream); });
+  static_assert(requires(std::span<std::byte> buffer, std::pmr::memory_resource * upstream) {
+    buddy_resource(buffer);
+    buddy_resource(buffer, upstream);
+    buddy_resource(buffer, buddy_options{});
+    buddy_resource(buffer, buddy_options{}, upstream);
+    buddy_resource(buffer, {});
+    buddy_resource(buffer, {}, upstream);
+  });
+  static_assert(!std::is_copy_constructible_v<buddy_resource>);
+  static_assert(!std::is_move_constructible_v<buddy_resource>);
+  static_assert(!std::is_convertible_v<std::pmr::memory_resource*, buddy_resource>);
+  test_resource upstream(upstream_options);
+  std::pmr::memory_resource* base = &upstream;
+  buddy_resource a;
+  buddy_resource b(base);
+  buddy_resource c(buddy_options{.region_size = 4096});
+  buddy_resource d(buddy_options{.name = "d"}, &upstream);
+  buddy_resource e({});
+  buddy_resource f({}, &upstream);
+  buddy_resource g({.region_size = 4096, .min_block = 16}, base);
+  EXPECT_EQ(a.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(b.upstream_resource(), &upstream);
+  EXPECT_EQ(c.region_size(), 4096U);
+  EXPECT_EQ(d.name(), "d");
+  EXPECT_EQ(e.name(), "buddy");
+  EXPECT_EQ(f.upstream_resource(), &upstream);
+  EXPECT_EQ(g.min_block(), 16U);
+  alignas(4096) static std::array<std::byte, 8192> storage;
+  const std::span<std::byte> buffer(storage);
+  buddy_resource h(storage);  // anything that converts to std::span<std::byte>
+  buddy_resource i(buffer, &upstream);
+  buddy_resource j(buffer, buddy_options{.region_size = 4096, .max_regions = 0});
+  buddy_resource k(buffer, buddy_options{.region_size = 4096, .name = "k"}, &upstream);
+  buddy_resource l(buffer, {});
+  buddy_resource m(buffer, {.region_size = 4096, .max_regions = 0}, base);
+  EXPECT_EQ(h.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(i.upstream_resource(), &upstream);
+  EXPECT_EQ(k.name(), "k");
+  EXPECT_EQ(l.region_size(), std::size_t{1} << 20);
+  void* p = m.allocate(64);
+  EXPECT_TRUE(m.owns(p) && p >= storage.data() && p < storage.data() + storage.size());
+  m.deallocate(p, 64);
+  EXPECT_EQ(m.stats().chunk_count, 0U);  // the buffer is no chunk of the upstream
 }
 
 TEST(BuddyResource, ServesContainers) {

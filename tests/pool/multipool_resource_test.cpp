@@ -12,9 +12,21 @@
 #include <map>
 #include <memory_resource>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
+
+// shrink(), checked: it returns the bytes it gave back upstream. The result is
+// how many chunks (regions) went back.
+template <class Resource>
+std::size_t chunks_shrunk(Resource& resource) {
+  const auto before = resource.stats();
+  const std::size_t bytes = resource.shrink();
+  const auto after = resource.stats();
+  EXPECT_EQ(bytes, before.bytes_from_upstream - after.bytes_from_upstream);
+  return before.chunk_count - after.chunk_count;
+}
 
 using pmrkit::multipool_resource;
 using pmrkit::test_resource;
@@ -46,39 +58,7 @@ using multipool_types = ::testing::Types<multipool_traits, small_multipool_trait
 INSTANTIATE_TYPED_TEST_SUITE_P(multipool, resource_conformance, multipool_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
-
-TEST(SizeClasses, EverySizeMapsToTheSmallestClassThatHoldsIt) {
-  for (std::size_t bytes = 1; bytes <= size_classes::max_size; ++bytes) {
-    const std::size_t index = size_classes::index_of(bytes);
-    ASSERT_GE(size_classes::class_size(index), bytes) << bytes;
-    if (index > 0) {
-      ASSERT_LT(size_classes::class_size(index - 1), bytes) << bytes;
-    }
-  }
-}
-
-TEST(SizeClasses, ABlockWastesAtMostAQuarterAbove128Bytes) {
-  for (std::size_t bytes = 129; bytes <= size_classes::max_size; bytes += 7) {
-    const std::size_t size = size_classes::class_size(size_classes::index_of(bytes));
-    ASSERT_LE(size - bytes, bytes / 4) << bytes;
-  }
-}
-
-TEST(SizeClasses, AlignedRequestsGetAClassAlignedEnough) {
-  constexpr std::size_t classes = size_classes::count_for(65536);
-  for (std::size_t alignment = 1; alignment <= 4096; alignment *= 2) {
-    for (std::size_t bytes : {1, 17, 100, 1000, 5000}) {
-      const std::size_t index = size_classes::index_of(bytes, alignment, classes);
-      ASSERT_LT(index, classes);
-      EXPECT_GE(size_classes::class_size(index), bytes);
-      EXPECT_GE(size_classes::class_alignment(index), alignment);
-    }
-  }
-  EXPECT_EQ(size_classes::index_of(8, 8192, classes), classes);
-  EXPECT_EQ(size_classes::index_of(65537, 8, classes), classes);
-}
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 TEST(MultipoolResource, OptionsFollowTheStandardsMeaning) {
   multipool_resource defaults;
@@ -176,7 +156,12 @@ TEST(MultipoolResource, ChunksStartSmallAndGrow) {
   EXPECT_EQ(stats.chunk_count, 5U);
   for (void* p : blocks)
     pools.deallocate(p, 64, 8);
-  EXPECT_EQ(pools.shrink(), 5U);
+  EXPECT_EQ(chunks_shrunk(pools), 5U);
+  // Every chunk went back: the class table alone is left, until release().
+  EXPECT_EQ(pools.stats().chunk_count, 0U);
+  EXPECT_EQ(pools.stats().bytes_from_upstream, upstream.bytes_in_use());
+  EXPECT_EQ(upstream.blocks_in_use(), 1U);
+  pools.release();
   EXPECT_EQ(pools.stats().bytes_from_upstream, 0U);
 }
 
@@ -226,6 +211,51 @@ std::size_t build_and_count() {
   }
   pool.release();
   return total;
+}
+
+// Built the ways every resource is (docs/contract.md), `{}` meaning multipool_options, and
+// the standard's (pool_options, upstream) form not explicit, as the standard's is not.
+TEST(MultipoolResource, ConstructsTheWaysEveryResourceDoes) {
+  using pmrkit::multipool_options;
+  static_assert(std::is_default_constructible_v<multipool_resource>);
+  static_assert(std::is_constructible_v<multipool_resource, test_resource*>);
+  static_assert(std::is_constructible_v<multipool_resource, multipool_options>);
+  static_assert(std::is_constructible_v<multipool_resource, multipool_options, test_resource*>);
+  static_assert(std::is_constructible_v<multipool_resource, std::pmr::pool_options>);
+  static_assert(requires { multipool_resource({}); });
+  static_assert(
+      requires(std::pmr::memory_resource * upstream) { multipool_resource({}, upstream); });
+  static_assert(!std::is_copy_constructible_v<multipool_resource>);
+  static_assert(!std::is_move_constructible_v<multipool_resource>);
+  static_assert(!std::is_convertible_v<std::pmr::memory_resource*, multipool_resource>);
+  static_assert(!std::is_convertible_v<std::pmr::pool_options, multipool_resource>);
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  std::pmr::memory_resource* base = &upstream;
+  multipool_resource a;
+  multipool_resource b(base);
+  multipool_resource c(multipool_options{.largest_required_pool_block = 256});
+  multipool_resource d(multipool_options{.name = "d"}, &upstream);
+  multipool_resource e({});
+  multipool_resource f({}, &upstream);
+  multipool_resource g({.largest_required_pool_block = 512, .name = "g"}, base);
+  const std::pmr::pool_options standard{.max_blocks_per_chunk = 8,
+                                        .largest_required_pool_block = 1024};
+  multipool_resource h(standard);
+  multipool_resource i(standard, &upstream);
+  multipool_resource j = {standard, &upstream};
+  std::pmr::unsynchronized_pool_resource k = {standard, &upstream};  // the same spelling
+  EXPECT_EQ(a.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(b.upstream_resource(), &upstream);
+  EXPECT_EQ(c.options().largest_required_pool_block, 256U);
+  EXPECT_EQ(d.name(), "d");
+  EXPECT_EQ(e.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(e.name(), "multipool");
+  EXPECT_EQ(f.upstream_resource(), &upstream);
+  EXPECT_EQ(g.options().largest_required_pool_block, 512U);
+  EXPECT_EQ(h.options().max_blocks_per_chunk, 8U);
+  EXPECT_EQ(i.upstream_resource(), &upstream);
+  EXPECT_EQ(j.options().largest_required_pool_block, k.options().largest_required_pool_block);
+  j.deallocate(j.allocate(100), 100);
 }
 
 TEST(MultipoolResource, IsADropInForTheUnsynchronizedPool) {

@@ -25,11 +25,21 @@ template class pmrkit::object_pool<int>;
 
 namespace {
 
+// shrink(), checked: it returns the bytes it gave back upstream. The result is
+// how many chunks (regions) went back.
+template <class Resource>
+std::size_t chunks_shrunk(Resource& resource) {
+  const auto before = resource.stats();
+  const std::size_t bytes = resource.shrink();
+  const auto after = resource.stats();
+  EXPECT_EQ(bytes, before.bytes_from_upstream - after.bytes_from_upstream);
+  return before.chunk_count - after.chunk_count;
+}
+
 using pmrkit::object_pool;
 using pmrkit::test_resource;
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 // Counts its constructions and destructions; the constructor throws on the
 // construction numbered `throw_on` (1-based; 0 never).
@@ -54,7 +64,7 @@ class ObjectPool : public ::testing::Test {
   void SetUp() override { counted::reset(); }
 };
 
-TEST_F(ObjectPool, AcquireConstructsAndReleaseDestroys) {
+TEST_F(ObjectPool, AcquireConstructsAndDestroyDestroys) {
   object_pool<counted> pool;
   counted* a = pool.acquire(7);
   counted* b = pool.acquire(8);
@@ -63,18 +73,18 @@ TEST_F(ObjectPool, AcquireConstructsAndReleaseDestroys) {
   EXPECT_EQ(counted::constructed, 2);
   EXPECT_EQ(pool.live(), 2U);
   EXPECT_EQ(pool.stats().blocks_in_use, 2U);
-  pool.release(a);
+  pool.destroy(a);
   EXPECT_EQ(counted::destroyed, 1);
   EXPECT_EQ(pool.live(), 1U);
-  pool.release(b);
+  pool.destroy(b);
   EXPECT_EQ(counted::destroyed, 2);
   EXPECT_EQ(pool.live(), 0U);
   EXPECT_EQ(pool.stats().blocks_in_use, 0U);
 }
 
-TEST_F(ObjectPool, ReleasingNullDoesNothing) {
+TEST_F(ObjectPool, DestroyingNullDoesNothing) {
   object_pool<counted> pool;
-  pool.release(nullptr);
+  pool.destroy(nullptr);
   EXPECT_EQ(pool.live(), 0U);
   EXPECT_EQ(counted::destroyed, 0);
 }
@@ -94,9 +104,9 @@ TEST_F(ObjectPool, ThrowingConstructorReturnsTheBlock) {
   EXPECT_EQ(third->value, 4);
   EXPECT_EQ(pool.stats().capacity_blocks, 4U);
   EXPECT_EQ(pool.stats().peak_blocks_in_use, 3U);
-  pool.release(third);
-  pool.release(second);
-  pool.release(first);
+  pool.destroy(third);
+  pool.destroy(second);
+  pool.destroy(first);
   EXPECT_EQ(pool.live(), 0U);
   EXPECT_TRUE(upstream.errors().empty());
 }
@@ -129,7 +139,7 @@ TEST_F(ObjectPool, NothingLeaksWhenAnyAllocationFails) {
   EXPECT_EQ(upstream.blocks_in_use(), 0U);
 }
 
-TEST_F(ObjectPool, HandleReleasesOnScopeExit) {
+TEST_F(ObjectPool, HandleDestroysOnScopeExit) {
   object_pool<counted> pool;
   {
     object_pool<counted>::handle h = pool.make(5);
@@ -148,13 +158,13 @@ TEST_F(ObjectPool, HandleReleasesOnScopeExit) {
   EXPECT_EQ(counted::destroyed, 2);
   counted* raw = pool.make(7).release();
   EXPECT_EQ(pool.live(), 1U);
-  pool.release(raw);
+  pool.destroy(raw);
   EXPECT_EQ(pool.live(), 0U);
   object_pool<counted>::handle empty;  // a default deleter is never called on null
   EXPECT_EQ(empty.get_deleter().pool(), nullptr);
 }
 
-TEST_F(ObjectPool, BlocksAreReusedAfterRelease) {
+TEST_F(ObjectPool, BlocksAreReusedAfterDestroy) {
   test_resource upstream(upstream_options, std::pmr::new_delete_resource());
   object_pool<std::string> pool({.initial_blocks = 8}, &upstream);
   std::vector<std::string*> strings;
@@ -162,7 +172,7 @@ TEST_F(ObjectPool, BlocksAreReusedAfterRelease) {
     strings.push_back(pool.acquire(3, static_cast<char>('a' + i)));
   const std::set<std::string*> first_round(strings.begin(), strings.end());
   for (std::string* s : strings)
-    pool.release(s);
+    pool.destroy(s);
   strings.clear();
   for (int i = 0; i < 8; ++i)
     strings.push_back(pool.acquire("again"));
@@ -170,7 +180,7 @@ TEST_F(ObjectPool, BlocksAreReusedAfterRelease) {
   EXPECT_EQ(pool.stats().chunk_count, 1U);
   EXPECT_EQ(upstream.stats().total_blocks, 1U);
   for (std::string* s : strings)
-    pool.release(s);
+    pool.destroy(s);
 }
 
 TEST_F(ObjectPool, ChunksFollowTheOptions) {
@@ -191,7 +201,7 @@ TEST_F(ObjectPool, ChunksFollowTheOptions) {
   for (std::size_t i = 0; i < values.size(); ++i)
     EXPECT_EQ(*values[i], static_cast<double>(i) * 0.5);
   for (double* v : values)
-    pool.release(v);
+    pool.destroy(v);
 }
 
 TEST_F(ObjectPool, InvalidOptionsNameTheField) {
@@ -211,6 +221,37 @@ TEST_F(ObjectPool, InvalidOptionsNameTheField) {
   EXPECT_THROW(object_pool<int>({}, nullptr), std::invalid_argument);
 }
 
+// Built the ways every resource is (docs/contract.md), `{}` meaning object_pool_options.
+TEST_F(ObjectPool, ConstructsTheWaysEveryResourceDoes) {
+  using pool_type = object_pool<int>;
+  static_assert(std::is_default_constructible_v<pool_type>);
+  static_assert(std::is_constructible_v<pool_type, test_resource*>);
+  static_assert(std::is_constructible_v<pool_type, pmrkit::object_pool_options>);
+  static_assert(std::is_constructible_v<pool_type, pmrkit::object_pool_options, test_resource*>);
+  static_assert(requires { pool_type({}); });
+  static_assert(requires(std::pmr::memory_resource * upstream) { pool_type({}, upstream); });
+  static_assert(!std::is_copy_constructible_v<pool_type>);
+  static_assert(!std::is_move_constructible_v<pool_type>);
+  static_assert(!std::is_convertible_v<std::pmr::memory_resource*, pool_type>);
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  std::pmr::memory_resource* base = &upstream;
+  pool_type a;
+  pool_type b(base);
+  pool_type c(pmrkit::object_pool_options{.name = "c"});
+  pool_type d(pmrkit::object_pool_options{.initial_blocks = 4}, &upstream);
+  pool_type e({});
+  pool_type f({}, &upstream);
+  pool_type g({.initial_blocks = 2, .name = "g"}, base);
+  EXPECT_EQ(a.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(b.upstream_resource(), &upstream);
+  EXPECT_EQ(c.name(), "c");
+  EXPECT_EQ(d.upstream_resource(), &upstream);
+  EXPECT_EQ(e.name(), "object_pool");
+  EXPECT_EQ(f.upstream_resource(), &upstream);
+  g.destroy(g.acquire(7));
+  EXPECT_EQ(g.stats().capacity_blocks, 2U);
+}
+
 TEST_F(ObjectPool, UpstreamFailureThrowsAndLeavesThePoolUsable) {
   test_resource upstream(upstream_options, std::pmr::new_delete_resource());
   object_pool<counted> pool({.initial_blocks = 1, .growth_factor = 1}, &upstream);
@@ -222,8 +263,8 @@ TEST_F(ObjectPool, UpstreamFailureThrowsAndLeavesThePoolUsable) {
   upstream.set_allocation_limit(-1);
   counted* second = pool.acquire(3);
   EXPECT_EQ(second->value, 3);
-  pool.release(second);
-  pool.release(first);
+  pool.destroy(second);
+  pool.destroy(first);
 }
 
 TEST_F(ObjectPool, ShrinkGivesBackChunksWithNoLiveObjects) {
@@ -234,14 +275,14 @@ TEST_F(ObjectPool, ShrinkGivesBackChunksWithNoLiveObjects) {
     values.push_back(pool.acquire(i));
   ASSERT_EQ(pool.stats().chunk_count, 2U);
   for (std::size_t i = 0; i < 4; ++i)
-    pool.release(values[i]);
-  EXPECT_EQ(pool.shrink(), 1U);
+    pool.destroy(values[i]);
+  EXPECT_EQ(chunks_shrunk(pool), 1U);
   EXPECT_EQ(upstream.blocks_in_use(), 1U);
   for (std::size_t i = 4; i < 8; ++i) {
     EXPECT_EQ(*values[i], i);
-    pool.release(values[i]);
+    pool.destroy(values[i]);
   }
-  EXPECT_EQ(pool.shrink(), 1U);
+  EXPECT_EQ(chunks_shrunk(pool), 1U);
   EXPECT_EQ(upstream.blocks_in_use(), 0U);
 }
 
@@ -261,7 +302,7 @@ TEST_F(ObjectPool, OverAlignedObjectsAreAligned) {
   for (int i = 0; i < 20; ++i)
     EXPECT_EQ(lines[i]->bytes[39], static_cast<unsigned char>(i));
   for (cache_line* line : lines)
-    pool.release(line);
+    pool.destroy(line);
 }
 
 TEST_F(ObjectPool, ObjectsSmallerThanAPointerGetABlockEach) {
@@ -278,11 +319,11 @@ TEST_F(ObjectPool, ObjectsSmallerThanAPointerGetABlockEach) {
     EXPECT_EQ(*chars[i], static_cast<char>('A' + i));
   // Freed blocks hold the link; the objects still live keep their value.
   for (int i = 0; i < 40; i += 2)
-    pool.release(chars[i]);
+    pool.destroy(chars[i]);
   for (int i = 1; i < 40; i += 2)
     EXPECT_EQ(*chars[i], static_cast<char>('A' + i));
   for (int i = 1; i < 40; i += 2)
-    pool.release(chars[i]);
+    pool.destroy(chars[i]);
   EXPECT_EQ(pool.live(), 0U);
 }
 
@@ -314,7 +355,7 @@ TEST_F(ObjectPool, ArgumentsAreForwardedPerfectly) {
   object_pool<session>::handle h = pool.make(std::make_unique<int>(7), counter, "temporary");
   EXPECT_EQ(*h->token, 7);
   EXPECT_EQ(counter, 2);
-  pool.release(s);
+  pool.destroy(s);
 }
 
 struct point {
@@ -330,8 +371,8 @@ TEST_F(ObjectPool, AggregatesAreInitialisedFromTheirMembers) {
   EXPECT_EQ(p->y, 4);
   EXPECT_EQ(zero->x, 0);
   EXPECT_EQ(zero->y, 0);
-  pool.release(zero);
-  pool.release(p);
+  pool.destroy(zero);
+  pool.destroy(p);
 }
 
 TEST_F(ObjectPool, SharesItsResourceWithContainersOfTSizedNodes) {
@@ -345,8 +386,8 @@ TEST_F(ObjectPool, SharesItsResourceWithContainersOfTSizedNodes) {
     std::pmr::list<int> list({1, 2, 3}, &pool.resource());  // list nodes fit in a slot
     EXPECT_EQ(pool.live(), 1U);
     EXPECT_EQ(pool.stats().blocks_in_use, 4U);
-    EXPECT_EQ(pool.stats().forwarded_in_use, 0U);
-    pool.release(object);
+    EXPECT_EQ(pool.stats().large_blocks_in_use, 0U);
+    pool.destroy(object);
   }
   EXPECT_EQ(upstream.blocks_in_use(), 0U);
   EXPECT_TRUE(upstream.errors().empty());
@@ -360,7 +401,7 @@ TEST_F(ObjectPool, LiveObjectsAtDestructionAreReportedAsALeak) {
     object_pool<counted> pool({.name = "orders"}, &upstream);
     (void)pool.acquire(1);
     (void)pool.acquire(2);
-    pool.release(pool.acquire(3));
+    pool.destroy(pool.acquire(3));
   }
   ASSERT_EQ(recorder.count(pmrkit::violation_kind::leak), 1U);
   ASSERT_EQ(recorder.size(), 1U);
@@ -372,44 +413,44 @@ TEST_F(ObjectPool, LiveObjectsAtDestructionAreReportedAsALeak) {
   EXPECT_EQ(upstream.blocks_in_use(), 0U);  // ...but their memory goes back
 }
 
-TEST_F(ObjectPool, NoLeakIsReportedWhenEveryObjectWasReleased) {
+TEST_F(ObjectPool, NoLeakIsReportedWhenEveryObjectWasDestroyed) {
   if (!PMRKIT_CHECKED) GTEST_SKIP() << "violations are reported in checked builds";
   pmrkit::violation_recorder recorder;
   {
     object_pool<counted> pool;
-    pool.release(pool.acquire(1));
+    pool.destroy(pool.acquire(1));
     (void)pool.make(2);
   }
   EXPECT_TRUE(recorder.empty());
 }
 
-TEST_F(ObjectPool, ReleasingAForeignPointerIsAViolationAndDestroysNothing) {
+TEST_F(ObjectPool, DestroyingAForeignPointerIsAViolationAndDestroysNothing) {
   if (!PMRKIT_CHECKED) GTEST_SKIP() << "violations are reported in checked builds";
   pmrkit::violation_recorder recorder;
   object_pool<counted> pool({.name = "orders"});
   counted* mine = pool.acquire(1);
   counted elsewhere(2);
-  pool.release(&elsewhere);
+  pool.destroy(&elsewhere);
   ASSERT_EQ(recorder.count(pmrkit::violation_kind::foreign_pointer), 1U);
   EXPECT_EQ(recorder.violations()[0].resource_name, "orders");
   EXPECT_EQ(recorder.violations()[0].pointer, &elsewhere);
   EXPECT_EQ(counted::destroyed, 0);
   EXPECT_EQ(pool.live(), 1U);
-  pool.release(mine);
+  pool.destroy(mine);
   EXPECT_EQ(pool.live(), 0U);
 }
 
-TEST_F(ObjectPool, ReleasingTwiceIsReportedByThePool) {
+TEST_F(ObjectPool, DestroyingTwiceIsReportedByThePool) {
   if (!PMRKIT_CHECKED) GTEST_SKIP() << "violations are reported in checked builds";
   pmrkit::violation_recorder recorder;
   object_pool<int> pool;  // trivially destructible: destroying twice does nothing
   int* a = pool.acquire(1);
   int* b = pool.acquire(2);
-  pool.release(a);
-  pool.release(a);
+  pool.destroy(a);
+  pool.destroy(a);
   EXPECT_EQ(recorder.count(pmrkit::violation_kind::double_free), 1U);
-  EXPECT_EQ(pool.live(), 1U);  // the second release changed nothing
-  pool.release(b);
+  EXPECT_EQ(pool.live(), 1U);  // the second destroy changed nothing
+  pool.destroy(b);
   EXPECT_EQ(pool.live(), 0U);
 }
 

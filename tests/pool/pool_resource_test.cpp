@@ -15,12 +15,24 @@
 #include <memory_resource>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 namespace {
 
+// shrink(), checked: it returns the bytes it gave back upstream. The result is
+// how many chunks (regions) went back.
+template <class Resource>
+std::size_t chunks_shrunk(Resource& resource) {
+  const auto before = resource.stats();
+  const std::size_t bytes = resource.shrink();
+  const auto after = resource.stats();
+  EXPECT_EQ(bytes, before.bytes_from_upstream - after.bytes_from_upstream);
+  return before.chunk_count - after.chunk_count;
+}
+
+using pmrkit::pool_options;
 using pmrkit::pool_resource;
-using pmrkit::pool_resource_options;
 using pmrkit::test_resource;
 
 struct pool_traits {
@@ -28,8 +40,8 @@ struct pool_traits {
   static constexpr std::string_view name = "pmrkit::pool_resource (64 B, forwarding)";
   static constexpr pmrkit::conformance::capabilities caps{};
   static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
-    return std::make_unique<resource_type>(
-        pool_resource_options{.block_size = 64, .initial_blocks = 4}, upstream);
+    return std::make_unique<resource_type>(pool_options{.block_size = 64, .initial_blocks = 4},
+                                           upstream);
   }
   static void release(resource_type& r) { r.release(); }
 };
@@ -41,12 +53,12 @@ struct rejecting_pool_traits {
       .max_alignment = 16, .max_size = 256, .serves_containers = false};
   static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
     return std::make_unique<resource_type>(
-        pool_resource_options{.block_size = 256,
-                              .block_alignment = 16,
-                              .initial_blocks = 1,
-                              .max_blocks_per_chunk = 8,
-                              .growth_factor = 3,
-                              .on_mismatch = pmrkit::pool_mismatch::reject},
+        pool_options{.block_size = 256,
+                     .block_alignment = 16,
+                     .initial_blocks = 1,
+                     .max_blocks_per_chunk = 8,
+                     .growth_factor = 3,
+                     .on_mismatch = pmrkit::pool_mismatch::reject},
         upstream);
   }
   static void release(resource_type& r) { r.release(); }
@@ -56,8 +68,7 @@ using pool_types = ::testing::Types<pool_traits, rejecting_pool_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(pool, resource_conformance, pool_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 // The sizes of the blocks the pool holds from its upstream, oldest first.
 std::vector<std::size_t> upstream_blocks(const test_resource& upstream) {
@@ -177,10 +188,10 @@ TEST(PoolResource, MismatchedRequestsAreForwardedAndReleased) {
   void* aligned = pool.allocate(16, 256);
   EXPECT_FALSE(pool.owns(large));
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(aligned) % 256, 0U);
-  EXPECT_EQ(pool.stats().forwarded_in_use, 2U);
+  EXPECT_EQ(pool.stats().large_blocks_in_use, 2U);
   EXPECT_EQ(pool.stats().chunk_count, 0U);
   pool.deallocate(large, 1000, 8);
-  EXPECT_EQ(pool.stats().forwarded_in_use, 1U);
+  EXPECT_EQ(pool.stats().large_blocks_in_use, 1U);
   pool.release();  // the remaining forwarded block goes back too
   EXPECT_EQ(upstream.stats().blocks_in_use, 0U);
   EXPECT_TRUE(upstream.errors().empty());
@@ -212,7 +223,7 @@ TEST(PoolResource, ShrinkReturnsOnlyChunksWhoseBlocksAreAllFree) {
   // Free all of chunks 0 and 2, and half of chunks 1 and 3.
   for (int i : {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 12, 13})
     pool.deallocate(blocks[i], 32, 8);
-  EXPECT_EQ(pool.shrink(), 2U);
+  EXPECT_EQ(chunks_shrunk(pool), 2U);
   EXPECT_EQ(pool.stats().chunk_count, 2U);
   EXPECT_EQ(upstream.stats().blocks_in_use, 2U);
   EXPECT_EQ(pool.stats().capacity_blocks, 8U);
@@ -228,7 +239,7 @@ TEST(PoolResource, ShrinkReturnsOnlyChunksWhoseBlocksAreAllFree) {
     pool.deallocate(p, 32, 8);
   for (int i : {6, 7, 14, 15})
     pool.deallocate(blocks[i], 32, 8);
-  EXPECT_EQ(pool.shrink(), 2U);
+  EXPECT_EQ(chunks_shrunk(pool), 2U);
   EXPECT_EQ(upstream.stats().blocks_in_use, 0U);
 }
 
@@ -237,7 +248,7 @@ TEST(PoolResource, ShrinkReturnsAPartlyCarvedChunkThatIsFree) {
   pool_resource pool({.block_size = 32, .initial_blocks = 64}, &upstream);
   void* p = pool.allocate(32, 8);
   pool.deallocate(p, 32, 8);
-  EXPECT_EQ(pool.shrink(), 1U);
+  EXPECT_EQ(chunks_shrunk(pool), 1U);
   EXPECT_EQ(upstream.stats().blocks_in_use, 0U);
   p = pool.allocate(32, 8);  // carving starts again in a new chunk
   EXPECT_TRUE(pool.owns(p));
@@ -304,7 +315,7 @@ TEST(PoolResource, ContainersDoNotLeakUnderExceptions) {
 }
 
 TEST(PoolResource, InvalidOptionsNameTheField) {
-  const auto message_of = [](pool_resource_options options) {
+  const auto message_of = [](pool_options options) {
     try {
       pool_resource pool(options);
     } catch (const std::invalid_argument& error) {
@@ -324,6 +335,50 @@ TEST(PoolResource, InvalidOptionsNameTheField) {
             std::string::npos);
   EXPECT_NE(message_of({.block_size = std::size_t{1} << 62}).find("overflows"), std::string::npos);
   EXPECT_THROW(pool_resource({.block_size = 8}, nullptr), std::invalid_argument);
+}
+
+// Built the ways every resource is (docs/contract.md): the forms compile, and `{}` means the
+// options. block_size has no sensible default, so the forms without one throw
+// std::invalid_argument naming it.
+TEST(PoolResource, ConstructsTheWaysEveryResourceDoes) {
+  using pmrkit::pool_options;
+  static_assert(std::is_default_constructible_v<pool_resource>);
+  static_assert(std::is_constructible_v<pool_resource, std::pmr::memory_resource*>);
+  static_assert(std::is_constructible_v<pool_resource, test_resource*>);
+  static_assert(std::is_constructible_v<pool_resource, pool_options>);
+  static_assert(std::is_constructible_v<pool_resource, pool_options, test_resource*>);
+  static_assert(requires { pool_resource({}); });
+  static_assert(requires(std::pmr::memory_resource * upstream) { pool_resource({}, upstream); });
+  static_assert(!std::is_copy_constructible_v<pool_resource>);
+  static_assert(!std::is_move_constructible_v<pool_resource>);
+  static_assert(!std::is_convertible_v<std::pmr::memory_resource*, pool_resource>);
+  static_assert(!std::is_convertible_v<pool_options, pool_resource>);
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  std::pmr::memory_resource* base = &upstream;
+  const auto names_block_size = [](auto make) {
+    try {
+      make();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what()) == "pmrkit::pool_resource: block_size must not be 0";
+    }
+    return false;
+  };
+  EXPECT_TRUE(names_block_size([] { pool_resource r; }));
+  EXPECT_TRUE(names_block_size([&] { pool_resource r(base); }));
+  EXPECT_TRUE(names_block_size([&] { pool_resource r(&upstream); }));
+  EXPECT_TRUE(names_block_size([] { pool_resource r({}); }));
+  EXPECT_TRUE(names_block_size([&] { pool_resource r({}, &upstream); }));
+  const pool_options options{.block_size = 8, .name = "eight"};
+  pool_resource a(options);
+  pool_resource b(options, &upstream);
+  pool_resource c({.block_size = 8});
+  pool_resource d({.block_size = 8}, base);
+  EXPECT_EQ(a.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(b.upstream_resource(), &upstream);
+  EXPECT_EQ(b.name(), "eight");
+  EXPECT_EQ(c.name(), "pool");
+  EXPECT_EQ(d.upstream_resource(), &upstream);
+  d.deallocate(d.allocate(8), 8);
 }
 
 TEST(PoolResource, DoubleFreeIsAViolation) {

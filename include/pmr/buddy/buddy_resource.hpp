@@ -13,7 +13,10 @@
 //
 // The bookkeeping lives outside the blocks: per region and per block size,
 // the set of free blocks is a bitmap with summary words (detail/bit_tree.hpp)
-// in a metadata block taken from the upstream (about 0.4% of the region).
+// in a metadata block taken from the upstream (about 0.4% of the region),
+// and the tables that find the regions are taken from the upstream too; all
+// of it counts in `stats().bytes_from_upstream`, and a failure to get any of
+// it is an `allocation_error` naming the resource.
 // Allocating and freeing never read or write the blocks themselves, so the
 // memory may be memory the CPU should not touch (device or write-combined)
 // and freeing cold blocks costs no cache misses. The size passed to
@@ -23,9 +26,16 @@
 // of them), or from a buffer the caller owns: each `region_size`-aligned
 // window of the buffer becomes a region whose bytes outside the buffer are
 // never handed out. `shrink()` returns upstream regions that are entirely
-// free; `release()` returns everything taken from the upstream and makes the
-// buffer free again. `stats()` reports the bytes free, the largest free
-// block, external fragmentation (1 - largest free / free) and internal
+// free (and says how many bytes went back); `release()` returns everything
+// taken from the upstream and makes the buffer free again.
+//
+// It is built the ways every pmrkit resource is: `buddy_resource r;`,
+// `r(upstream)`, `r(options)`, `r(options, upstream)`, `r({})`,
+// `r({}, upstream)`, and with a buffer first the same after it:
+// `r(buffer)`, `r(buffer, upstream)`, `r(buffer, options)`,
+// `r(buffer, options, upstream)`, `r(buffer, {})`, `r(buffer, {}, upstream)`
+// (a buffer is anything that converts to std::span<std::byte>). `stats()` reports the bytes free,
+// the largest free block, external fragmentation (1 - largest free / free) and internal
 // fragmentation (bytes granted - bytes requested); `order_stats(k)` the free
 // and used blocks of each size.
 //
@@ -58,10 +68,11 @@
 #include <pmr/buddy/detail/bit_tree.hpp>
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
-#include <pmr/pool/detail/large_blocks.hpp>
+#include <pmr/core/detail/large_blocks.hpp>
 
 #include <array>
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -70,6 +81,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace pmrkit {
@@ -91,33 +103,65 @@ struct buddy_order_stats {
   std::size_t blocks_in_use = 0;
 };
 
+/// The figures of a buddy_resource; the names of the contract's table mean
+/// what docs/contract.md says, the others are its own.
 struct buddy_stats {
+  std::size_t bytes_in_use = 0;   ///< block sizes granted in the regions (not large blocks)
+  std::size_t blocks_in_use = 0;  ///< blocks in the regions (not large blocks)
+  /// Regions, their metadata, the region tables and large blocks (headers included).
+  std::size_t bytes_from_upstream = 0;
+  std::size_t peak_bytes_from_upstream = 0;
+  std::size_t chunk_count = 0;          ///< regions taken from the upstream
+  std::size_t large_blocks_in_use = 0;  ///< requests sent to the upstream
+  std::size_t large_bytes_in_use = 0;   ///< their sizes as requested
   std::size_t regions = 0;              ///< from the upstream and from the buffer
   std::size_t capacity = 0;             ///< bytes the regions can hand out
-  std::size_t bytes_from_upstream = 0;  ///< regions, metadata and large blocks
-  std::size_t blocks_in_use = 0;        ///< in the regions
-  std::size_t bytes_in_use = 0;         ///< block sizes granted
-  std::size_t bytes_requested = 0;      ///< what the callers asked for them
+  std::size_t bytes_requested = 0;      ///< what the callers asked for the blocks in use
   std::size_t bytes_free = 0;           ///< in free blocks
   std::size_t largest_free_block = 0;   ///< the largest request that fits without a new region
   double external_fragmentation = 0;    ///< 1 - largest_free_block / bytes_free (0 when none free)
   std::size_t internal_fragmentation = 0;  ///< bytes_in_use - bytes_requested
-  std::size_t large_blocks_in_use = 0;     ///< requests sent to the upstream
-  std::size_t large_bytes_in_use = 0;
 };
+
+/// What buddy_resource's buffer constructors take: a std::span<std::byte>,
+/// or anything that converts to one (an array of std::byte, a vector).
+template <class Buffer>
+concept buddy_buffer = std::convertible_to<Buffer, std::span<std::byte>>;
 
 class buddy_resource final : public std::pmr::memory_resource {
  public:
   /// Regions from `upstream`. Throws std::invalid_argument naming the field
   /// when an option is invalid or `upstream` is null.
-  explicit buddy_resource(buddy_options options = {},
-                          std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+  explicit buddy_resource(buddy_options options,
+                          std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
+      : buddy_resource(with_buffer{}, std::span<std::byte>{}, options, upstream) {}
+  /// Default options. (The forms without options are templates, so that
+  /// `{}` always means buddy_options.)
+  buddy_resource() : buddy_resource(buddy_options{}) {}
+  template <std::convertible_to<std::pmr::memory_resource*> Upstream>
+  explicit buddy_resource(Upstream upstream) : buddy_resource(buddy_options{}, upstream) {}
+
   /// Regions over `buffer` (owned by the caller, outliving the resource)
-  /// first, then from `upstream` up to `max_regions`. The metadata and the
-  /// large blocks always come from `upstream`.
-  buddy_resource(std::span<std::byte> buffer, buddy_options options,
-                 std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
-  buddy_resource(const buddy_resource&) = delete;
+  /// first, then from `upstream` up to `max_regions`. The metadata, the
+  /// tables and the large blocks always come from `upstream`.
+  template <buddy_buffer Buffer>
+  explicit buddy_resource(Buffer&& buffer, buddy_options options,
+                          std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
+      : buddy_resource(with_buffer{}, std::span<std::byte>(std::forward<Buffer>(buffer)), options,
+                       upstream) {}
+  template <buddy_buffer Buffer>
+  explicit buddy_resource(Buffer&& buffer)
+      : buddy_resource(with_buffer{}, std::span<std::byte>(std::forward<Buffer>(buffer)),
+                       buddy_options{}, std::pmr::get_default_resource()) {}
+  template <buddy_buffer Buffer, std::convertible_to<std::pmr::memory_resource*> Upstream>
+  buddy_resource(Buffer&& buffer, Upstream upstream)
+      : buddy_resource(with_buffer{}, std::span<std::byte>(std::forward<Buffer>(buffer)),
+                       buddy_options{}, upstream) {}
+
+  /// Not copyable. (Declared as taking a non-const reference, which an
+  /// initializer `{}` cannot bind to, so that `buddy_resource r({})` means
+  /// the options.)
+  buddy_resource(buddy_resource&) = delete;
   buddy_resource& operator=(const buddy_resource&) = delete;
   ~buddy_resource() override;
 
@@ -126,7 +170,8 @@ class buddy_resource final : public std::pmr::memory_resource {
   /// Gives back every upstream region, all metadata and every large block;
   /// the buffer's blocks are all free again.
   void release() noexcept;
-  /// Gives back the upstream regions that are entirely free; returns how many.
+  /// Gives back the upstream regions that are entirely free (with their
+  /// metadata); returns the bytes given back upstream.
   std::size_t shrink() noexcept;
 
   // Observers.
@@ -151,6 +196,29 @@ class buddy_resource final : public std::pmr::memory_resource {
   struct region;  // the metadata of one region (defined in the source file)
 
  private:
+  // The one constructor the others delegate to (a buffer, maybe empty).
+  struct with_buffer {};
+  buddy_resource(with_buffer, std::span<std::byte> buffer, buddy_options options,
+                 std::pmr::memory_resource* upstream);
+
+  // Where the region tables take their memory: from the upstream through
+  // allocate_from_upstream (a failure is an allocation_error naming the buddy),
+  // counted in the buddy's bytes_from_upstream.
+  class table_resource final : public std::pmr::memory_resource {
+   public:
+    explicit table_resource(buddy_resource& owner) noexcept : owner_(&owner) {}
+    table_resource(table_resource&) = delete;
+    table_resource& operator=(const table_resource&) = delete;
+
+   private:
+    void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+    void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+    [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+      return this == &other;
+    }
+    buddy_resource* owner_;
+  };
+
   // Levels 0 (min_block) to top_level_ (region_size), at most 2^30 apart.
   static constexpr std::size_t max_levels = 31;
 
@@ -182,6 +250,10 @@ class buddy_resource final : public std::pmr::memory_resource {
   }
 
   void* allocate_block(std::size_t bytes, std::size_t alignment, unsigned level);
+  // Counts what was taken from, or given back to, the upstream (not the large blocks).
+  void took(std::size_t bytes) noexcept;
+  void gave_back(std::size_t bytes) noexcept { from_upstream_ -= bytes; }
+  [[nodiscard]] std::size_t metadata_bytes() const noexcept;
   void* allocate_large(std::size_t bytes, std::size_t alignment);
   void free_block(void* p, std::size_t bytes, std::size_t alignment, unsigned level) noexcept;
   [[nodiscard]] region* lowest_slot_with(unsigned level) const noexcept;
@@ -217,6 +289,10 @@ class buddy_resource final : public std::pmr::memory_resource {
   std::array<std::size_t, max_levels> free_offset_{};
   std::array<std::size_t, max_levels> used_offset_{};
   std::size_t metadata_words_ = 0;
+  // Regions, metadata and tables held from the upstream (the large blocks count their own).
+  std::size_t from_upstream_ = 0;
+  std::size_t peak_from_upstream_ = 0;
+  table_resource tables_{*this};
 
   // Regions by slot; and by base address in an open-addressing hash table (linear probing,
   // a power-of-two size at least twice the regions; null: empty), for find_region.

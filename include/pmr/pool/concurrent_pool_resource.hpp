@@ -24,7 +24,12 @@
 // `largest_required_pool_block` is the largest request served by a pool
 // (0: 64 KiB; at most 1 MiB; rounded up to a class), `max_blocks_per_chunk`
 // caps the blocks a chunk holds (0 or above: 1024; chunks stay below 64 KiB
-// unless one block is larger).
+// unless one block is larger). Its own `concurrent_pool_options` say the same
+// and add a name and the cache size; both build it the ways every pmrkit
+// resource is built (`concurrent_pool_resource r;`, `r(upstream)`,
+// `r(options)`, `r(options, upstream)`, `r({})`, `r({}, upstream)`, where `{}`
+// means `concurrent_pool_options`), and the standard's two-argument form is
+// not explicit, as the standard's is not.
 //
 // Choose it when several threads allocate and free at once (worker pools,
 // message passing between threads); choose pool_resource or
@@ -44,7 +49,9 @@
 // run, or exit meanwhile. Its bookkeeping (a depot per class, a cache of 16
 // bytes per class for each thread that uses it, a control block shared with
 // those threads) comes from the global heap, not from the upstream, so
-// release() returns every upstream byte while the caches stay in place.
+// release() returns every upstream byte while the caches stay in place, and
+// `stats().bytes_from_upstream` (the chunks and the large blocks) is exactly
+// what the upstream has handed it.
 //
 // Example:
 //   pmrkit::concurrent_pool_resource pool;  // default options, over the default resource
@@ -53,14 +60,14 @@
 //   worker.join();  // the worker's cache went back to the depot when it exited
 //   assert(pool.stats().blocks_in_use == 0 && pool.stats().thread_caches == 1);
 //   pool.release();  // no other thread uses it now
-//   assert(pool.stats().bytes_from_upstream == 0);
+//   assert(pool.stats().bytes_from_upstream == 0 && pool.stats().peak_bytes_from_upstream > 0);
 #pragma once
 
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
+#include <pmr/core/detail/large_blocks.hpp>
 #include <pmr/core/poison.hpp>
 #include <pmr/pool/detail/block_pool.hpp>
-#include <pmr/pool/detail/large_blocks.hpp>
 #include <pmr/pool/detail/size_classes.hpp>
 
 #include <atomic>
@@ -85,28 +92,33 @@ struct concurrent_pool_options {
   std::string_view name = "concurrent_pool";  ///< shown in errors and violations (copied)
 };
 
-/// One size class. Counts kept by several threads: a snapshot.
+/// One size class. Counts kept by several threads: a snapshot. The names
+/// mean what docs/contract.md says.
 struct concurrent_pool_class_stats {
-  std::size_t block_size = 0;
-  std::size_t blocks_in_use = 0;    ///< held by callers
+  std::size_t bytes_in_use = 0;         ///< blocks_in_use * block_size
+  std::size_t blocks_in_use = 0;        ///< held by callers
+  std::size_t bytes_from_upstream = 0;  ///< the class's chunks
+  std::size_t chunk_count = 0;
   std::size_t blocks_cached = 0;    ///< free, in thread caches
   std::size_t blocks_in_depot = 0;  ///< free, in depot batches
   std::size_t blocks_out = 0;       ///< taken from the chunks: in use, cached or in the depot
   std::size_t capacity_blocks = 0;  ///< blocks in all chunks
-  std::size_t chunk_count = 0;
-  std::size_t bytes_from_upstream = 0;
+  std::size_t block_size = 0;
 };
 
-/// Totals over the classes and the large blocks. A snapshot.
+/// Totals over the classes and the large blocks. A snapshot. The names mean
+/// what docs/contract.md says.
 struct concurrent_pool_stats {
-  std::size_t blocks_in_use = 0;  ///< pooled blocks held by callers
-  std::size_t bytes_in_use = 0;   ///< their block sizes
-  std::size_t blocks_cached = 0;
-  std::size_t blocks_in_depot = 0;
-  std::size_t bytes_from_upstream = 0;  ///< chunks and large blocks, headers included
+  std::size_t bytes_in_use = 0;   ///< block sizes of pooled blocks held by callers
+  std::size_t blocks_in_use = 0;  ///< pooled blocks held by callers (not large blocks)
+  /// Chunks and large blocks, headers included (the bookkeeping is the global heap's).
+  std::size_t bytes_from_upstream = 0;
+  std::size_t peak_bytes_from_upstream = 0;
   std::size_t chunk_count = 0;
   std::size_t large_blocks_in_use = 0;  ///< requests above the largest class or over-aligned
-  std::size_t large_bytes_in_use = 0;
+  std::size_t large_bytes_in_use = 0;   ///< their sizes as requested
+  std::size_t blocks_cached = 0;        ///< free, in thread caches
+  std::size_t blocks_in_depot = 0;      ///< free, in depot batches
   std::size_t thread_caches = 0;  ///< threads holding a cache (those that used it and still run)
 };
 
@@ -165,19 +177,26 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
       concurrent_pool_options options,
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
   /// The constructors of std::pmr::synchronized_pool_resource. (Templates, so
-  /// that `concurrent_pool_resource({}, upstream)` means the options above.)
+  /// that `{}` always means the options above.)
   concurrent_pool_resource() : concurrent_pool_resource(concurrent_pool_options{}) {}
   template <std::convertible_to<std::pmr::memory_resource*> Upstream>
   explicit concurrent_pool_resource(Upstream upstream)
       : concurrent_pool_resource(concurrent_pool_options{}, upstream) {}
   template <std::same_as<std::pmr::pool_options> Options>
-  explicit concurrent_pool_resource(const Options& options, std::pmr::memory_resource* upstream =
-                                                                std::pmr::get_default_resource())
+  explicit concurrent_pool_resource(const Options& options)
+      : concurrent_pool_resource(options, std::pmr::get_default_resource()) {}
+  /// Not explicit, as the standard's is not.
+  template <std::same_as<std::pmr::pool_options> Options>
+  concurrent_pool_resource(const Options& options, std::pmr::memory_resource* upstream)
       : concurrent_pool_resource(
-            {.max_blocks_per_chunk = options.max_blocks_per_chunk,
-             .largest_required_pool_block = options.largest_required_pool_block},
+            concurrent_pool_options{
+                .max_blocks_per_chunk = options.max_blocks_per_chunk,
+                .largest_required_pool_block = options.largest_required_pool_block},
             upstream) {}
-  concurrent_pool_resource(const concurrent_pool_resource&) = delete;
+  /// Not copyable. (Declared as taking a non-const reference, which an
+  /// initializer `{}` cannot bind to, so that `concurrent_pool_resource r({})`
+  /// means the options.)
+  concurrent_pool_resource(concurrent_pool_resource&) = delete;
   concurrent_pool_resource& operator=(const concurrent_pool_resource&) = delete;
   /// release(), under the same condition: no other thread uses it any more.
   ~concurrent_pool_resource() override;
@@ -189,8 +208,8 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
   /// (threads that used it may still run, or exit meanwhile).
   void release() noexcept;
   /// Returns the depot batches to their classes' chunks and gives back the
-  /// chunks whose blocks are all free; returns how many. Blocks in thread
-  /// caches count as in use. Safe to call at any time.
+  /// chunks whose blocks are all free; returns the bytes given back upstream.
+  /// Blocks in thread caches count as in use. Safe to call at any time.
   std::size_t shrink() noexcept;
 
   // Observers.
@@ -265,6 +284,13 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
   // Slow paths (source file).
   void* allocate_slow(std::size_t bytes, std::size_t alignment);
   void* allocate_from_class(std::size_t index);
+  // A new chunk for `depot`'s pool (its mutex held), counted in from_upstream_.
+  void* allocate_from_new_chunk(detail::block_pool& pool);
+  // Counts what was taken from, or given back to, the upstream (any thread).
+  void took(std::size_t bytes) noexcept;
+  void gave_back(std::size_t bytes) noexcept {
+    from_upstream_.fetch_sub(bytes, std::memory_order_relaxed);
+  }
   void deallocate_slow(void* p, std::size_t bytes, std::size_t alignment);
   void deallocate_to_class(void* p, std::size_t index) noexcept;
   // This thread's cache, created on first use; nullptr when the thread is
@@ -299,6 +325,10 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
   std::size_t cache_count_ = 0;                        // likewise
   mutable std::mutex large_mutex_;
   detail::large_blocks large_;
+  // What is held from the upstream (chunks and large blocks), and its peak: kept on the slow
+  // paths that take a chunk or a large block, under different locks, hence atomics.
+  std::atomic<std::size_t> from_upstream_{0};
+  std::atomic<std::size_t> peak_from_upstream_{0};
 };
 
 static_assert(std::is_base_of_v<std::pmr::memory_resource, concurrent_pool_resource>);

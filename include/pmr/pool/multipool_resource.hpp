@@ -16,7 +16,15 @@
 // (0: 64 KiB; at most 1 MiB; rounded up to a class), and
 // `max_blocks_per_chunk` caps the blocks a chunk holds (0: 1024; chunks stay
 // below 64 KiB unless one block is larger). `options()` returns the values in
-// effect.
+// effect. Its own `multipool_options` say the same and add a name; both build
+// it the ways every pmrkit resource is built (`multipool_resource r;`,
+// `r(upstream)`, `r(options)`, `r(options, upstream)`, `r({})`,
+// `r({}, upstream)`, where `{}` means `multipool_options`), and the
+// standard's two-argument form is not explicit, as the standard's is not:
+// `pmrkit::multipool_resource pools = {std_options, &upstream};`.
+//
+// `stats().bytes_from_upstream` is everything it holds from the upstream:
+// the chunks, the large blocks and its table of classes.
 //
 // Choose it for containers of mixed element sizes (maps of strings, graphs,
 // parsers) that free and reuse memory; choose pool_resource for one size,
@@ -37,16 +45,18 @@
 //     assert(pools.stats().blocks_in_use == 2);  // the node and the string
 //   }
 //   assert(pools.stats().blocks_in_use == 0);
+//   assert(pools.stats().bytes_from_upstream > 0);  // a chunk per class used, the class table
 //   pools.release();
 //   assert(pools.stats().bytes_from_upstream == 0);
 #pragma once
 
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
+#include <pmr/core/detail/large_blocks.hpp>
 #include <pmr/pool/detail/block_pool.hpp>
-#include <pmr/pool/detail/large_blocks.hpp>
 #include <pmr/pool/detail/size_classes.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <memory_resource>
 #include <string>
@@ -61,24 +71,29 @@ struct multipool_options {
   std::string_view name = "multipool";          ///< shown in errors and violations (copied)
 };
 
-/// One size class.
+/// One size class; the names mean what docs/contract.md says.
 struct multipool_class_stats {
-  std::size_t block_size = 0;
+  std::size_t bytes_in_use = 0;       ///< blocks_in_use * block_size
+  std::size_t peak_bytes_in_use = 0;  ///< peak_blocks_in_use * block_size
   std::size_t blocks_in_use = 0;
   std::size_t peak_blocks_in_use = 0;
-  std::size_t capacity_blocks = 0;
+  std::size_t bytes_from_upstream = 0;  ///< the class's chunks
   std::size_t chunk_count = 0;
-  std::size_t bytes_from_upstream = 0;
+  std::size_t capacity_blocks = 0;  ///< blocks in the class's chunks
+  std::size_t block_size = 0;
 };
 
-/// Totals over the classes and the large blocks.
+/// Totals over the classes and the large blocks; the names mean what
+/// docs/contract.md says.
 struct multipool_stats {
-  std::size_t blocks_in_use = 0;        ///< pooled blocks
-  std::size_t bytes_in_use = 0;         ///< block sizes of pooled blocks in use
-  std::size_t bytes_from_upstream = 0;  ///< chunks and large blocks, headers included
+  std::size_t bytes_in_use = 0;   ///< block sizes of pooled blocks in use (not large blocks)
+  std::size_t blocks_in_use = 0;  ///< pooled blocks in use (not large blocks)
+  /// Chunks, large blocks (headers included) and the class table.
+  std::size_t bytes_from_upstream = 0;
+  std::size_t peak_bytes_from_upstream = 0;
   std::size_t chunk_count = 0;
-  std::size_t large_blocks_in_use = 0;  ///< requests above the largest class
-  std::size_t large_bytes_in_use = 0;
+  std::size_t large_blocks_in_use = 0;  ///< requests above the largest class or over-aligned
+  std::size_t large_bytes_in_use = 0;   ///< their sizes as requested
 };
 
 class multipool_resource final : public std::pmr::memory_resource {
@@ -87,18 +102,27 @@ class multipool_resource final : public std::pmr::memory_resource {
   /// cannot be invalid: out-of-range values are replaced, as the standard says).
   explicit multipool_resource(multipool_options options, std::pmr::memory_resource* upstream =
                                                              std::pmr::get_default_resource());
-  /// The constructors of std::pmr::unsynchronized_pool_resource.
+  /// The constructors of std::pmr::unsynchronized_pool_resource. The
+  /// upstream-only and std::pmr::pool_options forms are templates (taking
+  /// exactly those types), so that `{}` always means multipool_options.
   multipool_resource() : multipool_resource(multipool_options{}) {}
-  explicit multipool_resource(std::pmr::memory_resource* upstream)
+  template <std::convertible_to<std::pmr::memory_resource*> Upstream>
+  explicit multipool_resource(Upstream upstream)
       : multipool_resource(multipool_options{}, upstream) {}
-  explicit multipool_resource(
-      const std::pmr::pool_options& options,
-      std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
+  template <std::same_as<std::pmr::pool_options> Options>
+  explicit multipool_resource(const Options& options)
+      : multipool_resource(options, std::pmr::get_default_resource()) {}
+  /// Not explicit, as the standard's is not.
+  template <std::same_as<std::pmr::pool_options> Options>
+  multipool_resource(const Options& options, std::pmr::memory_resource* upstream)
       : multipool_resource(
             multipool_options{.max_blocks_per_chunk = options.max_blocks_per_chunk,
                               .largest_required_pool_block = options.largest_required_pool_block},
             upstream) {}
-  multipool_resource(const multipool_resource&) = delete;
+  /// Not copyable. (Declared as taking a non-const reference, which an
+  /// initializer `{}` cannot bind to, so that `multipool_resource r({})`
+  /// means the options.)
+  multipool_resource(multipool_resource&) = delete;
   multipool_resource& operator=(const multipool_resource&) = delete;
   ~multipool_resource() override;
 
@@ -107,7 +131,8 @@ class multipool_resource final : public std::pmr::memory_resource {
   /// Gives back every chunk, every large block and the class table:
   /// everything is free and nothing is held from the upstream.
   void release() noexcept;
-  /// Gives back the chunks whose blocks are all free; returns how many.
+  /// Gives back the chunks whose blocks are all free; returns the bytes
+  /// given back upstream.
   std::size_t shrink() noexcept;
 
   // Observers.
@@ -137,7 +162,7 @@ class multipool_resource final : public std::pmr::memory_resource {
       if (void* p = pool.try_allocate()) [[likely]] {
         return p;
       }
-      return pool.allocate_from_new_chunk(name_);
+      return allocate_from_new_chunk(pool);
     }
     return allocate_uncommon(bytes, alignment);
   }
@@ -159,7 +184,19 @@ class multipool_resource final : public std::pmr::memory_resource {
 #endif
     pools_[index].deallocate(p);
   }
+  void* allocate_from_new_chunk(detail::block_pool& pool);
   void* allocate_uncommon(std::size_t bytes, std::size_t alignment);
+  // Counts what was taken from, or given back to, the upstream.
+  void took(std::size_t bytes) noexcept {
+    from_upstream_ += bytes;
+    if (from_upstream_ > peak_from_upstream_) peak_from_upstream_ = from_upstream_;
+  }
+  void gave_back(std::size_t bytes) noexcept {
+    from_upstream_ -= bytes;
+  }
+  [[nodiscard]] std::size_t table_bytes() const noexcept {
+    return sizeof(detail::block_pool) * class_count_;
+  }
   void create_pools();
   void destroy_pools() noexcept;
   void deallocate_uncommon(void* p, std::size_t bytes, std::size_t alignment);
@@ -176,6 +213,8 @@ class multipool_resource final : public std::pmr::memory_resource {
   // release() like everything else.
   detail::block_pool* pools_ = nullptr;
   detail::large_blocks large_;
+  std::size_t from_upstream_ = 0;  // chunks, large blocks and the class table
+  std::size_t peak_from_upstream_ = 0;
 };
 
 static_assert(std::is_base_of_v<std::pmr::memory_resource, multipool_resource>);

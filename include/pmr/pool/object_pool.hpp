@@ -1,21 +1,29 @@
 // object_pool<T>: objects of one type, constructed in blocks of a pool_resource.
 //
 // `acquire(args...)` takes a block and constructs a T in it from `args`;
-// `release(p)` destroys the object and puts its block back for the next
+// `destroy(p)` destroys the object and puts its block back for the next
 // acquire; `make(args...)` returns a `handle` (a std::unique_ptr whose deleter
-// releases into the pool). Both ways are O(1) but for a new chunk. If T's
+// destroys into the pool). Both ways are O(1) but for a new chunk. If T's
 // constructor throws, the block goes back and the exception propagates.
-// `shrink()` gives back the chunks whose blocks are all free.
+// `shrink()` gives back the chunks whose blocks are all free and returns the
+// bytes given back.
 //
-// There is no "release everything": the pool does not track its objects, so
-// it cannot destroy them. Release every object (or let every handle go)
-// before the pool is destroyed; the pool must outlive them. Objects still
-// live at destruction are not destroyed (their destructors never run) and
-// their memory goes back upstream; checked builds (PMRKIT_CHECKED) report
-// them as a `leak` violation, and a release of a pointer that is not one of
-// its blocks as `foreign_pointer` (nothing is destroyed then). Releasing an
-// object twice is undefined, as `delete` twice is: its destructor runs again
-// (checked builds then report the pool's `double_free` and live() stays).
+// Returning one object is `destroy(p)`, as in Boost.Pool's object_pool, not
+// `release(p)`: everywhere in pmrkit `release()` means "give everything back
+// upstream". object_pool has no `release()`: the pool does not track its
+// objects, so it cannot destroy them. Destroy every object (or let every
+// handle go) before the pool is destroyed; the pool must outlive them.
+// Objects still live at destruction are not destroyed (their destructors
+// never run) and their memory goes back upstream; checked builds
+// (PMRKIT_CHECKED) report them as a `leak` violation, and a destroy of a
+// pointer that is not one of its blocks as `foreign_pointer` (nothing is
+// destroyed then). Destroying an object twice is undefined, as `delete` twice
+// is: its destructor runs again (checked builds then report the pool's
+// `double_free` and live() stays).
+//
+// It is built the ways every pmrkit resource is: `object_pool<T> pool;`,
+// `pool(upstream)`, `pool(options)`, `pool(options, upstream)`, `pool({})`,
+// `pool({}, upstream)`.
 //
 // Choose it over std::make_unique for many short-lived objects of one type
 // (messages, orders, nodes, connections): no global heap call per object,
@@ -35,10 +43,10 @@
 //   pmrkit::object_pool<order> orders({.initial_blocks = 128, .name = "orders"});
 //   order* first = orders.acquire(1, 9.5);
 //   {
-//     pmrkit::object_pool<order>::handle second = orders.make(2, 19.5);  // released at scope exit
+//     pmrkit::object_pool<order>::handle second = orders.make(2, 19.5);  // destroyed at scope exit
 //     assert(orders.live() == 2 && second->price == 19.5);
 //   }
-//   orders.release(first);
+//   orders.destroy(first);
 //   assert(orders.live() == 0 && orders.stats().chunk_count == 1);
 #pragma once
 
@@ -46,6 +54,7 @@
 #include <pmr/core/violation.hpp>
 #include <pmr/pool/pool_resource.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <memory>
 #include <memory_resource>
@@ -56,6 +65,8 @@
 
 namespace pmrkit {
 
+/// The options of object_pool<T>: its pool_resource's, but for the block
+/// size and alignment, which are T's.
 struct object_pool_options {
   std::size_t initial_blocks = 64;          ///< objects the first chunk holds
   std::size_t max_blocks_per_chunk = 4096;  ///< chunk growth stops here
@@ -70,18 +81,18 @@ class object_pool {
                 "object_pool<T>: T must be a cv-unqualified object type, not an array");
   static_assert(alignof(T) <= 4096, "object_pool<T>: pool_resource aligns blocks to 4096 at most");
   static_assert(std::is_nothrow_destructible_v<T>,
-                "object_pool<T>: T's destructor must not throw (release is noexcept)");
+                "object_pool<T>: T's destructor must not throw (destroy is noexcept)");
 
  public:
   using value_type = T;
 
-  /// The deleter of a handle: releases the object into its pool. A
+  /// The deleter of a handle: destroys the object into its pool. A
   /// default-constructed one (that of an empty handle) has no pool.
   class deleter {
    public:
     deleter() noexcept = default;
     explicit deleter(object_pool* pool) noexcept : pool_(pool) {}
-    void operator()(T* p) const noexcept { pool_->release(p); }
+    void operator()(T* p) const noexcept { pool_->destroy(p); }
     [[nodiscard]] object_pool* pool() const noexcept { return pool_; }
 
    private:
@@ -97,7 +108,7 @@ class object_pool {
   /// invalid (initial_blocks 0, max_blocks_per_chunk below initial_blocks,
   /// growth_factor outside 1..16, a chunk overflowing std::size_t, a null
   /// upstream), as pool_resource does.
-  explicit object_pool(object_pool_options options = {},
+  explicit object_pool(object_pool_options options,
                        std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
       : pool_({.block_size = sizeof(T),
                .block_alignment = alignof(T),
@@ -106,10 +117,18 @@ class object_pool {
                .growth_factor = options.growth_factor,
                .name = options.name},
               upstream) {}
-  object_pool(const object_pool&) = delete;
+  /// Default options. (The upstream-only form is a template so that
+  /// `object_pool pool({})` always means the options.)
+  object_pool() : object_pool(object_pool_options{}) {}
+  template <std::convertible_to<std::pmr::memory_resource*> Upstream>
+  explicit object_pool(Upstream upstream) : object_pool(object_pool_options{}, upstream) {}
+  /// Not copyable. (Declared as taking a non-const reference, which an
+  /// initializer `{}` cannot bind to, so that `object_pool pool({})` means the
+  /// options.)
+  object_pool(object_pool&) = delete;
   object_pool& operator=(const object_pool&) = delete;
 
-  /// Every object must have been released: the live ones are not destroyed.
+  /// Every object must have been destroyed: the live ones are not.
   /// Checked builds report them as one `leak` violation whose size is
   /// live() * sizeof(T) bytes (so the count is size / sizeof(T)).
   ~object_pool() {
@@ -142,8 +161,9 @@ class object_pool {
   }
 
   /// Destroys `p`, an object acquired from this pool, and recycles its block;
-  /// does nothing for nullptr.
-  void release(T* p) noexcept {
+  /// does nothing for nullptr. (Called `destroy`, not `release`: in pmrkit
+  /// `release()` gives everything back upstream.)
+  void destroy(T* p) noexcept {
     if (p == nullptr) return;
 #if PMRKIT_CHECKED
     if (!pool_.owns(p)) {
@@ -168,14 +188,15 @@ class object_pool {
 
   // Bulk operations.
 
-  /// Gives back the chunks whose blocks are all free; returns how many.
+  /// Gives back the chunks whose blocks are all free; returns the bytes given
+  /// back upstream.
   std::size_t shrink() noexcept {
     return pool_.shrink();
   }
 
   // Observers.
 
-  /// Objects acquired and not yet released.
+  /// Objects acquired and not yet destroyed.
   [[nodiscard]] std::size_t live() const noexcept {
     return live_;
   }

@@ -9,7 +9,14 @@
 // returns it too; with `on_mismatch = reject` it is refused with
 // allocation_error instead. Smaller requests are
 // served by a whole block. `shrink()` returns the chunks whose blocks are all
-// free, `release()` every chunk.
+// free (and says how many bytes went back), `release()` every chunk.
+//
+// It is built the ways every pmrkit resource is: `pool_resource r(options)`,
+// `r(options, upstream)`, `r({.block_size = 48})`, `r({...}, upstream)`.
+// `block_size` has no sensible default (it is the size of the caller's
+// objects), so the forms without one, `pool_resource r;`,
+// `pool_resource r(upstream)` and `pool_resource r({})`, compile but throw
+// std::invalid_argument ("pmrkit::pool_resource: block_size must not be 0").
 //
 // Choose it for many objects of one type (list, map and set nodes, messages,
 // connections): it is the fastest way to allocate one size. For several
@@ -30,15 +37,18 @@
 //     assert(nodes.stats().blocks_in_use == 3);
 //   }
 //   assert(nodes.stats().blocks_in_use == 0 && nodes.stats().chunk_count == 1);
-//   nodes.shrink();  // every block is free: the chunk goes back upstream
-//   assert(nodes.stats().bytes_from_upstream == 0);
+//   const std::size_t held = nodes.stats().bytes_from_upstream;
+//   assert(nodes.shrink() == held);  // every block is free: the chunk goes back upstream
+//   assert(nodes.stats().bytes_from_upstream == 0 && nodes.stats().peak_bytes_from_upstream ==
+//   held);
 #pragma once
 
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
+#include <pmr/core/detail/large_blocks.hpp>
 #include <pmr/pool/detail/block_pool.hpp>
-#include <pmr/pool/detail/large_blocks.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <memory_resource>
 #include <string>
@@ -53,7 +63,9 @@ enum class pool_mismatch : unsigned char {
   reject,   ///< throw allocation_error (out of capacity)
 };
 
-struct pool_resource_options {
+/// The options of pool_resource (not std::pmr::pool_options, which the
+/// multi-size pools take as the standard's do).
+struct pool_options {
   std::size_t block_size = 0;                               ///< bytes per block; required (not 0)
   std::size_t block_alignment = alignof(std::max_align_t);  ///< a power of two up to 4096
   std::size_t initial_blocks = 64;                          ///< blocks in the first chunk
@@ -63,14 +75,19 @@ struct pool_resource_options {
   std::string_view name = "pool";  ///< shown in errors and violations (copied)
 };
 
+/// The figures of a pool_resource; the names mean what docs/contract.md says.
 struct pool_stats {
-  std::size_t blocks_in_use = 0;
+  std::size_t bytes_in_use = 0;       ///< blocks_in_use * block_size (large blocks not included)
+  std::size_t peak_bytes_in_use = 0;  ///< peak_blocks_in_use * block_size
+  std::size_t blocks_in_use = 0;      ///< blocks of the pool held by callers
   std::size_t peak_blocks_in_use = 0;
-  std::size_t capacity_blocks = 0;  ///< blocks in all chunks
+  std::size_t bytes_from_upstream = 0;  ///< chunks and forwarded requests, headers included
+  std::size_t peak_bytes_from_upstream = 0;
   std::size_t chunk_count = 0;
-  std::size_t bytes_from_upstream = 0;  ///< chunks and forwarded requests
+  std::size_t large_blocks_in_use = 0;  ///< forwarded requests not yet freed
+  std::size_t large_bytes_in_use = 0;   ///< their sizes as requested
+  std::size_t capacity_blocks = 0;      ///< blocks in all chunks
   std::size_t block_size = 0;           ///< the size blocks really take (rounded up)
-  std::size_t forwarded_in_use = 0;     ///< forwarded requests not yet freed
 };
 
 class pool_resource final : public std::pmr::memory_resource {
@@ -80,18 +97,29 @@ class pool_resource final : public std::pmr::memory_resource {
   /// initial_blocks 0, max_blocks_per_chunk below initial_blocks, a chunk of
   /// max_blocks_per_chunk blocks overflowing std::size_t, growth_factor
   /// outside 1..16, a null upstream.
-  explicit pool_resource(pool_resource_options options,
+  explicit pool_resource(pool_options options,
                          std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
-  pool_resource(const pool_resource&) = delete;
+  /// Default options: they have no block_size, so these throw
+  /// std::invalid_argument (see above); they exist so that every resource is
+  /// built the same ways. (The upstream-only form is a template so that
+  /// `pool_resource({...})` always means the options.)
+  pool_resource() : pool_resource(pool_options{}) {}
+  template <std::convertible_to<std::pmr::memory_resource*> Upstream>
+  explicit pool_resource(Upstream upstream) : pool_resource(pool_options{}, upstream) {}
+  /// Not copyable. (Declared as taking a non-const reference, which an
+  /// initializer `{}` cannot bind to, so that `pool_resource r({})` means the
+  /// options.)
+  pool_resource(pool_resource&) = delete;
   pool_resource& operator=(const pool_resource&) = delete;
   ~pool_resource() override { release(); }
 
   // Bulk operations.
 
-  /// Gives back the chunks whose blocks are all free; returns how many. Sorts
-  /// the free list by address. O(free blocks × log).
+  /// Gives back the chunks whose blocks are all free; returns the bytes given
+  /// back upstream. Sorts the free list by address. O(free blocks × log).
   std::size_t shrink() noexcept { return blocks_.shrink(); }
-  /// Gives back every chunk and every forwarded request.
+  /// Gives back every chunk and every forwarded request: nothing is held
+  /// from the upstream, and the pool stays usable.
   void release() noexcept;
 
   // Observers.
@@ -107,7 +135,7 @@ class pool_resource final : public std::pmr::memory_resource {
   [[nodiscard]] bool fits(std::size_t bytes, std::size_t alignment) const noexcept {
     return bytes <= block_size_ && alignment <= block_alignment_;
   }
-  [[nodiscard]] const pool_resource_options& options() const noexcept { return options_; }
+  [[nodiscard]] const pool_options& options() const noexcept { return options_; }
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
@@ -115,7 +143,7 @@ class pool_resource final : public std::pmr::memory_resource {
       if (void* p = blocks_.try_allocate()) [[likely]] {
         return p;
       }
-      return blocks_.allocate_from_new_chunk(name_);
+      return allocate_from_new_chunk();
     }
     return allocate_mismatched(bytes, alignment);
   }
@@ -133,15 +161,25 @@ class pool_resource final : public std::pmr::memory_resource {
     return this == &other;
   }
 
+  void* allocate_from_new_chunk();
   void* allocate_mismatched(std::size_t bytes, std::size_t alignment);
   void deallocate_mismatched(void* p, std::size_t bytes, std::size_t alignment);
+  [[nodiscard]] std::size_t bytes_from_upstream() const noexcept {
+    return blocks_.bytes_from_upstream() + forwarded_.bytes_from_upstream();
+  }
+  // After taking memory from the upstream.
+  void raise_peak() noexcept {
+    const std::size_t now = bytes_from_upstream();
+    if (now > peak_from_upstream_) peak_from_upstream_ = now;
+  }
 
-  pool_resource_options options_;
+  pool_options options_;
   std::string name_;
   std::size_t block_size_;       // what the caller may ask for: options_.block_size
   std::size_t block_alignment_;  // options_.block_alignment
   detail::block_pool blocks_;
   detail::large_blocks forwarded_;
+  std::size_t peak_from_upstream_ = 0;
 };
 
 static_assert(std::is_base_of_v<std::pmr::memory_resource, pool_resource>);

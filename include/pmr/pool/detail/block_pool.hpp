@@ -13,15 +13,16 @@
 // per magazine's worth of frees in a row). When every block is free again
 // (a container destroyed), carving restarts at the oldest chunk, so the next
 // round gets its blocks in address order instead of in the scrambled order
-// they were freed in. Chunk sizes grow
-// geometrically in blocks, from `initial_blocks` by `growth_factor` up to
-// `max_blocks`.
+// they were freed in. Chunk sizes grow geometrically in blocks, as a
+// `chunk_growth` (core/detail/chunk_growth.hpp) says: from `initial` by
+// `factor` up to `max`, the one growth vocabulary of the arenas and the pools.
 //
 // Each chunk ends with a `pool_chunk` trailer, so blocks start at the
 // upstream block's own address and take only the alignment they need (a
 // 4 KiB-aligned block wastes no header padding). `shrink` gives back the
-// chunks whose blocks are all free: it sorts the free list by address, which
-// also makes later allocations walk memory in order.
+// chunks whose blocks are all free and returns the bytes it gave back: it
+// sorts the free list by address, which also makes later allocations walk
+// memory in order.
 //
 // In checked builds each chunk carries a bitmap of blocks in use, so a
 // foreign pointer or a double free is reported as a violation, and free
@@ -33,9 +34,9 @@
 // Thread safety: none; concurrent_pool_resource locks around it.
 //
 // Example:
-//   pmrkit::detail::block_pool pool({.block_size = 32, .block_alignment = 16,
-//                                    .initial_blocks = 8, .max_blocks = 64},
-//                                   std::pmr::new_delete_resource());
+//   pmrkit::detail::block_pool pool(
+//       {.block_size = 32, .block_alignment = 16, .growth = {.initial = 8, .max = 64}},
+//       std::pmr::new_delete_resource());
 //   void* p = pool.try_allocate();  // nullptr: no chunk yet
 //   if (p == nullptr) p = pool.allocate_from_new_chunk("example");
 //   pool.deallocate(p);
@@ -43,6 +44,7 @@
 #pragma once
 
 #include <pmr/core/config.hpp>
+#include <pmr/core/detail/chunk_growth.hpp>
 #include <pmr/core/poison.hpp>
 
 #include <cstddef>
@@ -61,20 +63,19 @@ struct free_block {
 struct block_pool_layout {
   std::size_t block_size = 0;       ///< a multiple of block_alignment, at least a pointer
   std::size_t block_alignment = 0;  ///< a power of two, at least a pointer's
-  std::size_t initial_blocks = 1;   ///< blocks in the first chunk
-  std::size_t max_blocks = 1;       ///< chunk growth stops here
-  std::size_t growth_factor = 2;    ///< 1: every chunk holds initial_blocks
+  /// Blocks per chunk: `initial` in the first, times `factor` for each next, up to `max`.
+  chunk_growth growth{.initial = 1, .max = 1, .factor = 2};
 };
 
 /// The layout for blocks of `block_size` bytes at `block_alignment`, from
-/// the options of a resource named `resource` (the fields are named as in
-/// pool_resource_options). Throws std::invalid_argument
-/// "pmrkit::<resource>: <field> ..." naming the field: block_size 0,
-/// block_alignment not a power of two or above 4096, initial_blocks 0,
-/// max_blocks_per_chunk below initial_blocks, a chunk of max_blocks_per_chunk
-/// blocks overflowing, growth_factor outside 1..16, a null upstream.
-block_pool_layout validated_layout(std::string_view resource, block_pool_layout requested,
-                                   const std::pmr::memory_resource* upstream);
+/// the options of the class `class_name` (the fields are named as in
+/// pool_options: initial_blocks, max_blocks_per_chunk, growth_factor).
+/// Throws std::invalid_argument "pmrkit::<class_name>: <field> <rule>"
+/// (throw_invalid_option): block_size 0, block_alignment not a power of two
+/// or above 4096, initial_blocks 0, max_blocks_per_chunk below
+/// initial_blocks, growth_factor outside 1..16, a chunk of
+/// max_blocks_per_chunk blocks overflowing std::size_t.
+block_pool_layout validated_layout(std::string_view class_name, block_pool_layout requested);
 
 /// The trailer at the end of every chunk.
 struct pool_chunk {
@@ -107,7 +108,7 @@ class block_pool {
  public:
   /// `layout` must be valid (the owning resource validated its options).
   block_pool(block_pool_layout layout, std::pmr::memory_resource* upstream) noexcept
-      : layout_(layout), next_blocks_(layout.initial_blocks), upstream_(upstream) {}
+      : layout_(layout), next_blocks_(layout.growth.initial), upstream_(upstream) {}
   block_pool(const block_pool&) = delete;
   block_pool& operator=(const block_pool&) = delete;
   ~block_pool() { release(); }
@@ -164,7 +165,8 @@ class block_pool {
   [[nodiscard]] bool check_deallocate(const void* p, std::string_view name, std::size_t bytes,
                                       std::size_t alignment) const;
 
-  /// Gives back the chunks whose blocks are all free; returns their number.
+  /// Gives back the chunks whose blocks are all free; returns the bytes given
+  /// back to the upstream.
   std::size_t shrink() noexcept;
   /// Gives back every chunk: every block is free; growth starts again.
   void release() noexcept;
@@ -185,15 +187,15 @@ class block_pool {
     return chunk_count_;
   }
   [[nodiscard]] block_pool_counts counts() const noexcept;
+  /// Bytes held from the upstream: the chunks, trailers included.
+  [[nodiscard]] std::size_t bytes_from_upstream() const noexcept {
+    return from_upstream_;
+  }
   [[nodiscard]] const block_pool_layout& layout() const noexcept {
     return layout_;
   }
   [[nodiscard]] std::pmr::memory_resource* upstream() const noexcept {
     return upstream_;
-  }
-  /// Blocks the next chunk will hold.
-  [[nodiscard]] std::size_t next_chunk_blocks() const noexcept {
-    return next_blocks_;
   }
 
  private:

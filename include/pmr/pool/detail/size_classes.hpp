@@ -121,9 +121,9 @@ inline constexpr std::size_t default_largest_block = std::size_t{64} << 10;
   const std::size_t max_blocks = std::clamp<std::size_t>(max_chunk_bytes / size, 1, limit);
   return {.block_size = size,
           .block_alignment = class_alignment(index),
-          .initial_blocks = std::clamp<std::size_t>(initial_chunk_bytes / size, 1, max_blocks),
-          .max_blocks = max_blocks,
-          .growth_factor = 2};
+          .growth = {.initial = std::clamp<std::size_t>(initial_chunk_bytes / size, 1, max_blocks),
+                     .max = max_blocks,
+                     .factor = 2}};
 }
 
 static_assert(index_of(1) == 0 && index_of(16) == 0 && index_of(17) == 1);

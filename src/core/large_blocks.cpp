@@ -1,4 +1,4 @@
-#include <pmr/pool/detail/large_blocks.hpp>
+#include <pmr/core/detail/large_blocks.hpp>
 
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
