@@ -1,5 +1,5 @@
-// large_blocks: requests a pool passes to its upstream, tracked so that
-// release() can return them.
+// large_blocks: requests a resource serves with a block of their own from
+// its upstream, tracked so that release() can return them.
 //
 // Each block gets a small header just before it, linking it into a doubly
 // linked list: adding and removing a block is O(1), and release() walks the
@@ -8,8 +8,12 @@
 // names its list, so a pointer that is not one of its blocks is reported
 // (`foreign_pointer`) instead of corrupting the list.
 //
+// A building block shared by several families, hence in core/detail:
 // pool_resource uses it for forwarded requests, multipool_resource and
-// concurrent_pool_resource for requests above their largest class.
+// concurrent_pool_resource for requests above their largest class,
+// buddy_resource for requests larger than a region. Their stats() report it
+// as `large_blocks_in_use` (count()) and `large_bytes_in_use` (bytes()), and
+// add bytes_from_upstream() to their own `bytes_from_upstream`.
 //
 // Thread safety: none; concurrent_pool_resource locks around it.
 //
@@ -18,6 +22,7 @@
 //   pmrkit::detail::large_blocks blocks;
 //   void* p = blocks.allocate(upstream, 100000, 64, "example");
 //   assert(blocks.count() == 1 && blocks.bytes() == 100000 && p != nullptr);
+//   assert(blocks.bytes_from_upstream() > 100000);  // a header before the block
 //   blocks.release(upstream);  // p goes back too
 //   assert(blocks.count() == 0);
 #pragma once
