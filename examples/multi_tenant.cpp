@@ -13,9 +13,9 @@
 //         budget_resource "tenant-X" (limits of 1 MiB, 1 MiB, 256 KiB)
 //           statistics_resource "tenant-X"
 //             the tenant's containers
+#include <pmr/cache/lru_cache.hpp>
 #include <pmr/core/error.hpp>
 #include <pmr/decorator/budget_resource.hpp>
-#include <pmr/decorator/lru_cache.hpp>
 #include <pmr/decorator/pressure_resource.hpp>
 #include <pmr/decorator/statistics_resource.hpp>
 #include <pmr/testing/test_resource.hpp>
@@ -60,7 +60,7 @@ struct tenant {
 }  // namespace
 
 int main() {
-  pmrkit::test_resource heap({.name = "heap", .quiet = true});
+  pmrkit::test_resource heap("heap");
   {
     pmrkit::budget_resource process({.limit = 4096 * KiB, .name = "process"}, &heap);
     pmrkit::pressure_resource pressure(
@@ -100,16 +100,16 @@ int main() {
 
     std::printf("tenants:\n");
     for (const auto& who : tenants) {
-      const pmrkit::allocation_counters counters = who->statistics.stats();
+      const pmrkit::statistics_stats counters = who->statistics.stats();
       const pmrkit::budget_stats budget = who->budget.stats();
       std::printf("  %-14s %5zu allocations, peak %4zu KiB of %4zu KiB, %3d sessions refused\n",
                   std::string(who->statistics.name()).c_str(), counters.allocations,
-                  budget.peak / KiB, budget.limit / KiB, who->refused);
+                  budget.peak_bytes_in_use / KiB, budget.limit / KiB, who->refused);
     }
     const pmrkit::pressure_stats p = pressure.stats();
     const pmrkit::lru_cache_stats cache = pages.stats();
     std::printf("process: peak %zu KiB of %zu KiB; pressure: %zu transitions, peak %zu KiB\n",
-                process.stats().peak / KiB, process.limit() / KiB, p.transitions,
+                process.stats().peak_bytes_in_use / KiB, process.limit() / KiB, p.transitions,
                 p.peak_bytes_in_use / KiB);
     std::printf("cache: %zu pages kept, %zu evicted under pressure, %zu for its size\n",
                 cache.entries, cache.pressure_evictions, cache.evictions);
@@ -118,7 +118,8 @@ int main() {
     // cache gave way under pressure, and the process budget was never exceeded.
     bool ok = tenants[2]->refused > 0 && tenants[0]->refused == 0 && tenants[1]->refused == 0;
     ok = ok && cache.pressure_evictions > 0 && rises > 0;
-    ok = ok && process.stats().rejections == 0 && process.stats().peak <= process.limit();
+    ok = ok && process.stats().rejections == 0 &&
+         process.stats().peak_bytes_in_use <= process.limit();
     if (!ok) {
       std::printf("unexpected outcome\n");
       return 1;

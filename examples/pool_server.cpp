@@ -86,7 +86,7 @@ std::pmr::string make_message(traffic& t, std::pmr::memory_resource* buffers) {
 }  // namespace
 
 int main() {
-  pmrkit::test_resource heap({.name = "heap", .quiet = true});
+  pmrkit::test_resource heap("heap");
   std::size_t heap_blocks_after_warm_up = 0;
   std::size_t handled = 0;
   {

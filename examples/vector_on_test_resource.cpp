@@ -14,12 +14,12 @@ int main() {
     for (int i = 0; i < 100; ++i) {
       names.emplace_back("a name long enough to need its own buffer #" + std::to_string(i));
     }
-    const pmrkit::test_resource_stats stats = resource.stats();
+    const pmrkit::test_stats stats = resource.stats();
     std::printf("%zu strings: %zu blocks (%zu bytes) in use, %zu allocations so far\n",
                 names.size(), stats.blocks_in_use, stats.bytes_in_use, stats.allocations);
   }
-  const pmrkit::test_resource_stats stats = resource.stats();
+  const pmrkit::test_stats stats = resource.stats();
   std::printf("after the vector is gone: %zu blocks in use, peak %zu bytes, %zu deallocations\n",
-              stats.blocks_in_use, stats.max_bytes_in_use, stats.deallocations);
+              stats.blocks_in_use, stats.peak_bytes_in_use, stats.deallocations);
   return stats.blocks_in_use == 0 ? 0 : 1;
 }

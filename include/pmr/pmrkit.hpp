@@ -20,6 +20,7 @@
 #include <pmr/arena/strings.hpp>
 #include <pmr/arena/vmem_arena_resource.hpp>
 #include <pmr/buddy/buddy_resource.hpp>
+#include <pmr/cache/lru_cache.hpp>
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/error.hpp>
@@ -30,13 +31,12 @@
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 #include <pmr/decorator/budget_resource.hpp>
-#include <pmr/decorator/counter.hpp>
 #include <pmr/decorator/fallback_resource.hpp>
-#include <pmr/decorator/lru_cache.hpp>
 #include <pmr/decorator/pressure_resource.hpp>
 #include <pmr/decorator/size_router_resource.hpp>
 #include <pmr/decorator/statistics_resource.hpp>
 #include <pmr/decorator/synchronized_resource.hpp>
+#include <pmr/decorator/threading.hpp>
 #include <pmr/pool/concurrent_pool_resource.hpp>
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>

@@ -2,6 +2,8 @@
 
 #include <pmr/core/error.hpp>
 
+#include <cstdio>
+#include <exception>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -24,8 +26,14 @@ void rethrow_upstream_failure(std::string_view resource_name, std::size_t reques
     throw;
   } catch (const allocation_error&) {
     throw;
-  } catch (const std::bad_alloc&) {
-    throw_allocation_error(failure_reason::upstream_failed, requested, alignment, resource_name);
+  } catch (const std::bad_alloc& upstream_error) {
+    // The message keeps the upstream's text in the error's fixed buffer
+    // ("upstream: " + what(), truncated): nothing here allocates but the
+    // exception object itself, and the upstream's exception is nested.
+    char detail[256];
+    std::snprintf(detail, sizeof detail, "upstream: %s", upstream_error.what());
+    std::throw_with_nested(allocation_error(failure_reason::upstream_failed, requested, alignment,
+                                            resource_name, detail));
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <pmr/core/error.hpp>
 #include <pmr/core/log.hpp>
+#include <pmr/core/options.hpp>
 #include <pmr/core/upstream.hpp>
 
 #include <algorithm>
@@ -92,10 +93,8 @@ void log_quietly(log_level level, const std::string& message) noexcept {
   }
 }
 
-[[noreturn]] void invalid(std::string_view field, std::string_view why) {
-  std::string message = "pmrkit::pressure_resource: ";
-  message.append(field).append(" ").append(why);
-  throw std::invalid_argument(message);
+[[noreturn]] void invalid(std::string_view field, std::string_view rule) {
+  throw_invalid_option("pressure_resource", field, rule);
 }
 
 std::array<double, 4> checked_percents(const pressure_options& options) {
@@ -113,11 +112,6 @@ std::array<double, 4> checked_percents(const pressure_options& options) {
     previous = percents[i];
   }
   return percents;
-}
-
-std::pmr::memory_resource* checked_upstream(std::pmr::memory_resource* upstream) {
-  if (upstream == nullptr) invalid("upstream", "must not be null");
-  return upstream;
 }
 
 std::size_t checked_capacity(const pressure_options& options) {
@@ -257,7 +251,7 @@ bool pressure_subscription::active() const noexcept {
 
 pressure_resource::pressure_resource(pressure_options options, std::pmr::memory_resource* upstream)
     : name_(options.name),
-      upstream_(checked_upstream(upstream)),
+      upstream_(require_upstream(upstream, "pmrkit::pressure_resource")),
       source_(options.source),
       capacity_(checked_capacity(options)),
       percents_(checked_percents(options)),
@@ -494,13 +488,7 @@ void* pressure_resource::allocate_after_failure(std::size_t bytes, std::size_t a
   if (called == 0 && !released) {
     // Nothing changed since the upstream said no: its error, in pmrkit's terms.
     failures_.fetch_add(1, std::memory_order_relaxed);
-    try {
-      throw;
-    } catch (const allocation_error&) {
-      throw;
-    } catch (const std::bad_alloc&) {
-      throw_allocation_error(failure_reason::upstream_failed, bytes, alignment, name_);
-    }
+    rethrow_upstream_failure(name_, bytes, alignment);
   }
   retries_.fetch_add(1, std::memory_order_relaxed);
   try {

@@ -61,11 +61,18 @@ bool statistics_resource::remove_observer(allocation_observer& observer) noexcep
   return true;
 }
 
-allocation_counters statistics_resource::stats() const noexcept {
-  allocation_counters counters = lifetime_.load();
-  for (const relaxed_counter<std::size_t>& bucket : histogram_)
-    counters.allocations += bucket.load();
-  return counters;
+statistics_stats statistics_resource::stats() const noexcept {
+  const allocation_counters counters = lifetime_.load();
+  std::size_t allocations = 0;
+  for (const detail::relaxed_counter<std::size_t>& bucket : histogram_)
+    allocations += bucket.load();
+  // The lifetime's bytes in use never fall below 0: each freed block was
+  // allocated through this resource.
+  return {.allocations = allocations,
+          .deallocations = counters.deallocations,
+          .bytes_in_use = static_cast<std::size_t>(counters.bytes_in_use),
+          .peak_bytes_in_use = static_cast<std::size_t>(counters.peak_bytes_in_use),
+          .total_bytes = counters.total_bytes};
 }
 
 statistics_resource::histogram_type statistics_resource::histogram() const noexcept {

@@ -11,7 +11,7 @@ void synchronized_resource::lock_contended() {
   ++contended_locks_;
 }
 
-synchronized_stats synchronized_resource::stats() const {
+synchronized_stats synchronized_resource::stats() const noexcept {
   const std::lock_guard lock(mutex_);
   return {.contended_locks = contended_locks_};
 }

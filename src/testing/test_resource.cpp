@@ -3,13 +3,11 @@
 
 #include <pmr/core/align.hpp>
 #include <pmr/core/error.hpp>
+#include <pmr/core/options.hpp>
 #include <pmr/core/upstream.hpp>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <stdexcept>
 
 namespace pmrkit {
 
@@ -18,7 +16,6 @@ constexpr std::size_t max_guard_bytes = 4096;
 // Beyond this many remembered frees the oldest knowledge is dropped: a double
 // free of a long-gone block is then reported as a foreign pointer.
 constexpr std::size_t max_remembered_frees = std::size_t{1} << 20;
-constexpr std::size_t leaks_printed = 10;
 
 bool all_bytes_are(const std::byte* first, std::size_t count, unsigned char value) {
   return std::all_of(first, first + count,
@@ -26,28 +23,24 @@ bool all_bytes_are(const std::byte* first, std::size_t count, unsigned char valu
 }
 }  // namespace
 
-test_resource::test_resource(test_resource_options options, std::pmr::memory_resource* upstream)
+test_resource::test_resource(test_options options, std::pmr::memory_resource* upstream)
     : name_(options.name),
-      mode_(options.mode),
       guard_bytes_(options.guard_bytes),
       fill_(options.fill),
-      quiet_(options.quiet),
-      upstream_(upstream) {
-  if (options.guard_bytes > max_guard_bytes) {
-    throw std::invalid_argument("pmrkit::test_resource: guard_bytes must be at most 4096");
-  }
-  (void)require_upstream(upstream, "pmrkit::test_resource");
+      upstream_(require_upstream(upstream, "pmrkit::test_resource")) {
+  require_option(options.guard_bytes <= max_guard_bytes, "test_resource", "guard_bytes",
+                 "must be at most 4096");
 }
 
-test_resource::test_resource(std::string_view name, std::pmr::memory_resource* upstream)
-    : test_resource(test_resource_options{.name = name}, upstream) {}
-
 test_resource::~test_resource() {
-  const std::lock_guard lock(mutex_);
-  if (!blocks_.empty()) {
-    if (mode_ == error_mode::abort || !quiet_) print_leaks_locked();
-    if (mode_ == error_mode::abort) std::abort();
+  if (has_leaks()) {
+    const std::vector<block_info> leaked = leaks();
+    std::size_t leaked_bytes = 0;
+    for (const block_info& block : leaked)
+      leaked_bytes += block.size;
+    report({violation_kind::leak, name_, leaked.front().pointer, leaked_bytes, 0, 0, 0});
   }
+  const std::lock_guard lock(mutex_);
   for (const auto& [pointer, record] : blocks_) {
     upstream_->deallocate(record.base, record.total, record.upstream_alignment);
   }
@@ -63,17 +56,17 @@ long long test_resource::allocation_limit() const noexcept {
   return allocation_limit_;
 }
 
-test_resource_stats test_resource::stats() const {
+test_stats test_resource::stats() const noexcept {
   const std::lock_guard lock(mutex_);
   return stats_;
 }
 
-std::size_t test_resource::blocks_in_use() const {
+std::size_t test_resource::blocks_in_use() const noexcept {
   const std::lock_guard lock(mutex_);
   return stats_.blocks_in_use;
 }
 
-std::size_t test_resource::bytes_in_use() const {
+std::size_t test_resource::bytes_in_use() const noexcept {
   const std::lock_guard lock(mutex_);
   return stats_.bytes_in_use;
 }
@@ -113,69 +106,60 @@ void test_resource::clear_errors() {
 }
 
 bool test_resource::check_guards() {
-  const std::lock_guard lock(mutex_);
+  found_violations found;
   bool intact = true;
-  for (const auto& [pointer, record] : blocks_)
-    intact = check_guards_locked(pointer, record) && intact;
+  {
+    const std::lock_guard lock(mutex_);
+    for (const auto& [pointer, record] : blocks_)
+      intact = check_guards_locked(pointer, record, found) && intact;
+  }
+  report_unlocked(found);
   return intact;
 }
 
 void test_resource::report(const violation& v) {
-  const std::lock_guard lock(mutex_);
-  report_locked(v);
+  found_violations found;
+  {
+    const std::lock_guard lock(mutex_);
+    record_locked(v, found);
+  }
+  report_unlocked(found);
 }
 
-void test_resource::report_locked(const violation& v) {
+void test_resource::record_locked(const violation& v, found_violations& found) {
   violation own = v;
   own.resource_name = name_;
-  if (mode_ == error_mode::abort) {
-    std::fprintf(stderr, "%s\n", describe(own).c_str());
-    if (own.kind == violation_kind::leak) print_leaks_locked();
-    std::fflush(stderr);
-    std::abort();
-  }
+  found.push_back(own);
   errors_.push_back(own);
 }
 
-bool test_resource::check_guards_locked(const void* pointer, const block_record& record) {
+void test_resource::report_unlocked(const found_violations& found) const {
+  // Outside the lock: a handler may call this resource (errors(), stats()).
+  for (const violation& v : found)
+    report_violation(v);
+}
+
+bool test_resource::check_guards_locked(const void* pointer, const block_record& record,
+                                        found_violations& found) {
   bool intact = true;
   if (!all_bytes_are(record.base, record.front, guard_fill)) {
-    report_locked({violation_kind::buffer_underrun, name_, pointer, record.size, record.alignment,
-                   record.size, record.alignment});
+    record_locked({violation_kind::buffer_underrun, name_, pointer, record.size, record.alignment,
+                   record.size, record.alignment},
+                  found);
     intact = false;
   }
   const std::byte* tail = record.base + record.front + record.size;
   if (!all_bytes_are(tail, guard_bytes_, guard_fill)) {
-    report_locked({violation_kind::buffer_overrun, name_, pointer, record.size, record.alignment,
-                   record.size, record.alignment});
+    record_locked({violation_kind::buffer_overrun, name_, pointer, record.size, record.alignment,
+                   record.size, record.alignment},
+                  found);
     intact = false;
   }
   return intact;
 }
 
-void test_resource::print_leaks_locked() const {
-  if (blocks_.empty()) return;
-  std::fprintf(stderr, "pmrkit: '%s' leak: %zu blocks (%zu bytes) still in use\n", name_.c_str(),
-               stats_.blocks_in_use, stats_.bytes_in_use);
-  std::vector<std::pair<const void*, const block_record*>> oldest;
-  oldest.reserve(blocks_.size());
-  for (const auto& [pointer, record] : blocks_)
-    oldest.emplace_back(pointer, &record);
-  std::sort(oldest.begin(), oldest.end(),
-            [](const auto& a, const auto& b) { return a.second->sequence < b.second->sequence; });
-  for (std::size_t i = 0; i < oldest.size() && i < leaks_printed; ++i) {
-    std::fprintf(stderr, "  block #%llu at %p: %zu bytes, alignment %zu\n",
-                 static_cast<unsigned long long>(oldest[i].second->sequence), oldest[i].first,
-                 oldest[i].second->size, oldest[i].second->alignment);
-  }
-  if (oldest.size() > leaks_printed) {
-    std::fprintf(stderr, "  ... and %zu more\n", oldest.size() - leaks_printed);
-  }
-}
-
 void* test_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   const std::lock_guard lock(mutex_);
-  ++stats_.allocations;
   if (!is_power_of_two(alignment)) {
     ++stats_.failed_allocations;
     throw_allocation_error(failure_reason::bad_alignment, bytes, alignment, name_);
@@ -221,36 +205,43 @@ void* test_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
     throw_allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_);
   }
 
+  ++stats_.allocations;
   ++stats_.total_blocks;
   stats_.total_bytes += bytes;
   ++stats_.blocks_in_use;
   stats_.bytes_in_use += bytes;
-  stats_.max_blocks_in_use = std::max(stats_.max_blocks_in_use, stats_.blocks_in_use);
-  stats_.max_bytes_in_use = std::max(stats_.max_bytes_in_use, stats_.bytes_in_use);
+  stats_.peak_blocks_in_use = std::max(stats_.peak_blocks_in_use, stats_.blocks_in_use);
+  stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
   return user;
 }
 
 void test_resource::do_deallocate(void* pointer, std::size_t bytes, std::size_t alignment) {
-  const std::lock_guard lock(mutex_);
-  ++stats_.deallocations;
-  const auto found = blocks_.find(pointer);
-  if (found == blocks_.end()) {
-    const violation_kind kind =
-        freed_.contains(pointer) ? violation_kind::double_free : violation_kind::foreign_pointer;
-    report_locked({kind, name_, pointer, bytes, alignment, 0, 0});
-    return;
+  found_violations found;
+  {
+    const std::lock_guard lock(mutex_);
+    ++stats_.deallocations;
+    const auto block = blocks_.find(pointer);
+    if (block == blocks_.end()) {
+      const violation_kind kind =
+          freed_.contains(pointer) ? violation_kind::double_free : violation_kind::foreign_pointer;
+      record_locked({kind, name_, pointer, bytes, alignment, 0, 0}, found);
+    } else {
+      const block_record record = block->second;
+      if (bytes != record.size) {
+        record_locked({violation_kind::size_mismatch, name_, pointer, bytes, alignment, record.size,
+                       record.alignment},
+                      found);
+      }
+      if (alignment != record.alignment) {
+        record_locked({violation_kind::alignment_mismatch, name_, pointer, bytes, alignment,
+                       record.size, record.alignment},
+                      found);
+      }
+      check_guards_locked(pointer, record, found);
+      free_block_locked(pointer, record);
+    }
   }
-  const block_record record = found->second;
-  if (bytes != record.size) {
-    report_locked({violation_kind::size_mismatch, name_, pointer, bytes, alignment, record.size,
-                   record.alignment});
-  }
-  if (alignment != record.alignment) {
-    report_locked({violation_kind::alignment_mismatch, name_, pointer, bytes, alignment,
-                   record.size, record.alignment});
-  }
-  check_guards_locked(pointer, record);
-  free_block_locked(pointer, record);
+  report_unlocked(found);
 }
 
 void test_resource::free_block_locked(const void* pointer, const block_record& record) {

@@ -50,8 +50,7 @@ using arena_types = ::testing::Types<chunked_arena_traits, constant_growth_trait
 INSTANTIATE_TYPED_TEST_SUITE_P(chunked_arena, resource_conformance, arena_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 // The sizes of the chunks the arena holds, oldest first, as the upstream saw them.
 std::vector<std::size_t> chunk_sizes(const test_resource& upstream) {

@@ -45,8 +45,7 @@ TEST_F(MakeArena, DefaultPicksVirtualMemoryWhereAvailableElseChainedWithoutWarni
 }
 
 TEST_F(MakeArena, ChainedIsAChunkedArenaWithTheConfiguredGrowth) {
-  pmrkit::test_resource upstream({.name = "upstream", .mode = pmrkit::error_mode::record},
-                                 std::pmr::new_delete_resource());
+  pmrkit::test_resource upstream({.name = "upstream"}, std::pmr::new_delete_resource());
   const auto arena = pmrkit::make_arena({.strategy = arena_strategy::chained,
                                          .initial_size = 1024,
                                          .growth = pmrkit::chunk_growth_policy::constant,
@@ -65,8 +64,7 @@ TEST_F(MakeArena, ChainedIsAChunkedArenaWithTheConfiguredGrowth) {
 
 TEST_F(MakeArena, VirtualIsAVirtualMemoryArenaOverflowingToTheUpstream) {
   if (!pmrkit::vmem_arena_resource::available()) GTEST_SKIP() << "no virtual memory here";
-  pmrkit::test_resource upstream({.name = "overflow", .mode = pmrkit::error_mode::record},
-                                 std::pmr::new_delete_resource());
+  pmrkit::test_resource upstream({.name = "overflow"}, std::pmr::new_delete_resource());
   const auto arena = pmrkit::make_arena(
       {.strategy = arena_strategy::virtual_memory, .max_reserve = 1 << 20}, &upstream);
   ASSERT_EQ(arena->strategy(), arena_strategy::virtual_memory);

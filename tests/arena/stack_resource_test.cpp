@@ -58,8 +58,7 @@ using stack_types = ::testing::Types<stack_traits, small_chunk_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(stack, resource_conformance, stack_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 // The pops and rewinds of these tests must report nothing: a violation fails them.
 class StackTest : public ::testing::Test {

@@ -9,8 +9,7 @@
 
 namespace {
 
-constexpr pmrkit::test_resource_options recording{
-    .name = "strings", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options recording{.name = "strings"};
 
 TEST(Strings, CopyIsNulTerminatedAndIndependentOfTheSource) {
   pmrkit::test_resource resource(recording, std::pmr::new_delete_resource());

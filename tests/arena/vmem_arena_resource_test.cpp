@@ -78,8 +78,7 @@ using arena_types = ::testing::Types<vmem_arena_traits, overflowing_vmem_arena_t
 INSTANTIATE_TYPED_TEST_SUITE_P(vmem_arena, resource_conformance, arena_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "overflow", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "overflow"};
 
 bool in_range(const void* p, const void* base, std::size_t size) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);

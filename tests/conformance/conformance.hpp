@@ -990,8 +990,7 @@ class resource_conformance : public ::testing::Test {
   // Declared in this order so they outlive the resource.
   pmrkit::violation_recorder violations;
   pmrkit::conformance::bounded_new_delete_resource system;
-  pmrkit::test_resource upstream{
-      {.name = "conformance upstream", .mode = pmrkit::error_mode::record, .quiet = true}, &system};
+  pmrkit::test_resource upstream{{.name = "conformance upstream"}, &system};
 
  private:
   decltype(Traits::make(std::declval<std::pmr::memory_resource*>())) resource_;
@@ -1051,10 +1050,7 @@ TYPED_TEST_P(resource_conformance, ReleaseReturnsEverythingUpstreamAndKeepsItUsa
 }
 
 TYPED_TEST_P(resource_conformance, DestructionReturnsEverythingUpstream) {
-  pmrkit::test_resource own_upstream({.name = "conformance destruction upstream",
-                                      .mode = pmrkit::error_mode::record,
-                                      .quiet = true},
-                                     &this->system);
+  pmrkit::test_resource own_upstream({.name = "conformance destruction upstream"}, &this->system);
   {
     const auto resource = TypeParam::make(&own_upstream);
     pmrkit::conformance::block_set blocks(*resource, this->caps.lifo_only);

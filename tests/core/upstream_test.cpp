@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <exception>
 #include <memory_resource>
 #include <new>
 #include <stdexcept>
@@ -11,10 +12,16 @@
 
 namespace {
 
+/// A user's own out-of-memory exception, as an upstream might throw.
+class quota_exhausted : public std::bad_alloc {
+ public:
+  [[nodiscard]] const char* what() const noexcept override { return "tenant quota exhausted"; }
+};
+
 /// Throws what it is told to from allocate.
 class throwing_resource final : public std::pmr::memory_resource {
  public:
-  enum class what { bad_alloc, allocation_error, logic_error };
+  enum class what { bad_alloc, quota_exhausted, allocation_error, logic_error };
   explicit throwing_resource(what w) : what_(w) {}
 
  private:
@@ -22,6 +29,8 @@ class throwing_resource final : public std::pmr::memory_resource {
     switch (what_) {
       case what::bad_alloc:
         throw std::bad_alloc();
+      case what::quota_exhausted:
+        throw quota_exhausted();
       case what::allocation_error:
         throw pmrkit::budget_exceeded(bytes, alignment, "inner budget", 10, 2);
       case what::logic_error:
@@ -72,6 +81,58 @@ TEST(RethrowUpstreamFailure, APlainBadAllocBecomesUpstreamFailed) {
   }
 }
 
+/// Checks that `e` is upstream_failed, says `upstream_what` and nests the
+/// upstream's exception, whose type `Original` std::rethrow_if_nested recovers.
+template <class Original>
+void expect_nested(const pmrkit::allocation_error& e, const std::string& upstream_what) {
+  EXPECT_EQ(e.reason(), pmrkit::failure_reason::upstream_failed);
+  EXPECT_NE(std::string(e.what()).find(upstream_what), std::string::npos) << e.what();
+  ASSERT_NE(dynamic_cast<const std::nested_exception*>(&e), nullptr);
+  try {
+    std::rethrow_if_nested(e);
+    ADD_FAILURE() << "nothing nested";
+  } catch (const Original&) {
+    SUCCEED();
+  } catch (...) {
+    ADD_FAILURE() << "another type nested";
+  }
+}
+
+TEST(AllocateFromUpstream, TheUpstreamsOwnBadAllocIsNestedAndItsMessageKept) {
+  throwing_resource upstream(throwing_resource::what::quota_exhausted);
+  try {
+    (void)pmrkit::allocate_from_upstream(&upstream, 4096, 64, "pool", 100, 8);
+    FAIL() << "nothing thrown";
+  } catch (const pmrkit::allocation_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "pmrkit: 'pool' upstream failed: requested 100 bytes, alignment 8; upstream: tenant "
+              "quota exhausted");
+    expect_nested<quota_exhausted>(e, "tenant quota exhausted");
+  }
+}
+
+TEST(AllocateFromUpstream, APlainBadAllocIsNestedToo) {
+  throwing_resource upstream(throwing_resource::what::bad_alloc);
+  try {
+    (void)pmrkit::allocate_from_upstream(&upstream, 64, 8, "pool");
+    FAIL() << "nothing thrown";
+  } catch (const pmrkit::allocation_error& e) {
+    expect_nested<std::bad_alloc>(e, std::bad_alloc().what());
+  }
+}
+
+TEST(RethrowUpstreamFailure, TheUpstreamsOwnBadAllocIsNestedAndItsMessageKept) {
+  throwing_resource upstream(throwing_resource::what::quota_exhausted);
+  try {
+    forward(upstream);
+    FAIL() << "nothing thrown";
+  } catch (const pmrkit::allocation_error& e) {
+    EXPECT_EQ(e.resource_name(), "decorator");
+    EXPECT_EQ(e.requested(), 100U);
+    expect_nested<quota_exhausted>(e, "tenant quota exhausted");
+  }
+}
+
 TEST(RethrowUpstreamFailure, AnAllocationErrorPassesUnchanged) {
   throwing_resource upstream(throwing_resource::what::allocation_error);
   try {
@@ -83,6 +144,13 @@ TEST(RethrowUpstreamFailure, AnAllocationErrorPassesUnchanged) {
   }
   EXPECT_THROW((void)pmrkit::allocate_from_upstream(&upstream, 1, 1, "pool"),
                pmrkit::budget_exceeded);
+  // Unchanged: the budget's own error, not one naming the caller with it nested.
+  try {
+    (void)pmrkit::allocate_from_upstream(&upstream, 1, 1, "pool");
+  } catch (const pmrkit::budget_exceeded& e) {
+    EXPECT_EQ(e.resource_name(), "inner budget");
+    EXPECT_EQ(dynamic_cast<const std::nested_exception*>(&e), nullptr);
+  }
 }
 
 TEST(RethrowUpstreamFailure, OtherExceptionsPassUnchanged) {

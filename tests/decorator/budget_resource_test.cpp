@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <memory_resource>
 #include <stdexcept>
@@ -65,8 +66,7 @@ using budget_types =
 INSTANTIATE_TYPED_TEST_SUITE_P(budget, resource_conformance, budget_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 constexpr decorator_threading both_modes[] = {decorator_threading::concurrent,
                                               decorator_threading::serialized};
@@ -86,7 +86,7 @@ budget_exceeded refusal(Request&& request) {
 TEST(BudgetResource, RefusesARequestPastTheLimitWithBudgetExceeded) {
   for (const decorator_threading mode : both_modes) {
     test_resource upstream(upstream_options, std::pmr::new_delete_resource());
-    budget_resource budget({.limit = 1000, .name = "tenant", .threading = mode}, &upstream);
+    budget_resource budget({.limit = 1000, .threading = mode, .name = "tenant"}, &upstream);
     void* p = budget.allocate(600, 8);
     const budget_exceeded e = refusal([&] { (void)budget.allocate(500, 16); });
     EXPECT_EQ(e.reason(), pmrkit::failure_reason::budget_exceeded);
@@ -98,11 +98,11 @@ TEST(BudgetResource, RefusesARequestPastTheLimitWithBudgetExceeded) {
     EXPECT_NE(std::string(e.what()).find("limit 1000, remaining 400"), std::string::npos);
     // The refused request never reached the upstream, and the budget is unchanged.
     EXPECT_EQ(upstream.stats().allocations, 1U);
-    EXPECT_EQ(budget.stats().in_use, 600U);
+    EXPECT_EQ(budget.stats().bytes_in_use, 600U);
     EXPECT_EQ(budget.stats().rejections, 1U);
     EXPECT_EQ(budget.remaining(), 400U);
     budget.deallocate(p, 600, 8);
-    EXPECT_EQ(budget.stats().in_use, 0U);
+    EXPECT_EQ(budget.stats().bytes_in_use, 0U);
     EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(upstream));
   }
 }
@@ -126,12 +126,12 @@ TEST(BudgetResource, CountsTheRequestedBytesAndTheirPeak) {
     budget_resource budget({.limit = 10_KiB, .threading = mode}, &upstream);
     void* a = budget.allocate(100, 64);
     void* b = budget.allocate(3, 1);
-    EXPECT_EQ(budget.stats().in_use, 103U);  // not rounded to the alignment
+    EXPECT_EQ(budget.stats().bytes_in_use, 103U);  // not rounded to the alignment
     budget.deallocate(a, 100, 64);
     void* c = budget.allocate(50, 8);
     const pmrkit::budget_stats stats = budget.stats();
-    EXPECT_EQ(stats.in_use, 53U);
-    EXPECT_EQ(stats.peak, 103U);
+    EXPECT_EQ(stats.bytes_in_use, 53U);
+    EXPECT_EQ(stats.peak_bytes_in_use, 103U);
     EXPECT_EQ(stats.limit, 10_KiB);
     EXPECT_EQ(stats.rejections, 0U);
     budget.deallocate(b, 3, 1);
@@ -152,8 +152,8 @@ TEST(BudgetResource, RollsTheReservationBackWhenTheUpstreamThrows) {
       EXPECT_EQ(e.reason(), pmrkit::failure_reason::injected_failure);  // the upstream's, unchanged
     }
     const pmrkit::budget_stats stats = budget.stats();
-    EXPECT_EQ(stats.in_use, 0U);
-    EXPECT_EQ(stats.peak, 0U);
+    EXPECT_EQ(stats.bytes_in_use, 0U);
+    EXPECT_EQ(stats.peak_bytes_in_use, 0U);
     EXPECT_EQ(stats.rejections, 0U);     // not the budget's refusal
     void* p = budget.allocate(1000, 8);  // the whole budget is there again
     budget.deallocate(p, 1000, 8);
@@ -169,7 +169,34 @@ TEST(BudgetResource, APlainBadAllocFromTheUpstreamBecomesAnAllocationError) {
     EXPECT_EQ(e.reason(), pmrkit::failure_reason::upstream_failed);
     EXPECT_EQ(e.resource_name(), "over-null");
   }
-  EXPECT_EQ(budget.stats().in_use, 0U);
+  EXPECT_EQ(budget.stats().bytes_in_use, 0U);
+}
+
+/// An upstream of a user's that throws its own std::bad_alloc subclass.
+class quota_exhausted : public std::bad_alloc {
+ public:
+  [[nodiscard]] const char* what() const noexcept override { return "tenant quota exhausted"; }
+};
+class quota_resource final : public std::pmr::memory_resource {
+  void* do_allocate(std::size_t, std::size_t) override { throw quota_exhausted(); }
+  void do_deallocate(void*, std::size_t, std::size_t) override {}
+  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+};
+
+TEST(BudgetResource, TheUpstreamsOwnExceptionIsNestedInTheAllocationError) {
+  quota_resource upstream;
+  budget_resource budget({.limit = 1000, .name = "tenant"}, &upstream);
+  try {
+    (void)budget.allocate(10, 8);
+    ADD_FAILURE() << "the upstream did not fail";
+  } catch (const pmrkit::allocation_error& e) {
+    EXPECT_EQ(e.reason(), pmrkit::failure_reason::upstream_failed);
+    EXPECT_EQ(e.resource_name(), "tenant");
+    EXPECT_NE(std::string(e.what()).find("upstream: tenant quota exhausted"), std::string::npos);
+    EXPECT_THROW(std::rethrow_if_nested(e), quota_exhausted);
+  }
 }
 
 TEST(BudgetResource, NestedBudgetsNameTheOneThatRefuses) {
@@ -194,18 +221,18 @@ TEST(BudgetResource, NestedBudgetsNameTheOneThatRefuses) {
   EXPECT_EQ(outer.limit(), 1500U);
   EXPECT_EQ(outer.remaining(), 100U);
   EXPECT_EQ(outer.requested(), 200U);
-  EXPECT_EQ(tenant_b.stats().in_use, 600U);
-  EXPECT_EQ(tenant_b.stats().peak, 600U);
+  EXPECT_EQ(tenant_b.stats().bytes_in_use, 600U);
+  EXPECT_EQ(tenant_b.stats().peak_bytes_in_use, 600U);
   EXPECT_EQ(tenant_b.stats().rejections, 0U);
   EXPECT_EQ(process.stats().rejections, 1U);
-  EXPECT_EQ(process.stats().in_use, 1400U);
+  EXPECT_EQ(process.stats().bytes_in_use, 1400U);
 
   void* rest = tenant_b.allocate(100);  // what the process has left still fits
   tenant_b.deallocate(rest, 100);
   tenant_b.deallocate(b, 600);
   tenant_a.deallocate(a, 800);
-  EXPECT_EQ(process.stats().in_use, 0U);
-  EXPECT_EQ(process.stats().peak, 1500U);
+  EXPECT_EQ(process.stats().bytes_in_use, 0U);
+  EXPECT_EQ(process.stats().peak_bytes_in_use, 1500U);
   EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(upstream));
 }
 
@@ -233,7 +260,7 @@ TEST(BudgetResource, LoweringTheLimitRefusesNewRequestsUntilUseDrops) {
     budget.deallocate(blocks[2], 1000);
     budget.deallocate(blocks[1], 200);
     budget.deallocate(blocks[0], 300);
-    EXPECT_EQ(budget.stats().in_use, 0U);
+    EXPECT_EQ(budget.stats().bytes_in_use, 0U);
     EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(upstream));
   }
 }
@@ -247,16 +274,18 @@ TEST(BudgetResource, UnderAPoolItCapsTheChunksTheStrategyTakes) {
     for (;;)
       blocks.push_back(pool.allocate(64));
   } catch (const budget_exceeded& e) {
-    // The pool passes the budget's error on unchanged: it names the budget.
+    // The pool passes the budget's error on unchanged: it names the budget,
+    // and nothing is nested in it.
     EXPECT_EQ(e.resource_name(), "pool budget");
+    EXPECT_EQ(dynamic_cast<const std::nested_exception*>(&e), nullptr);
   }
   EXPECT_GE(blocks.size(), 16U);
-  EXPECT_LE(budget.stats().in_use, 4_KiB);
-  EXPECT_EQ(budget.stats().in_use, pool.stats().bytes_from_upstream);
+  EXPECT_LE(budget.stats().bytes_in_use, 4_KiB);
+  EXPECT_EQ(budget.stats().bytes_in_use, pool.stats().bytes_from_upstream);
   for (void* p : blocks)
     pool.deallocate(p, 64);
   pool.release();
-  EXPECT_EQ(budget.stats().in_use, 0U);
+  EXPECT_EQ(budget.stats().bytes_in_use, 0U);
   EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(upstream));
 }
 
@@ -303,7 +332,7 @@ TEST(BudgetResource, ConcurrentCallersNeverOvershootTheLimit) {
         void* p = budget.allocate(bytes);
         held.emplace_back(p, bytes);
         if (live_bytes.fetch_add(bytes) + bytes > limit) overshoots.fetch_add(1);
-        if (budget.stats().in_use > limit) overshoots.fetch_add(1);
+        if (budget.stats().bytes_in_use > limit) overshoots.fetch_add(1);
       } catch (const budget_exceeded& e) {
         refused.fetch_add(1);
         if (e.resource_name() != "shared" || e.limit() != limit) overshoots.fetch_add(1);
@@ -323,8 +352,8 @@ TEST(BudgetResource, ConcurrentCallersNeverOvershootTheLimit) {
   EXPECT_EQ(overshoots.load(), 0);
   EXPECT_GT(refused.load(), 0U) << "the threads never reached the limit: the test proves nothing";
   const pmrkit::budget_stats stats = budget.stats();
-  EXPECT_EQ(stats.in_use, 0U);
-  EXPECT_LE(stats.peak, limit);
+  EXPECT_EQ(stats.bytes_in_use, 0U);
+  EXPECT_LE(stats.peak_bytes_in_use, limit);
   EXPECT_EQ(stats.rejections, refused.load());
   EXPECT_EQ(live_bytes.load(), 0U);
   EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(upstream));

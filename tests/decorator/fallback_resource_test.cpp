@@ -45,10 +45,8 @@ static_assert(!pmrkit::owning_resource<test_resource>);          // owns() may t
 static_assert(!pmrkit::owning_resource<pmrkit::budget_resource>);
 static_assert(!pmrkit::owning_resource<std::pmr::memory_resource>);
 
-constexpr pmrkit::test_resource_options primary_upstream_options{
-    .name = "primary upstream", .mode = pmrkit::error_mode::record, .quiet = true};
-constexpr pmrkit::test_resource_options secondary_options{
-    .name = "secondary", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options primary_upstream_options{.name = "primary upstream"};
+constexpr pmrkit::test_options secondary_options{.name = "secondary"};
 
 /// The pool-with-overflow configuration: a pool of 64-byte blocks that
 /// rejects other requests, whose chunks are capped by a budget, over a
@@ -63,7 +61,7 @@ class pool_with_fallback final : public std::pmr::memory_resource {
         pool_(
             {.block_size = 64, .initial_blocks = 16, .on_mismatch = pmrkit::pool_mismatch::reject},
             &chunk_budget_),
-        fallback_({}, &pool_, secondary) {}
+        fallback_(&pool_, {}, secondary) {}
 
   [[nodiscard]] std::vector<pmrkit::violation> primary_errors() const {
     return primary_upstream_.errors();
@@ -113,7 +111,7 @@ TEST(FallbackResource, TheSecondaryTakesTheOverflowWhenThePrimaryRunsOut) {
                         .growth_factor = 1,
                         .on_mismatch = pmrkit::pool_mismatch::reject},
                        &chunk_budget);
-    fallback_resource overflow({.name = "overflow"}, &pool, &secondary);
+    fallback_resource overflow(&pool, {.name = "overflow"}, &secondary);
     static_assert(std::is_same_v<decltype(overflow), fallback_resource<pool_resource>>);
 
     std::vector<void*> blocks;
@@ -153,7 +151,7 @@ TEST(FallbackResource, TheSecondaryTakesTheOverflowWhenThePrimaryRunsOut) {
 TEST(FallbackResource, RequestsThePrimaryRefusesGoToTheSecondary) {
   test_resource secondary(secondary_options, std::pmr::new_delete_resource());
   pool_resource pool({.block_size = 32, .on_mismatch = pmrkit::pool_mismatch::reject});
-  fallback_resource any_size({}, &pool, &secondary);
+  fallback_resource any_size(&pool, {}, &secondary);
   void* small = any_size.allocate(24, 8);
   void* large = any_size.allocate(1000, 8);
   void* aligned = any_size.allocate(16, 64);  // beyond the pool's block alignment
@@ -175,7 +173,7 @@ TEST(FallbackResource, AnArenaPrimaryOverflowsToo) {
     pmrkit::budget_resource arena_budget({.limit = 16_KiB}, &primary_upstream);
     pmrkit::chunked_arena_resource arena({}, &arena_budget);
     // Through the arena port: owns() is virtual there.
-    fallback_resource<pmrkit::arena_resource> overflow({}, &arena, &secondary);
+    fallback_resource<pmrkit::arena_resource> overflow(&arena, {}, &secondary);
     std::vector<std::pair<void*, std::size_t>> blocks;
     for (std::size_t i = 0; i < 200; ++i) {
       const std::size_t bytes = 64 + i * 8;
@@ -202,7 +200,7 @@ TEST(FallbackResource, ABuddyOverABufferOverflowsToTheSecondary) {
   {
     pmrkit::buddy_resource buddy(storage, {.region_size = 4096, .min_block = 64, .max_regions = 0},
                                  &metadata);
-    fallback_resource overflow({}, &buddy, &secondary);
+    fallback_resource overflow(&buddy, {}, &secondary);
     std::vector<void*> blocks;
     for (int i = 0; i < 100; ++i)
       blocks.push_back(overflow.allocate(100));  // 128-byte blocks: 32 fit in the buffer
@@ -220,7 +218,7 @@ TEST(FallbackResource, ABuddyOverABufferOverflowsToTheSecondary) {
 
 TEST(FallbackResource, TheSecondarysFailureReachesTheCaller) {
   pool_resource pool({.block_size = 32, .on_mismatch = pmrkit::pool_mismatch::reject});
-  fallback_resource overflow({.name = "overflow"}, &pool, std::pmr::null_memory_resource());
+  fallback_resource overflow(&pool, {.name = "overflow"}, std::pmr::null_memory_resource());
   try {
     (void)overflow.allocate(100);
     ADD_FAILURE() << "null_memory_resource did not fail";
@@ -242,18 +240,18 @@ TEST(FallbackResource, TheSecondarysFailureReachesTheCaller) {
 TEST(FallbackResource, NullResourcesAreInvalidArguments) {
   pool_resource pool({.block_size = 32});
   try {
-    fallback_resource<pool_resource> overflow({}, nullptr);
+    fallback_resource<pool_resource> overflow(nullptr);
     ADD_FAILURE() << "a null primary was accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()), "pmrkit::fallback_resource: primary must not be null");
   }
   try {
-    fallback_resource overflow({}, &pool, nullptr);
+    fallback_resource overflow(&pool, {}, nullptr);
     ADD_FAILURE() << "a null secondary was accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()), "pmrkit::fallback_resource: secondary must not be null");
   }
-  fallback_resource overflow({}, &pool);
+  fallback_resource overflow(&pool, {});
   EXPECT_EQ(overflow.primary_resource(), &pool);
   EXPECT_EQ(overflow.secondary_resource(), std::pmr::get_default_resource());
   EXPECT_EQ(overflow.name(), "fallback");

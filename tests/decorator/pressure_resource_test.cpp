@@ -63,8 +63,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(pressure, resource_conformance, pressure_types,
 
 // --- Helpers ---------------------------------------------------------------------------------
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 /// Blocks taken from a resource, freed in any order, all freed at the end.
 class blocks {

@@ -26,8 +26,8 @@ using pmrkit::test_resource;
 class router_over_two_sides final : public std::pmr::memory_resource {
  public:
   explicit router_over_two_sides(std::pmr::memory_resource* upstream)
-      : small_({.name = "small side", .mode = pmrkit::error_mode::record, .quiet = true}, upstream),
-        router_({.threshold = 128, .max_small_alignment = 16}, &small_, upstream) {}
+      : small_({.name = "small side"}, upstream),
+        router_(&small_, {.threshold = 128, .max_small_alignment = 16}, upstream) {}
 
   [[nodiscard]] std::vector<pmrkit::violation> small_side_errors() const { return small_.errors(); }
 
@@ -62,15 +62,13 @@ using size_router_types = ::testing::Types<size_router_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(size_router, resource_conformance, size_router_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options small_options{
-    .name = "small", .mode = pmrkit::error_mode::record, .quiet = true};
-constexpr pmrkit::test_resource_options large_options{
-    .name = "large", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options small_options{.name = "small"};
+constexpr pmrkit::test_options large_options{.name = "large"};
 
 TEST(SizeRouterResource, RoutesBySizeAndAlignment) {
   test_resource small(small_options, std::pmr::new_delete_resource());
   test_resource large(large_options, std::pmr::new_delete_resource());
-  size_router_resource router({.threshold = 256, .max_small_alignment = 16}, &small, &large);
+  size_router_resource router(&small, {.threshold = 256, .max_small_alignment = 16}, &large);
 
   struct request {
     std::size_t bytes;
@@ -100,7 +98,7 @@ TEST(SizeRouterResource, RoutesBySizeAndAlignment) {
 TEST(SizeRouterResource, SmallNodesGoToAPoolAndLargeBuffersElsewhere) {
   test_resource large(large_options, std::pmr::new_delete_resource());
   pmrkit::pool_resource nodes({.block_size = 64, .on_mismatch = pmrkit::pool_mismatch::reject});
-  size_router_resource router({.threshold = 64}, &nodes, &large);
+  size_router_resource router(&nodes, {.threshold = 64}, &large);
   {
     std::pmr::vector<std::pmr::vector<int>> table(&router);
     table.reserve(100);  // 100 * 32 bytes: large
@@ -115,7 +113,7 @@ TEST(SizeRouterResource, SmallNodesGoToAPoolAndLargeBuffersElsewhere) {
 
 TEST(SizeRouterResource, TheSidesErrorsReachTheCaller) {
   test_resource small(small_options, std::pmr::new_delete_resource());
-  size_router_resource router({.name = "router"}, &small, std::pmr::null_memory_resource());
+  size_router_resource router(&small, {.name = "router"}, std::pmr::null_memory_resource());
   small.set_allocation_limit(0);
   try {
     (void)router.allocate(8);
@@ -143,7 +141,7 @@ TEST(SizeRouterResource, TheSidesErrorsReachTheCaller) {
 std::string construction_error(const size_router_options& options, std::pmr::memory_resource* small,
                                std::pmr::memory_resource* large) {
   try {
-    size_router_resource router(options, small, large);
+    size_router_resource router(small, options, large);
   } catch (const std::invalid_argument& e) {
     return e.what();
   }
@@ -162,7 +160,7 @@ TEST(SizeRouterResource, InvalidOptionsAndNullSidesNameTheField) {
             "pmrkit::size_router_resource: small must not be null");
   EXPECT_EQ(construction_error({}, heap, nullptr),
             "pmrkit::size_router_resource: large must not be null");
-  size_router_resource router({}, heap);
+  size_router_resource router(heap, {});
   EXPECT_EQ(router.threshold(), 256U);
   EXPECT_EQ(router.max_small_alignment(), alignof(std::max_align_t));
   EXPECT_EQ(router.small_resource(), heap);

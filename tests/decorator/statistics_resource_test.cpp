@@ -73,19 +73,19 @@ using statistics_types =
 INSTANTIATE_TYPED_TEST_SUITE_P(statistics, resource_conformance, statistics_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 constexpr decorator_threading both_modes[] = {decorator_threading::concurrent,
                                               decorator_threading::serialized};
 
-void expect_counters(const allocation_counters& c, std::size_t allocations,
-                     std::size_t deallocations, std::ptrdiff_t in_use, std::ptrdiff_t peak,
-                     std::size_t total) {
+/// For a frame's allocation_counters (signed) and the lifetime's statistics_stats (unsigned).
+template <class Counters>
+void expect_counters(const Counters& c, std::size_t allocations, std::size_t deallocations,
+                     std::ptrdiff_t in_use, std::ptrdiff_t peak, std::size_t total) {
   EXPECT_EQ(c.allocations, allocations);
   EXPECT_EQ(c.deallocations, deallocations);
-  EXPECT_EQ(c.bytes_in_use, in_use);
-  EXPECT_EQ(c.peak_bytes_in_use, peak);
+  EXPECT_EQ(static_cast<std::ptrdiff_t>(c.bytes_in_use), in_use);
+  EXPECT_EQ(static_cast<std::ptrdiff_t>(c.peak_bytes_in_use), peak);
   EXPECT_EQ(c.total_bytes, total);
 }
 
@@ -244,9 +244,10 @@ TEST(StatisticsResource, CountersMatchAReferenceThroughNestedFrames) {
         if (!frames.empty()) frames.back().allocate(bytes);
       }
       if (step % 97 == 0) {
-        const allocation_counters now = statistics.stats();
-        ASSERT_EQ(now.bytes_in_use, lifetime.c.bytes_in_use) << step;
-        ASSERT_EQ(now.peak_bytes_in_use, lifetime.c.peak_bytes_in_use) << step;
+        const pmrkit::statistics_stats now = statistics.stats();
+        ASSERT_EQ(static_cast<std::ptrdiff_t>(now.bytes_in_use), lifetime.c.bytes_in_use) << step;
+        ASSERT_EQ(static_cast<std::ptrdiff_t>(now.peak_bytes_in_use), lifetime.c.peak_bytes_in_use)
+            << step;
       }
     }
     while (statistics.frame_depth() != 0)
@@ -370,11 +371,11 @@ TEST(StatisticsResource, ConcurrentCountersAreExactOverAThreadSafeUpstream) {
   for (std::thread& worker : workers)
     worker.join();
   const allocation_counters frame = statistics.pop_counters();
-  const allocation_counters lifetime = statistics.stats();
+  const pmrkit::statistics_stats lifetime = statistics.stats();
   EXPECT_EQ(lifetime.allocations, threads * steps);
   EXPECT_EQ(lifetime.deallocations, threads * steps);
-  EXPECT_EQ(lifetime.bytes_in_use, 0);
-  EXPECT_GT(lifetime.peak_bytes_in_use, 0);
+  EXPECT_EQ(lifetime.bytes_in_use, 0U);
+  EXPECT_GT(lifetime.peak_bytes_in_use, 0U);
   EXPECT_EQ(frame.allocations, lifetime.allocations);
   EXPECT_EQ(frame.bytes_in_use, 0);
   EXPECT_EQ(frame.total_bytes, lifetime.total_bytes);

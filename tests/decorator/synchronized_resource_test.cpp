@@ -36,8 +36,7 @@ using synchronized_types = ::testing::Types<synchronized_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(synchronized, resource_conformance, synchronized_types,
                                pmrkit::conformance::traits_names);
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 TEST(SynchronizedResource, ThreadsShareAMultipoolThroughIt) {
   constexpr int threads = 4;
@@ -144,7 +143,9 @@ TEST(SynchronizedResource, TheUpstreamsErrorsReachTheCaller) {
 
 TEST(SynchronizedResource, ANullUpstreamIsAnInvalidArgument) {
   try {
-    synchronized_resource shared(nullptr);
+    // A typed null: `shared(nullptr)` does not compile (no pointer type to deduce).
+    std::pmr::memory_resource* missing = nullptr;
+    synchronized_resource shared(missing);
     ADD_FAILURE() << "a null upstream was accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()), "pmrkit::synchronized_resource: upstream must not be null");

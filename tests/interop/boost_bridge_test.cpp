@@ -103,8 +103,7 @@ INSTANTIATE_TYPED_TEST_SUITE_P(interop, resource_conformance, bridge_types,
 
 // --- Test doubles --------------------------------------------------------------------------------
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 // A Boost resource that throws what it is told to on every allocation.
 template <class Exception>

@@ -1,4 +1,5 @@
 #include <pmr/testing/exception_test.hpp>
+#include <pmr/testing/violation_recorder.hpp>
 
 #include <gtest/gtest.h>
 
@@ -10,13 +11,11 @@
 
 namespace {
 
-using pmrkit::error_mode;
 using pmrkit::test_resource;
 using pmrkit::violation_kind;
 
-// Options of the usual subject here: record mode, quiet, over new_delete.
-constexpr pmrkit::test_resource_options recording{
-    .name = "exception test", .mode = error_mode::record, .quiet = true};
+// Options of the usual subject here, over new_delete.
+constexpr pmrkit::test_options recording{.name = "exception test"};
 
 TEST(ExceptionTest, FailsEveryAllocationInTurnUntilTheBodyCompletes) {
   test_resource resource(recording, std::pmr::new_delete_resource());
@@ -60,9 +59,11 @@ void leaks_on_failure(std::pmr::memory_resource& resource) {
 }
 
 TEST(ExceptionTest, CatchesALeakOnTheFailurePath) {
+  pmrkit::violation_recorder recorder;  // the leak goes to the handler, and into errors()
   test_resource resource(recording, std::pmr::new_delete_resource());
   const std::size_t runs = pmrkit::exception_test(resource, [&] { leaks_on_failure(resource); });
   EXPECT_EQ(runs, 3U);
+  EXPECT_EQ(recorder.count(violation_kind::leak), 1U);
   const auto errors = resource.errors();
   ASSERT_EQ(errors.size(), 1U);
   EXPECT_EQ(errors[0].kind, violation_kind::leak);
@@ -71,7 +72,7 @@ TEST(ExceptionTest, CatchesALeakOnTheFailurePath) {
   resource.deallocate(const_cast<void*>(errors[0].pointer), 32, 8);
 }
 
-TEST(ExceptionTestDeathTest, AbortModeAbortsOnALeak) {
+TEST(ExceptionTestDeathTest, TheDefaultHandlerAbortsOnALeak) {
   EXPECT_DEATH(
       {
         test_resource resource("strict", std::pmr::new_delete_resource());

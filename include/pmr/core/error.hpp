@@ -11,6 +11,14 @@
 // The exception objects hold their text in fixed buffers: constructing or
 // copying one never allocates, which matters when memory is what ran out.
 //
+// When an upstream throws a `std::bad_alloc` of its own (not a pmrkit
+// error), the resource throws `allocation_error` with reason
+// `upstream_failed` as if by `std::throw_with_nested`: the exception is also
+// a `std::nested_exception` holding the upstream's, so
+// `std::rethrow_if_nested(e)` recovers its type, and the message ends with
+// "; upstream: <its what()>". A pmrkit error thrown by an upstream (a
+// `budget_exceeded` under a pool) reaches the caller unchanged.
+//
 // Thread safety: the classes are immutable values; `throw_allocation_error`
 // may be called from any thread.
 //
@@ -36,7 +44,7 @@ enum class failure_reason : unsigned char {
   budget_exceeded,   ///< a budget decorator refused the request
   bad_alignment,     ///< the alignment is not a power of two, or is unsupported
   size_overflow,     ///< rounding the size (plus bookkeeping) overflows std::size_t
-  upstream_failed,   ///< the upstream resource threw std::bad_alloc
+  upstream_failed,   ///< the upstream threw a std::bad_alloc that is not pmrkit's (nested)
   injected_failure,  ///< a test_resource allocation limit was reached on purpose
 };
 
@@ -49,23 +57,23 @@ class allocation_error : public std::bad_alloc {
   /// Builds the error; `resource_name` is copied (truncated to 63 characters).
   allocation_error(failure_reason reason, std::size_t requested, std::size_t alignment,
                    std::string_view resource_name) noexcept;
+  /// As above, with `detail` appended to the message after "; " (the message
+  /// is truncated to its fixed capacity, 383 characters).
+  allocation_error(failure_reason reason, std::size_t requested, std::size_t alignment,
+                   std::string_view resource_name, std::string_view detail) noexcept;
 
   [[nodiscard]] failure_reason reason() const noexcept { return reason_; }
   [[nodiscard]] std::size_t requested() const noexcept { return requested_; }
   [[nodiscard]] std::size_t alignment() const noexcept { return alignment_; }
   [[nodiscard]] std::string_view resource_name() const noexcept { return name_; }
 
-  /// One line: "pmrkit: '<name>' <reason>: requested <n> bytes, alignment <a>".
+  /// One line: "pmrkit: '<name>' <reason>: requested <n> bytes, alignment <a>",
+  /// followed by "; <detail>" when there is one.
   [[nodiscard]] const char* what() const noexcept override { return message_; }
-
- protected:
-  /// For derived errors: `detail` is appended to the message after "; ".
-  allocation_error(failure_reason reason, std::size_t requested, std::size_t alignment,
-                   std::string_view resource_name, std::string_view detail) noexcept;
 
  private:
   static constexpr std::size_t name_capacity = 64;
-  static constexpr std::size_t message_capacity = 256;
+  static constexpr std::size_t message_capacity = 384;
 
   failure_reason reason_;
   std::size_t requested_;

@@ -1,20 +1,29 @@
 // Taking memory from an upstream resource under pmrkit's error contract.
 //
-// An upstream may be anything, `new_delete_resource()` included, and may
-// throw a plain `std::bad_alloc`. Every pmrkit resource takes its memory
-// through `allocate_from_upstream`, which passes a pmrkit `allocation_error`
-// through unchanged and turns any other `std::bad_alloc` into an
-// `allocation_error` with reason `upstream_failed` naming the resource, so
-// callers always get the reason, the size and the name.
+// An upstream may be anything, `new_delete_resource()` or a user's own
+// resource included, and may throw a plain `std::bad_alloc` or one of its own
+// subclasses. `allocate_from_upstream` is the call a resource makes to take
+// memory from its upstream: a pmrkit `allocation_error` (a `budget_exceeded`
+// further up the chain, say) passes through unchanged; any other
+// `std::bad_alloc` becomes an `allocation_error` with reason
+// `upstream_failed` naming the resource and the caller's request, thrown as
+// if by `std::throw_with_nested`: it is also a `std::nested_exception`
+// holding the upstream's exception (`std::rethrow_if_nested` recovers its
+// type), and its message ends with "; upstream: <the upstream's what()>".
+// Other exceptions pass unchanged.
 //
 // A decorator on its fast path calls the upstream itself, inline, and hands
 // a failure to `rethrow_upstream_failure` from its `catch (...)` handler:
 // the same translation, out of line, so the path that succeeds is the
 // upstream call alone.
 //
-// `require_upstream` is the null check every constructor taking an upstream
+// `require_upstream` is the null check a constructor taking an upstream
 // makes: a null pointer throws `std::invalid_argument` naming the class and
 // the parameter.
+//
+// These are the helpers; whether a given resource uses them is that
+// resource's business (the conformance suite checks the outcome: every
+// failure an `allocation_error`, a null upstream refused).
 //
 // Thread safety: as the upstream's.
 //
@@ -23,6 +32,11 @@
 //     (void)pmrkit::allocate_from_upstream(std::pmr::null_memory_resource(), 64, 8, "pool");
 //   } catch (const pmrkit::allocation_error& e) {
 //     assert(e.reason() == pmrkit::failure_reason::upstream_failed);
+//     try {
+//       std::rethrow_if_nested(e);  // the null resource's own std::bad_alloc
+//     } catch (const std::bad_alloc& original) {
+//       assert(dynamic_cast<const pmrkit::allocation_error*>(&original) == nullptr);
+//     }
 //   }
 //   std::pmr::memory_resource* upstream = std::pmr::null_memory_resource();
 //   assert(pmrkit::require_upstream(upstream, "pmrkit::example") == upstream);
@@ -43,9 +57,11 @@
 
 namespace pmrkit {
 
-/// `upstream->allocate(bytes, alignment)`, with a plain std::bad_alloc turned
-/// into allocation_error{upstream_failed, requested, requested_alignment,
-/// resource_name}: the figures of the caller's request that needed the memory.
+/// `upstream->allocate(bytes, alignment)`, with a std::bad_alloc that is not
+/// an allocation_error turned into allocation_error{upstream_failed,
+/// requested, requested_alignment, resource_name} (the figures of the
+/// caller's request that needed the memory) with the upstream's exception
+/// nested and its what() in the message.
 [[nodiscard]] void* allocate_from_upstream(std::pmr::memory_resource* upstream, std::size_t bytes,
                                            std::size_t alignment, std::string_view resource_name,
                                            std::size_t requested, std::size_t requested_alignment);
@@ -60,7 +76,8 @@ namespace pmrkit {
 /// Called from a `catch (...)` handler around an upstream allocation: rethrows
 /// the exception being handled, except that a std::bad_alloc which is not an
 /// allocation_error becomes allocation_error{upstream_failed, requested,
-/// alignment, resource_name}. Out of line and cold.
+/// alignment, resource_name}, nesting it and quoting its what(). Out of line
+/// and cold.
 [[noreturn]] void rethrow_upstream_failure(std::string_view resource_name, std::size_t requested,
                                            std::size_t alignment);
 

@@ -12,6 +12,10 @@
 // strategy it caps what its callers hold; under a strategy (the strategy's
 // upstream) it caps what the strategy takes from the system, chunks included.
 //
+// Constructed as `budget_resource b;`, `b(upstream)`, `b(options)`,
+// `b(options, upstream)`, `b({})` or `b({}, upstream)`; the default limit is
+// 0, which refuses every request until set_limit() raises it.
+//
 // Budgets nest by chaining: a per-tenant budget over a process budget. A
 // request must fit both; the one that refuses it is named in the error, and
 // the inner budget's reservation is rolled back when the outer refuses.
@@ -25,7 +29,7 @@
 // `threading = decorator_threading::serialized` it updates them with plain
 // loads and stores, a few nanoseconds cheaper per call, for use over a
 // single-threaded upstream or under synchronized_resource (see
-// <pmr/decorator/counter.hpp>). A request racing with set_limit() may be
+// <pmr/decorator/threading.hpp>). A request racing with set_limit() may be
 // judged against either limit.
 //
 // Example:
@@ -38,13 +42,15 @@
 //     assert(e.resource_name() == "tenant-a" && e.remaining() == 4_KiB);
 //   }
 //   tenant.deallocate(p, 60_KiB);
-//   assert(tenant.stats().peak == 60_KiB && process.stats().in_use == 0);
+//   assert(tenant.stats().peak_bytes_in_use == 60_KiB && process.stats().bytes_in_use == 0);
 #pragma once
 
 #include <pmr/core/align.hpp>
+#include <pmr/core/detail/relaxed_counter.hpp>
 #include <pmr/core/upstream.hpp>
-#include <pmr/decorator/counter.hpp>
+#include <pmr/decorator/threading.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <memory_resource>
 #include <optional>
@@ -55,24 +61,30 @@
 namespace pmrkit {
 
 struct budget_options {
-  std::size_t limit = 0;             ///< bytes callers may hold at once (required; 0 refuses all)
-  std::string_view name = "budget";  ///< shown in budget_exceeded (copied)
+  std::size_t limit = 0;  ///< bytes callers may hold at once (0 refuses all)
   decorator_threading threading = decorator_threading::concurrent;
+  std::string_view name = "budget";  ///< shown in budget_exceeded (copied)
 };
 
 struct budget_stats {
-  std::size_t in_use = 0;      ///< bytes requested and not yet freed
-  std::size_t peak = 0;        ///< the most in_use has been
-  std::size_t limit = 0;       ///< the limit now
+  std::size_t bytes_in_use = 0;       ///< bytes requested and not yet freed
+  std::size_t peak_bytes_in_use = 0;  ///< the most bytes_in_use has been
+  std::size_t limit = 0;              ///< the limit now
   std::size_t rejections = 0;  ///< requests refused for the budget (the upstream's failures aside)
 };
 
 class budget_resource final : public std::pmr::memory_resource {
  public:
   /// Throws std::invalid_argument when `upstream` is null.
-  explicit budget_resource(budget_options options,
+  explicit budget_resource(budget_options options = {},
                            std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
-  budget_resource(const budget_resource&) = delete;
+  /// The default options over `upstream` (a template, so that `{}` never
+  /// reads as a null upstream).
+  template <std::derived_from<std::pmr::memory_resource> Upstream>
+  explicit budget_resource(Upstream* upstream) : budget_resource(budget_options{}, upstream) {}
+  /// Not copyable. Declared on a non-const reference so that `{}` does not
+  /// convert to it and `budget_resource b({})` means the default options.
+  budget_resource(budget_resource&) = delete;
   budget_resource& operator=(const budget_resource&) = delete;
   ~budget_resource() override = default;
 
@@ -90,8 +102,8 @@ class budget_resource final : public std::pmr::memory_resource {
     return in_use < limit ? limit - in_use : 0;
   }
   [[nodiscard]] budget_stats stats() const noexcept {
-    return {.in_use = in_use_.load(),
-            .peak = peak_.load(),
+    return {.bytes_in_use = in_use_.load(),
+            .peak_bytes_in_use = peak_.load(),
             .limit = limit_.load(),
             .rejections = rejections_.load()};
   }
@@ -130,10 +142,10 @@ class budget_resource final : public std::pmr::memory_resource {
   std::string name_;
   std::pmr::memory_resource* upstream_;
   decorator_threading threading_;
-  relaxed_counter<std::size_t> limit_;
-  relaxed_counter<std::size_t> in_use_;
-  relaxed_counter<std::size_t> peak_;
-  relaxed_counter<std::size_t> rejections_;
+  detail::relaxed_counter<std::size_t> limit_;
+  detail::relaxed_counter<std::size_t> in_use_;
+  detail::relaxed_counter<std::size_t> peak_;
+  detail::relaxed_counter<std::size_t> rejections_;
 };
 
 static_assert(std::is_base_of_v<std::pmr::memory_resource, budget_resource>);

@@ -24,8 +24,16 @@
 // primary refuses costs an exception, so a primary that is often full is
 // better put behind a size_router_resource or given room.
 //
+// Constructed with the primary first, then as every decorator:
+// `f(&primary)`, `f(&primary, secondary)`, `f(&primary, options)`,
+// `f(&primary, options, secondary)`, `f(&primary, {})` or
+// `f(&primary, {}, secondary)`; the secondary defaults to the default
+// resource.
+//
 // Thread safety: as the primary's and the secondary's; its own figures are
-// atomics updated on the secondary's path only.
+// relaxed atomics updated on the secondary's path only, with read-modify-writes
+// unless `threading = decorator_threading::serialized` says the calls never
+// overlap (see <pmr/decorator/threading.hpp>).
 //
 // Example:
 //   alignas(64) std::byte storage[4096];  // room for one chunk of the pool
@@ -34,7 +42,7 @@
 //   pmrkit::pool_resource pool({.block_size = 32, .initial_blocks = 64, .growth_factor = 1,
 //                               .on_mismatch = pmrkit::pool_mismatch::reject},
 //                              &fixed);
-//   pmrkit::fallback_resource overflow({}, &pool, std::pmr::new_delete_resource());
+//   pmrkit::fallback_resource overflow(&pool, std::pmr::new_delete_resource());
 //   {
 //     std::pmr::list<int> values(100, 0, &overflow);  // 64 nodes in the pool, 36 on the heap
 //     assert(pool.stats().blocks_in_use == 64 && overflow.stats().secondary_blocks_in_use == 36);
@@ -43,8 +51,9 @@
 #pragma once
 
 #include <pmr/core/align.hpp>
+#include <pmr/core/detail/relaxed_counter.hpp>
 #include <pmr/core/upstream.hpp>
-#include <pmr/decorator/counter.hpp>
+#include <pmr/decorator/threading.hpp>
 
 #include <concepts>
 #include <cstddef>
@@ -67,6 +76,7 @@ concept owning_resource = std::derived_from<Resource, std::pmr::memory_resource>
 };
 
 struct fallback_options {
+  decorator_threading threading = decorator_threading::concurrent;
   std::string_view name = "fallback";  ///< shown in errors (copied)
 };
 
@@ -80,11 +90,18 @@ template <owning_resource Primary>
 class fallback_resource final : public std::pmr::memory_resource {
  public:
   /// Throws std::invalid_argument when `primary` or `secondary` is null.
-  fallback_resource(fallback_options options, Primary* primary,
-                    std::pmr::memory_resource* secondary = std::pmr::get_default_resource())
+  explicit fallback_resource(
+      Primary* primary, fallback_options options = {},
+      std::pmr::memory_resource* secondary = std::pmr::get_default_resource())
       : name_(options.name),
         primary_(require_upstream(primary, "pmrkit::fallback_resource", "primary")),
-        secondary_(require_upstream(secondary, "pmrkit::fallback_resource", "secondary")) {}
+        secondary_(require_upstream(secondary, "pmrkit::fallback_resource", "secondary")),
+        threading_(options.threading) {}
+  /// The default options, `primary` and `secondary` (a template, so that `{}`
+  /// never reads as a null secondary).
+  template <std::derived_from<std::pmr::memory_resource> Secondary>
+  explicit fallback_resource(Primary* primary, Secondary* secondary)
+      : fallback_resource(primary, fallback_options{}, secondary) {}
   fallback_resource(const fallback_resource&) = delete;
   fallback_resource& operator=(const fallback_resource&) = delete;
   ~fallback_resource() override = default;
@@ -101,10 +118,9 @@ class fallback_resource final : public std::pmr::memory_resource {
   [[nodiscard]] std::pmr::memory_resource* secondary_resource() const noexcept {
     return secondary_;
   }
+  [[nodiscard]] decorator_threading threading() const noexcept { return threading_; }
 
  private:
-  static constexpr auto threading = decorator_threading::concurrent;
-
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
     check_request(bytes, alignment, name_);
     try {
@@ -113,9 +129,9 @@ class fallback_resource final : public std::pmr::memory_resource {
       // The secondary is asked below, once this exception is gone.
     }
     void* p = allocate_from_upstream(secondary_, bytes, alignment, name_);
-    fallbacks_.add(1, threading);
-    secondary_blocks_.add(1, threading);
-    secondary_bytes_.add(bytes, threading);
+    fallbacks_.add(1, threading_);
+    secondary_blocks_.add(1, threading_);
+    secondary_bytes_.add(bytes, threading_);
     return p;
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
@@ -124,8 +140,8 @@ class fallback_resource final : public std::pmr::memory_resource {
       return;
     }
     secondary_->deallocate(p, bytes, alignment);
-    secondary_blocks_.subtract(1, threading);
-    secondary_bytes_.subtract(bytes, threading);
+    secondary_blocks_.subtract(1, threading_);
+    secondary_bytes_.subtract(bytes, threading_);
   }
   [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
     return this == &other;
@@ -134,9 +150,10 @@ class fallback_resource final : public std::pmr::memory_resource {
   std::string name_;
   Primary* primary_;
   std::pmr::memory_resource* secondary_;
-  relaxed_counter<std::size_t> fallbacks_;
-  relaxed_counter<std::size_t> secondary_blocks_;
-  relaxed_counter<std::size_t> secondary_bytes_;
+  decorator_threading threading_;
+  detail::relaxed_counter<std::size_t> fallbacks_;
+  detail::relaxed_counter<std::size_t> secondary_blocks_;
+  detail::relaxed_counter<std::size_t> secondary_bytes_;
 };
 
 }  // namespace pmrkit

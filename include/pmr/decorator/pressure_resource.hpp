@@ -53,8 +53,9 @@
 // Choose it to shed caches before memory runs out (see lru_cache), to log or
 // shed load at thresholds, or to survive a transient upstream failure.
 //
-// Thread safety: as thread-safe as its upstream (DESIGN point 6): counters
-// and the level are atomics, subscriptions are guarded by a mutex. Callbacks
+// Thread safety: as thread-safe as its upstream (docs/contract.md): counters
+// and the level are atomics, always updated with read-modify-writes (it has
+// no `threading` option), subscriptions are guarded by a mutex. Callbacks
 // of different threads may run concurrently, and transitions found by
 // different threads may be delivered in either order. Unsubscribing waits for
 // the subscriber's calls running on other threads, so do not destroy a
@@ -72,10 +73,12 @@
 #pragma once
 
 #include <pmr/core/align.hpp>
-#include <pmr/decorator/counter.hpp>
+#include <pmr/core/detail/relaxed_counter.hpp>
+#include <pmr/core/upstream.hpp>
 
 #include <array>
 #include <atomic>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -199,9 +202,18 @@ class pressure_resource final : public std::pmr::memory_resource {
   /// Throws std::invalid_argument naming the field for invalid options
   /// ("capacity", "low_percent", ...) or a null `upstream`, and what the
   /// upstream throws when the emergency reserve cannot be taken.
-  explicit pressure_resource(pressure_options options, std::pmr::memory_resource* upstream =
-                                                           std::pmr::get_default_resource());
-  pressure_resource(const pressure_resource&) = delete;
+  /// The default options are invalid (capacity 0 with own usage): the
+  /// forms without options compile, as for every decorator, and throw.
+  explicit pressure_resource(pressure_options options = {}, std::pmr::memory_resource* upstream =
+                                                                std::pmr::get_default_resource());
+  /// The default options over `upstream` (a template, so that `{}` never
+  /// reads as a null upstream).
+  template <std::derived_from<std::pmr::memory_resource> Upstream>
+  explicit pressure_resource(Upstream* upstream)
+      : pressure_resource(pressure_options{}, upstream) {}
+  /// Not copyable. Declared on a non-const reference so that `{}` does not
+  /// convert to it and `pressure_resource p({})` means the default options.
+  pressure_resource(pressure_resource&) = delete;
   pressure_resource& operator=(const pressure_resource&) = delete;
   /// Gives the reserve back and detaches the subscriptions. Blocks still
   /// allocated are the upstream's and stay with it.
@@ -313,7 +325,7 @@ class pressure_resource final : public std::pmr::memory_resource {
   std::size_t system_sample_bytes_;
 
   std::atomic<std::size_t> in_use_{0};
-  relaxed_counter<std::size_t> peak_;
+  detail::relaxed_counter<std::size_t> peak_;
   std::atomic<pressure_level> level_{pressure_level::none};
   std::atomic<std::size_t> traffic_{0};  // system source: bytes since the last reading
 

@@ -11,11 +11,16 @@
 // buffers out of a pool's chunks. It owns no memory and keeps no figures:
 // wrap either side in a statistics_resource to count it.
 //
+// Constructed with `small` first, then as every decorator: `r(small)`,
+// `r(small, large)`, `r(small, options)`, `r(small, options, large)`,
+// `r(small, {})` or `r(small, {}, large)`; `large` defaults to the default
+// resource. It keeps no figures, so it has no `threading` option.
+//
 // Thread safety: as its two resources'; it keeps no state of its own.
 //
 // Example:
 //   pmrkit::pool_resource nodes({.block_size = 64});
-//   pmrkit::size_router_resource router({.threshold = 64}, &nodes,
+//   pmrkit::size_router_resource router(&nodes, {.threshold = 64},
 //                                       std::pmr::new_delete_resource());
 //   {
 //     std::pmr::list<int> values({1, 2, 3}, &router);  // nodes of at most 64 bytes: the pool
@@ -28,6 +33,7 @@
 #include <pmr/core/align.hpp>
 #include <pmr/core/upstream.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <memory_resource>
 #include <string>
@@ -48,8 +54,14 @@ class size_router_resource final : public std::pmr::memory_resource {
   /// Throws std::invalid_argument naming the field when threshold is 0 or
   /// max_small_alignment is not a power of two, and naming the resource when
   /// `small` or `large` is null.
-  size_router_resource(size_router_options options, std::pmr::memory_resource* small,
-                       std::pmr::memory_resource* large = std::pmr::get_default_resource());
+  explicit size_router_resource(
+      std::pmr::memory_resource* small, size_router_options options = {},
+      std::pmr::memory_resource* large = std::pmr::get_default_resource());
+  /// The default options, `small` and `large` (a template, so that `{}` never
+  /// reads as a null resource).
+  template <std::derived_from<std::pmr::memory_resource> Large>
+  explicit size_router_resource(std::pmr::memory_resource* small, Large* large)
+      : size_router_resource(small, size_router_options{}, large) {}
   size_router_resource(const size_router_resource&) = delete;
   size_router_resource& operator=(const size_router_resource&) = delete;
   ~size_router_resource() override = default;

@@ -6,13 +6,19 @@
 // byte, bucket i (1..64) those of 2^(i-1)+1 to 2^i bytes, i.e. bucket
 // `std::bit_width(bytes - 1)`. Bytes are the requested ones.
 //
+// `stats()` returns the lifetime figures (`statistics_stats`, unsigned, named
+// as every pmrkit stats() names them). Constructed as `statistics_resource s;`,
+// `s(upstream)`, `s(options)`, `s(options, upstream)`, `s({})` or
+// `s({}, upstream)`.
+//
 // Scoped counters, as RMM's statistics_resource_adaptor: `push_counters()`
 // starts a frame with counters of its own, which the following calls update
 // (the lifetime counters go on too); `pop_counters()` ends it, returns its
 // counters and adds them into the frame below, whose peak becomes the larger
 // of its own and its bytes at the push plus the popped frame's peak. A frame's
 // bytes in use are those allocated less those freed since its push, so they
-// are negative when it freed older blocks.
+// are negative when it freed older blocks (`allocation_counters` is signed
+// for that reason; it is a frame's account, not a stats()).
 //
 // Observers: `add_observer(o)` has `o.on_allocate(p, bytes, alignment)` called
 // after every successful allocation and `o.on_deallocate(...)` before every
@@ -27,7 +33,7 @@
 // as thread-safe as its upstream; `threading = decorator_threading::serialized`
 // updates them with loads and stores instead of read-modify-writes (a few
 // nanoseconds per call) when the calls never overlap (see
-// <pmr/decorator/counter.hpp>). `stats()` and `histogram()` may be called at
+// <pmr/decorator/threading.hpp>). `stats()` and `histogram()` may be called at
 // any time from any thread; taken while other threads allocate, a snapshot is
 // not atomic across its fields, and it is exact once they stop.
 // `push_counters`, `pop_counters`, `add_observer` and `remove_observer` change
@@ -49,11 +55,13 @@
 #pragma once
 
 #include <pmr/core/align.hpp>
+#include <pmr/core/detail/relaxed_counter.hpp>
 #include <pmr/core/upstream.hpp>
-#include <pmr/decorator/counter.hpp>
+#include <pmr/decorator/threading.hpp>
 
 #include <array>
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <limits>
 #include <memory>
@@ -66,11 +74,21 @@
 namespace pmrkit {
 
 struct statistics_options {
-  std::string_view name = "statistics";  ///< shown in errors (copied)
   decorator_threading threading = decorator_threading::concurrent;
+  std::string_view name = "statistics";  ///< shown in errors (copied)
 };
 
-/// Counters over the resource's lifetime (`stats()`) or over a frame (`pop_counters()`).
+/// The figures over the resource's lifetime (`stats()`).
+struct statistics_stats {
+  std::size_t allocations = 0;        ///< successful allocate calls
+  std::size_t deallocations = 0;      ///< deallocate calls
+  std::size_t bytes_in_use = 0;       ///< bytes allocated and not yet freed
+  std::size_t peak_bytes_in_use = 0;  ///< the most bytes_in_use has been
+  std::size_t total_bytes = 0;        ///< bytes ever allocated
+};
+
+/// The counters of a frame (`pop_counters()`): signed, since a frame may free
+/// blocks allocated before it was pushed.
 struct allocation_counters {
   std::size_t allocations = 0;           ///< successful allocate calls
   std::size_t deallocations = 0;         ///< deallocate calls
@@ -159,9 +177,14 @@ class statistics_resource final : public std::pmr::memory_resource {
   explicit statistics_resource(
       statistics_options options = {},
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
-  explicit statistics_resource(std::pmr::memory_resource* upstream)
+  /// The default options over `upstream` (a template, so that `{}` never
+  /// reads as a null upstream).
+  template <std::derived_from<std::pmr::memory_resource> Upstream>
+  explicit statistics_resource(Upstream* upstream)
       : statistics_resource(statistics_options{}, upstream) {}
-  statistics_resource(const statistics_resource&) = delete;
+  /// Not copyable. Declared on a non-const reference so that `{}` does not
+  /// convert to it and `statistics_resource s({})` means the default options.
+  statistics_resource(statistics_resource&) = delete;
   statistics_resource& operator=(const statistics_resource&) = delete;
   ~statistics_resource() override;
 
@@ -185,8 +208,8 @@ class statistics_resource final : public std::pmr::memory_resource {
 
   // Observers of the resource.
 
-  /// The lifetime counters.
-  [[nodiscard]] allocation_counters stats() const noexcept;
+  /// The lifetime figures.
+  [[nodiscard]] statistics_stats stats() const noexcept;
   /// Allocations per request size: see histogram_bucket().
   [[nodiscard]] histogram_type histogram() const noexcept;
   [[nodiscard]] std::string_view name() const noexcept { return name_; }
@@ -250,7 +273,7 @@ class statistics_resource final : public std::pmr::memory_resource {
   decorator_threading threading_;
   update_path path_;
   detail::counter_frame lifetime_;
-  std::array<relaxed_counter<std::size_t>, histogram_buckets> histogram_;
+  std::array<detail::relaxed_counter<std::size_t>, histogram_buckets> histogram_;
   // The frames and observers are bookkeeping of the decorator, not allocations
   // it serves: they live on the global heap, where they are not counted.
   std::vector<std::unique_ptr<detail::counter_frame>> frames_;  // the newest last

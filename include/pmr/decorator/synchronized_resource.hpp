@@ -7,6 +7,10 @@
 // `stats().contended_locks` counts the calls that found the lock taken and
 // had to wait: when it grows with the calls, the lock is the bottleneck.
 //
+// Constructed as `synchronized_resource s;`, `s(upstream)`, `s(options)`,
+// `s(options, upstream)`, `s({})` or `s({}, upstream)`. It has no
+// `threading` option: its one figure is updated under its lock.
+//
 // Choose it to share a single-threaded strategy (a pool, an arena, a budget
 // or statistics in `serialized` mode) between a few threads. Under heavy
 // contention prefer concurrent_pool_resource, whose threads rarely meet.
@@ -28,6 +32,7 @@
 #include <pmr/core/align.hpp>
 #include <pmr/core/upstream.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <functional>
 #include <memory_resource>
@@ -51,11 +56,16 @@ class synchronized_resource final : public std::pmr::memory_resource {
  public:
   /// Throws std::invalid_argument when `upstream` is null.
   explicit synchronized_resource(
-      synchronized_options options,
+      synchronized_options options = {},
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
-  explicit synchronized_resource(std::pmr::memory_resource* upstream)
+  /// The default options over `upstream` (a template, so that `{}` never
+  /// reads as a null upstream).
+  template <std::derived_from<std::pmr::memory_resource> Upstream>
+  explicit synchronized_resource(Upstream* upstream)
       : synchronized_resource(synchronized_options{}, upstream) {}
-  synchronized_resource(const synchronized_resource&) = delete;
+  /// Not copyable. Declared on a non-const reference so that `{}` does not
+  /// convert to it and `synchronized_resource s({})` means the default options.
+  synchronized_resource(synchronized_resource&) = delete;
   synchronized_resource& operator=(const synchronized_resource&) = delete;
   ~synchronized_resource() override = default;
 
@@ -71,7 +81,7 @@ class synchronized_resource final : public std::pmr::memory_resource {
   // Observers.
 
   /// Takes the lock (not from inside locked()).
-  [[nodiscard]] synchronized_stats stats() const;
+  [[nodiscard]] synchronized_stats stats() const noexcept;
   [[nodiscard]] std::string_view name() const noexcept { return name_; }
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
 

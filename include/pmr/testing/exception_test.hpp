@@ -5,15 +5,16 @@
 // allocation limit set to 0, 1, 2, ... so that its first, second, third ...
 // allocation throws, until `body` completes. After each run that ended in the
 // injected failure, every block `body` allocated during that run must have
-// been freed again; a block still in use is reported through the resource's
-// error mode as a `violation_kind::leak` (abort, or recorded for the test to
-// inspect). A std::bad_alloc that the injection did not cause, and any other
-// exception, propagates. Returns the number of runs (allocations + 1).
+// been freed again; the blocks still in use are reported as one
+// `violation_kind::leak` through the violation handler (the default aborts;
+// a `violation_recorder` records) and recorded in the resource's errors(). A std::bad_alloc that
+// the injection did not cause, and any other exception, propagates. Returns the number of runs
+// (allocations + 1).
 //
 // Thread safety: as the test_resource's; `body` usually runs on one thread.
 //
 // Example:
-//   pmrkit::test_resource upstream({.mode = pmrkit::error_mode::record});
+//   pmrkit::test_resource upstream("exception test");
 //   std::size_t runs = pmrkit::exception_test(upstream, [&] {
 //     std::pmr::vector<std::pmr::string> v(&upstream);
 //     v.emplace_back("long enough to allocate a buffer of its own");
@@ -45,7 +46,7 @@ std::size_t exception_test(test_resource& resource, Body&& body, std::size_t max
   } reset{resource};
 
   for (std::size_t run = 0; run < max_runs; ++run) {
-    const test_resource_stats before = resource.stats();
+    const test_stats before = resource.stats();
     resource.set_allocation_limit(static_cast<long long>(run));
     try {
       std::invoke(body);

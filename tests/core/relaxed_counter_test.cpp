@@ -1,4 +1,4 @@
-#include <pmr/decorator/counter.hpp>
+#include <pmr/core/detail/relaxed_counter.hpp>
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 namespace {
 
 using pmrkit::decorator_threading;
-using pmrkit::relaxed_counter;
+using pmrkit::detail::relaxed_counter;
 
 constexpr decorator_threading both_modes[] = {decorator_threading::concurrent,
                                               decorator_threading::serialized};

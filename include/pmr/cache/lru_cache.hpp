@@ -29,6 +29,9 @@
 // it was, apart from what pressure evicted meanwhile. Replacing swaps the new
 // value into the entry (V must be swappable), so it allocates no new node.
 //
+// It is not a memory resource but a container that uses one, so it lives in
+// <pmr/cache/>, apart from the decorators; its options have no `name`.
+//
 // Choose it for data that can be recomputed or reloaded (parsed files,
 // decoded assets, query results) and should be the first memory to go when
 // memory runs short; a plain container when nothing may be dropped.
@@ -52,6 +55,7 @@
 //   assert(cache.get(2) == nullptr && *cache.get(1) == "one" && cache.size() == 2);
 #pragma once
 
+#include <pmr/core/upstream.hpp>
 #include <pmr/decorator/pressure_resource.hpp>
 
 #include <algorithm>
@@ -246,10 +250,7 @@ class lru_cache {
   };
 
   static std::pmr::memory_resource* checked(std::pmr::memory_resource* resource) {
-    if (resource == nullptr) {
-      throw std::invalid_argument("pmrkit::lru_cache: resource must not be null");
-    }
-    return resource;
+    return require_upstream(resource, "pmrkit::lru_cache", "resource");
   }
 
   template <class KK, class VV>

@@ -1,22 +1,13 @@
-// relaxed_counter: the figures decorators keep (bytes in use, peaks, counts),
-// as relaxed atomics that any thread may read at any time.
+// relaxed_counter: a figure a decorator keeps (bytes in use, a peak, a
+// count), as a relaxed atomic that any thread may read at any time.
 //
-// A decorator is exactly as thread-safe as its upstream (DESIGN.md, point 6),
-// so by default (`decorator_threading::concurrent`) every update is an atomic
-// read-modify-write and callers may run on several threads at once. On x86
-// such an instruction costs about 3 ns even uncontended and relaxed (it is a
-// locked instruction), and a decorator makes two (budget) to four (statistics)
-// of them per allocate + deallocate pair: more than the pair itself costs in a
-// pool. When the calls never overlap — over an unsynchronized strategy they
-// cannot, and under synchronized_resource the lock orders them — `serialized`
-// updates with a relaxed load and a relaxed store instead (a cycle or two),
-// and the figures may still be read from another thread while they change.
-//
-// Choose `serialized` for a decorator whose upstream is single-threaded
-// (pool_resource, multipool_resource, the arenas) or that sits under a
-// synchronized_resource; keep `concurrent` when the upstream is shared
-// between threads (concurrent_pool_resource, synchronized_resource,
-// new_delete_resource), or when in doubt.
+// A building block of the decorators (budget_resource, statistics_resource,
+// fallback_resource, pressure_resource's peak): each update takes the decorator's
+// `decorator_threading` (<pmr/decorator/threading.hpp>, where the trade-off is
+// explained). With `concurrent` an update is an atomic read-modify-write;
+// with `serialized` it is a relaxed load and a relaxed store, for callers
+// that never overlap. `add_within` is the budget's reservation (never past a
+// limit, not even for an instant), `raise_to` a running maximum (a peak).
 //
 // Thread safety: with `concurrent`, any member may be called from several
 // threads at once; with `serialized`, updates must not overlap each other,
@@ -24,8 +15,8 @@
 //
 // Example:
 //   const auto mode = pmrkit::decorator_threading::concurrent;
-//   pmrkit::relaxed_counter<std::size_t> in_use;
-//   pmrkit::relaxed_counter<std::size_t> peak;
+//   pmrkit::detail::relaxed_counter<std::size_t> in_use;
+//   pmrkit::detail::relaxed_counter<std::size_t> peak;
 //   peak.raise_to(in_use.add(100, mode), mode);
 //   in_use.subtract(100, mode);
 //   assert(in_use.load() == 0 && peak.load() == 100);
@@ -33,17 +24,13 @@
 //   assert(!in_use.add_within(60, 100, mode) && in_use.load() == 60);  // 120 > 100: refused
 #pragma once
 
+#include <pmr/decorator/threading.hpp>
+
 #include <atomic>
 #include <concepts>
 #include <optional>
 
-namespace pmrkit {
-
-/// Whether a decorator's allocate and deallocate may run on several threads at once.
-enum class decorator_threading : unsigned char {
-  concurrent,  ///< yes: atomic read-modify-writes (the default)
-  serialized,  ///< no, the caller orders them: relaxed loads and stores, much cheaper
-};
+namespace pmrkit::detail {
 
 /// An integer in a relaxed atomic, updated as `decorator_threading` says.
 template <std::integral T>
@@ -111,4 +98,4 @@ class relaxed_counter {
   std::atomic<T> value_{};
 };
 
-}  // namespace pmrkit
+}  // namespace pmrkit::detail

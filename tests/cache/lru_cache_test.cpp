@@ -1,4 +1,4 @@
-#include <pmr/decorator/lru_cache.hpp>
+#include <pmr/cache/lru_cache.hpp>
 
 #include <pmr/decorator/pressure_resource.hpp>
 #include <pmr/testing/test_resource.hpp>
@@ -25,8 +25,7 @@ using pmrkit::pressure_level;
 using pmrkit::pressure_resource;
 using pmrkit::test_resource;
 
-constexpr pmrkit::test_resource_options upstream_options{
-    .name = "upstream", .mode = pmrkit::error_mode::record, .quiet = true};
+constexpr pmrkit::test_options upstream_options{.name = "upstream"};
 
 /// Text long enough that a std::pmr::string holding it allocates.
 std::string long_text(int i) {
