@@ -4,10 +4,13 @@
 // size or alignment to `deallocate` that differs from the allocation, popping
 // a stack out of LIFO order or rewinding to a stale checkpoint are bugs in the
 // caller. In checked builds (`PMRKIT_CHECKED`) resources describe such a bug
-// as a `violation` and pass it to the process-wide violation handler. The
-// default handler prints one line to stderr and aborts; tests install one
-// that records (see <pmr/testing/violation_recorder.hpp>). When a handler
-// returns, the resource ignores the offending call and stays usable.
+// as a `violation` and pass it to the process-wide violation handler;
+// `test_resource`, whose job is checking, reports its misuse and leaks this
+// way in every build. This handler is the one way misuse is reported: no
+// resource aborts on its own. The default handler prints one line to stderr
+// and aborts; tests install one that records (see
+// <pmr/testing/violation_recorder.hpp>). When a handler returns, the
+// resource ignores the offending call and stays usable.
 //
 // Thread safety: the handler is stored atomically; `report_violation` may be
 // called from any thread, and the handler must be safe to call concurrently.
