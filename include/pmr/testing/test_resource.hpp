@@ -7,7 +7,7 @@
 // check the size; this does), and writes before or after the block, through
 // guard bytes placed around each one. New blocks are filled with
 // `allocated_fill`, freed blocks are scribbled with `freed_fill` before they
-// go back upstream. It counts blocks and bytes in use, their maximum and
+// go back upstream. It counts blocks and bytes in use, their peak and
 // total, and allocations and deallocations, and it reports the blocks still
 // in use (leaks) when it is destroyed; `leaks()` lists them at any time.
 //
