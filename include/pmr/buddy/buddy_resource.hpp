@@ -63,6 +63,8 @@
 //   buddy.deallocate(a, 100);
 //   buddy.deallocate(b, 64);
 //   assert(buddy.stats().largest_free_block == 4096);  // merged back into one block
+//   assert(buddy.shrink() > 4096);  // the free region and its metadata go back upstream
+//   assert(buddy.stats().chunk_count == 0);
 #pragma once
 
 #include <pmr/buddy/detail/bit_tree.hpp>

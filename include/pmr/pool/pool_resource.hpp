@@ -39,8 +39,8 @@
 //   assert(nodes.stats().blocks_in_use == 0 && nodes.stats().chunk_count == 1);
 //   const std::size_t held = nodes.stats().bytes_from_upstream;
 //   assert(nodes.shrink() == held);  // every block is free: the chunk goes back upstream
-//   assert(nodes.stats().bytes_from_upstream == 0 && nodes.stats().peak_bytes_from_upstream ==
-//   held);
+//   assert(nodes.stats().bytes_from_upstream == 0);
+//   assert(nodes.stats().peak_bytes_from_upstream == held);
 #pragma once
 
 #include <pmr/core/align.hpp>
