@@ -72,7 +72,7 @@ int main() {
     const pmrkit::arena_stats stats = arena.stats();
     std::printf("%-34.*s %zu words, %zu numbers, %zu symbols; arena used %zu B, heap blocks %zu\n",
                 static_cast<int>(input.size()), input.data(), words, numbers, symbols,
-                stats.bytes_used, heap.stats().total_blocks);
+                stats.bytes_in_use, heap.stats().total_blocks);
     arena.reset();  // every token of this input is gone; the chunks stay
   }
   return heap.stats().total_blocks == 1 ? 0 : 1;  // one chunk served all three inputs

@@ -49,12 +49,12 @@ int main() {
     const float energy = simulate(stack, frame, count);
     std::printf(
         "frame %d: %4zu particles, energy %.1f, stack peak %5zu B, heap blocks so far %zu\n", frame,
-        count, static_cast<double>(energy), stack.stats().peak_bytes_used,
+        count, static_cast<double>(energy), stack.stats().peak_bytes_in_use,
         heap.stats().total_blocks);
   }
   const pmrkit::arena_stats stats = stack.stats();
-  std::printf("after the loop: %zu B in use, %zu chunks cached, peak %zu B\n", stats.bytes_used,
-              stats.chunk_count, stats.peak_bytes_used);
+  std::printf("after the loop: %zu B in use, %zu chunks cached, peak %zu B\n", stats.bytes_in_use,
+              stats.chunk_count, stats.peak_bytes_in_use);
   // Two growth steps at most: frames 0 and 4. The rest ran on cached chunks.
-  return stats.bytes_used == 0 && heap.stats().total_blocks <= 4 ? 0 : 1;
+  return stats.bytes_in_use == 0 && heap.stats().total_blocks <= 4 ? 0 : 1;
 }

@@ -131,7 +131,7 @@ int main() {
       std::printf("document %" PRIu64 ": %zu KiB of JSON, %" PRIu64 " records, %" PRIu64
                   " objects; arena: %zu KiB used in %zu chunks (%zu KiB), heap blocks so far %zu\n",
                   document, text.size() / 1024, found.records, found.objects,
-                  stats.bytes_used / 1024, stats.chunk_count, stats.bytes_from_upstream / 1024,
+                  stats.bytes_in_use / 1024, stats.chunk_count, stats.bytes_from_upstream / 1024,
                   heap.stats().total_blocks);
       if (found.records != expected.records || found.objects != expected.objects ||
           found.id_sum != expected.id_sum || found.value_sum != expected.value_sum ||

@@ -1,5 +1,7 @@
 #include <pmr/arena/arena_resource.hpp>
 
+#include <atomic>
+
 namespace pmrkit {
 
 std::string_view to_string(arena_strategy strategy) noexcept {
@@ -13,3 +15,12 @@ std::string_view to_string(arena_strategy strategy) noexcept {
 }
 
 }  // namespace pmrkit
+
+namespace pmrkit::detail {
+
+std::uint64_t next_arena_id() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+}  // namespace pmrkit::detail

@@ -4,26 +4,8 @@
 #include <pmr/core/upstream.hpp>
 
 #include <algorithm>
-#include <stdexcept>
-#include <string>
 
 namespace pmrkit::detail {
-
-chunk_growth validated_growth(std::string_view resource, chunk_growth growth, std::size_t alignment,
-                              const std::pmr::memory_resource* upstream) {
-  constexpr std::size_t min_chunk_size = 256;
-  constexpr std::size_t max_alignment = 4096;
-  const auto invalid = [resource](const char* what) {
-    throw std::invalid_argument("pmrkit::" + std::string(resource) + ": " + what);
-  };
-  if (growth.initial < min_chunk_size) invalid("initial_chunk_size must be at least 256 bytes");
-  if (growth.max < growth.initial) invalid("max_chunk_size must be at least initial_chunk_size");
-  if (!is_power_of_two(alignment) || alignment > max_alignment) {
-    invalid("alignment must be a power of two no greater than 4096");
-  }
-  if (upstream == nullptr) invalid("upstream must not be null");
-  return growth;
-}
 
 block_need checked_block_need(std::size_t bytes, std::size_t granule, std::size_t alignment,
                               std::string_view name) {
@@ -56,9 +38,10 @@ void* bump_chain::bump_in_next_chunk(std::size_t bytes, std::size_t alignment,
     const std::size_t size = std::max(needed, next_size_);
     auto* fresh = static_cast<chunk_header*>(
         allocate_from_upstream(upstream_, size, chunk_alignment, name, bytes, alignment));
+    from_upstream_ += size;
     fresh->size = size;
-    fresh->top = fresh->begin();
-    fresh->first = fresh->begin();
+    fresh->top = start_of(fresh);
+    fresh->first = fresh->top;
     retire(fresh->begin(), static_cast<std::size_t>(fresh->end() - fresh->begin()));
     // A kept chunk too small for this request stays after the new one.
     fresh->next = next;
@@ -75,11 +58,11 @@ void* bump_chain::bump_in_next_chunk(std::size_t bytes, std::size_t alignment,
   }
   if (current_ != nullptr) {
     current_->top = cursor_;
-    used_before_ += static_cast<std::size_t>(cursor_ - current_->begin());
+    used_before_ += static_cast<std::size_t>(cursor_ - start_of(current_));
   }
   next->previous = current_;
   current_ = next;
-  cursor_ = next->begin();
+  cursor_ = start_of(next);
   limit_ = next->end();
   void* block = try_bump(bytes, alignment);
   next->first = static_cast<std::byte*>(block);
@@ -90,28 +73,28 @@ void bump_chain::step_back() noexcept {
   // The chunk before is the one the position came from: its top is where
   // the position was before entering the chunk just emptied.
   chunk_header* previous = current_->previous;
-  if (previous == nullptr) {  // the first chunk: back to its beginning, the start
-    cursor_ = current_->first = current_->begin();
+  if (previous == nullptr) {  // the first chunk: back to its start
+    cursor_ = current_->first = start_of(current_);
     return;
   }
   current_ = previous;
   cursor_ = previous->top;
   limit_ = previous->end();
-  used_before_ -= static_cast<std::size_t>(previous->top - previous->begin());
+  used_before_ -= static_cast<std::size_t>(previous->top - start_of(previous));
 }
 
 void bump_chain::rewind_to(position to) noexcept {
   if (current_ == nullptr) return;
   // Everything from `to` up to the cursor is free again.
   chunk_header* chunk = to.chunk != nullptr ? to.chunk : first_;
-  std::byte* from = to.chunk != nullptr ? to.cursor : first_->begin();
+  std::byte* from = to.chunk != nullptr ? to.cursor : start_of(first_);
   for (;;) {
     std::byte* end = chunk == current_ ? cursor_ : chunk->top;
     if (end > from) retire(from, static_cast<std::size_t>(end - from));
     if (chunk == current_) break;
-    used_before_ -= static_cast<std::size_t>(chunk->top - chunk->begin());
+    used_before_ -= static_cast<std::size_t>(chunk->top - start_of(chunk));
     chunk = chunk->next;
-    from = chunk->begin();
+    from = start_of(chunk);
   }
   if (to.chunk != nullptr && to.cursor < to.chunk->first) {
     to.chunk->first = to.cursor;  // nothing is left in it
@@ -121,31 +104,58 @@ void bump_chain::rewind_to(position to) noexcept {
   limit_ = to.chunk != nullptr ? to.chunk->end() : nullptr;
 }
 
-void bump_chain::trim_to_first() noexcept {
+bool bump_chain::position_at(coordinates at, position& result) const noexcept {
+  if (at.chunk == 0 && at.offset == 0) {  // the start, with or without a chunk
+    result = start();
+    return true;
+  }
+  if (current_ == nullptr || at.chunk > current_->index) return false;
+  chunk_header* chunk = first_;
+  while (chunk->index != at.chunk)
+    chunk = chunk->next;
+  std::byte* start = start_of(chunk);
+  const std::byte* used_to = chunk == current_ ? cursor_ : chunk->top;
+  if (at.offset > static_cast<std::size_t>(used_to - start)) return false;
+  result = {chunk, start + at.offset};
+  return true;
+}
+
+std::size_t bump_chain::give_back(chunk_header* chunk) noexcept {
+  const std::size_t size = chunk->size;
+  from_upstream_ -= size;
+  return_chunk(upstream_, chunk);
+  return size;
+}
+
+std::size_t bump_chain::trim_to_first() noexcept {
   reset();
-  if (first_ == nullptr) return;
+  if (first_ == nullptr) return 0;
+  std::size_t given = 0;
   for (chunk_header* chunk = first_->next; chunk != nullptr;) {
     chunk_header* next = chunk->next;
-    return_chunk(upstream_, chunk);
+    given += give_back(chunk);
     chunk = next;
   }
   first_->next = nullptr;
+  return given;
 }
 
-void bump_chain::shrink() noexcept {
+std::size_t bump_chain::shrink() noexcept {
   chunk_header*& link = current_ != nullptr ? current_->next : first_;
+  std::size_t given = 0;
   for (chunk_header* chunk = link; chunk != nullptr;) {
     chunk_header* next = chunk->next;
-    return_chunk(upstream_, chunk);
+    given += give_back(chunk);
     chunk = next;
   }
   link = nullptr;
+  return given;
 }
 
 void bump_chain::release() noexcept {
   for (chunk_header* chunk = first_; chunk != nullptr;) {
     chunk_header* next = chunk->next;
-    return_chunk(upstream_, chunk);
+    (void)give_back(chunk);
     chunk = next;
   }
   first_ = current_ = nullptr;
@@ -154,15 +164,15 @@ void bump_chain::release() noexcept {
   next_size_ = growth_.initial;
 }
 
-bool bump_chain::owns(const void* p) const noexcept {
+chunk_header* bump_chain::chunk_of(const void* p) const noexcept {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   for (chunk_header* chunk = first_; chunk != nullptr; chunk = chunk->next) {
     if (address >= reinterpret_cast<std::uintptr_t>(chunk->begin()) &&
         address < reinterpret_cast<std::uintptr_t>(chunk->end())) {
-      return true;
+      return chunk;
     }
   }
-  return false;
+  return nullptr;
 }
 
 std::size_t bump_chain::chunk_count() const noexcept {
@@ -178,15 +188,16 @@ bump_chain::usage bump_chain::measure() const noexcept {
   for (chunk_header* chunk = first_; chunk != nullptr; chunk = chunk->next) {
     ++result.chunks;
     result.from_upstream += chunk->size;
-    const auto capacity = static_cast<std::size_t>(chunk->end() - chunk->begin());
+    std::byte* start = start_of(chunk);
+    const auto capacity = static_cast<std::size_t>(chunk->end() - start);
     if (after_current) {
       result.available += capacity;
     } else if (chunk == current_) {
-      result.used += static_cast<std::size_t>(cursor_ - chunk->begin());
+      result.used += static_cast<std::size_t>(cursor_ - start);
       result.available += static_cast<std::size_t>(limit_ - cursor_);
       after_current = true;
     } else {
-      result.used += static_cast<std::size_t>(chunk->top - chunk->begin());
+      result.used += static_cast<std::size_t>(chunk->top - start);
     }
   }
   return result;

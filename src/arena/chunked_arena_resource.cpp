@@ -1,13 +1,14 @@
 #include <pmr/arena/chunked_arena_resource.hpp>
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/options.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 
 #include <algorithm>
 #include <limits>
-#include <stdexcept>
 #include <string>
+#include <variant>
 
 namespace pmrkit {
 
@@ -17,14 +18,29 @@ std::size_t capacity(detail::chunk_header* chunk) noexcept {
 }
 }  // namespace
 
-chunked_arena_resource::chunked_arena_resource(chunked_arena_options options,
+namespace {
+constexpr std::string_view class_name = "chunked_arena_resource";
+constexpr std::size_t min_chunk_size = 256;
+constexpr std::size_t max_alignment = 4096;
+
+detail::chunk_growth validated_growth(const chunked_arena_options& options) {
+  require_option(is_power_of_two(options.alignment) && options.alignment <= max_alignment,
+                 class_name, "alignment", "must be a power of two no greater than 4096");
+  return detail::validated_growth({.initial = options.initial_chunk_size,
+                                   .max = options.max_chunk_size,
+                                   .factor = options.growth_factor},
+                                  min_chunk_size, class_name, "initial_chunk_size",
+                                  "max_chunk_size");
+}
+}  // namespace
+
+chunked_arena_resource::chunked_arena_resource(const chunked_arena_options& options,
                                                std::pmr::memory_resource* upstream)
     : options_(options),
       name_(options.name),
       fast_limit_(std::min(options.size_limit, std::numeric_limits<std::size_t>::max() / 2)),
-      chain_(detail::validated_growth("chunked_arena_resource", detail::growth_of(options),
-                                      options.alignment, upstream),
-             upstream) {
+      chain_(validated_growth(options), options.alignment,
+             require_upstream(upstream, "pmrkit::chunked_arena_resource")) {
   options_.name = name_;
 }
 
@@ -39,9 +55,12 @@ void* chunked_arena_resource::allocate_slow(std::size_t bytes, std::size_t align
   // Aligned to at least the least alignment, with a rounded extent: the cursor stays aligned.
   void* p = chain_.try_bump(extent, alignment);
   if (p == nullptr) {
+    note_peak();
     p = needed > chain_.next_chunk_size() ? allocate_large(extent, alignment)
                                           : chain_.bump_in_next_chunk(extent, alignment, name_);
+    note_upstream();
   }
+  history_.push();
 #if PMRKIT_CHECKED
   last_block_ = p;
   last_size_ = bytes;
@@ -49,7 +68,8 @@ void* chunked_arena_resource::allocate_slow(std::size_t bytes, std::size_t align
   return p;
 }
 
-void* chunked_arena_resource::allocate_large(std::size_t bytes, std::size_t alignment) {
+void* chunked_arena_resource::allocate_large(std::size_t extent, std::size_t alignment) {
+  const std::size_t bytes = extent;
   // A kept dedicated chunk serves again when one fits: the smallest such.
   detail::chunk_header** best = nullptr;
   for (detail::chunk_header** link = &large_kept_; *link != nullptr; link = &(*link)->next) {
@@ -69,11 +89,15 @@ void* chunked_arena_resource::allocate_large(std::size_t bytes, std::size_t alig
         chain_.upstream(), needed, detail::chunk_alignment, name_, bytes, alignment));
     chunk->size = needed;
     chunk->index = 0;
+    large_from_upstream_ += needed;
     chain_.advance_growth();
   }
   chunk->next = large_;
   large_ = chunk;
+  ++large_count_;
+  large_bytes_ += extent;
   std::byte* p = align_pointer(chunk->begin(), alignment);
+  chunk->first = p;
   chunk->top = p + bytes;
   detail::revive(p, bytes);
   return p;
@@ -96,6 +120,9 @@ bool chunked_arena_resource::try_resize(void* p, std::size_t old_size, std::size
   auto* block = static_cast<std::byte*>(p);
   if (new_size > fast_limit_ || old_size > fast_limit_) return false;
   if (!chain_.move_cursor(block + extent_of(old_size), block + extent_of(new_size))) return false;
+  // The block is another one now: markers taken after it are stale.
+  history_.pop();
+  history_.push();
 #if PMRKIT_CHECKED
   last_block_ = p;
   last_size_ = new_size;
@@ -103,77 +130,84 @@ bool chunked_arena_resource::try_resize(void* p, std::size_t old_size, std::size
   return true;
 }
 
-void chunked_arena_resource::reset() {
+void chunked_arena_resource::free_everything() noexcept {
   note_peak();
+  history_.clear();
+  ++epoch_;
+#if PMRKIT_CHECKED
+  last_block_ = nullptr;
+#endif
+}
+
+void chunked_arena_resource::reset() noexcept {
+  free_everything();
   chain_.reset();
-  keep_large_blocks_after(nullptr);
-  ++epoch_;
-#if PMRKIT_CHECKED
-  last_block_ = nullptr;
-#endif
+  keep_large_blocks_beyond(0);
 }
 
-void chunked_arena_resource::clear() {
-  note_peak();
-  chain_.trim_to_first();
+void chunked_arena_resource::clear() noexcept {
+  free_everything();
+  (void)chain_.trim_to_first();
   release_large_blocks();
-  ++epoch_;
-#if PMRKIT_CHECKED
-  last_block_ = nullptr;
-#endif
 }
 
-void chunked_arena_resource::release() {
-  note_peak();
+void chunked_arena_resource::release() noexcept {
+  free_everything();
   chain_.release();
   release_large_blocks();
-  ++epoch_;
-#if PMRKIT_CHECKED
-  last_block_ = nullptr;
-#endif
 }
 
-void chunked_arena_resource::shrink() noexcept {
-  chain_.shrink();
+std::size_t chunked_arena_resource::shrink() noexcept {
+  std::size_t given = chain_.shrink();
   while (large_kept_ != nullptr) {
     detail::chunk_header* next = large_kept_->next;
+    given += large_kept_->size;
+    large_from_upstream_ -= large_kept_->size;
     detail::return_chunk(chain_.upstream(), large_kept_);
     large_kept_ = next;
   }
+  return given;
 }
 
 arena_checkpoint chunked_arena_resource::checkpoint() const noexcept {
-  const detail::bump_chain::position at = chain_.tell();
-  const std::size_t index = at.chunk != nullptr ? at.chunk->index : 0;
-  const std::size_t offset =
-      at.chunk != nullptr ? static_cast<std::size_t>(at.cursor - at.chunk->begin()) : 0;
-  return detail::checkpoint_access::make(this, epoch_, index, offset, at.chunk, large_);
+  const detail::bump_chain::coordinates at = chain_.where();
+  const detail::marker_history::mark mark = history_.take();
+  return detail::checkpoint_access::make(
+      id_, epoch_, mark.depth, mark.stamp,
+      chunked_arena_marker{.chunk = at.chunk, .offset = at.offset, .large_chunks = large_count_});
 }
 
 void chunked_arena_resource::rewind(const arena_checkpoint& marker) {
-  using access = detail::checkpoint_access;
-  const bool valid =
-      access::owner(marker) == this && access::epoch(marker) == epoch_ && marker <= checkpoint();
+  const auto* where = std::get_if<chunked_arena_marker>(&marker.where());
+  detail::bump_chain::position to;
+  // Whose it is, since which reset, whether the history was cut below it
+  // since, and (should that record have forgotten) whether its place is at
+  // or before the position now: never an address.
+  const bool valid = where != nullptr && marker.arena() == id_ && marker.epoch() == epoch_ &&
+                     history_.valid({marker.depth(), detail::checkpoint_access::stamp(marker)}) &&
+                     where->large_chunks <= large_count_ &&
+                     chain_.position_at({where->chunk, where->offset}, to);
   if (!valid) {
 #if PMRKIT_CHECKED
-    report_violation({violation_kind::stale_checkpoint, name_, access::handle(marker), 0, 0, 0, 0});
+    report_violation({violation_kind::stale_checkpoint, name_, nullptr, 0, 0, 0, 0});
 #endif
     return;
   }
   note_peak();
-  auto* chunk = static_cast<detail::chunk_header*>(access::handle(marker));
-  chain_.rewind_to({chunk, chunk != nullptr ? chunk->begin() + access::offset(marker) : nullptr});
-  keep_large_blocks_after(static_cast<const detail::chunk_header*>(access::aux(marker)));
+  chain_.rewind_to(to);
+  keep_large_blocks_beyond(where->large_chunks);
+  history_.cut_to(marker.depth());
 #if PMRKIT_CHECKED
   last_block_ = nullptr;
 #endif
 }
 
-void chunked_arena_resource::keep_large_blocks_after(
-    const detail::chunk_header* newest_kept) noexcept {
-  while (large_ != nullptr && large_ != newest_kept) {
+void chunked_arena_resource::keep_large_blocks_beyond(std::size_t count) noexcept {
+  while (large_count_ > count) {
     detail::chunk_header* chunk = large_;
     large_ = chunk->next;
+    --large_count_;
+    large_bytes_ -= static_cast<std::size_t>(chunk->top - chunk->first);
     detail::retire(chunk->begin(), capacity(chunk));
     chunk->next = large_kept_;
     large_kept_ = chunk;
@@ -189,6 +223,7 @@ void chunked_arena_resource::release_large_blocks() noexcept {
     }
   }
   large_ = large_kept_ = nullptr;
+  large_count_ = large_bytes_ = large_from_upstream_ = 0;
 }
 
 bool chunked_arena_resource::owns(const void* p) const noexcept {
@@ -208,29 +243,34 @@ bool chunked_arena_resource::owns(const void* p) const noexcept {
 arena_stats chunked_arena_resource::stats() const noexcept {
   const detail::bump_chain::usage chain = chain_.measure();
   arena_stats result;
-  result.bytes_from_upstream = chain.from_upstream;
-  result.bytes_used = chain.used;
+  result.bytes_from_upstream = chain.from_upstream + large_from_upstream_;
+  result.peak_bytes_from_upstream = std::max(peak_from_upstream_, result.bytes_from_upstream);
+  result.bytes_in_use = chain.used + large_bytes_;
   result.bytes_available = chain.available;
   result.chunk_count = chain.chunks;
-  for (detail::chunk_header* chunk = large_; chunk != nullptr; chunk = chunk->next) {
-    result.bytes_from_upstream += chunk->size;
-    result.bytes_used += static_cast<std::size_t>(chunk->top - chunk->begin());
+  for (detail::chunk_header* chunk = large_; chunk != nullptr; chunk = chunk->next)
     ++result.chunk_count;
-  }
   for (detail::chunk_header* chunk = large_kept_; chunk != nullptr; chunk = chunk->next) {
-    result.bytes_from_upstream += chunk->size;
     result.bytes_available += capacity(chunk);
     ++result.chunk_count;
   }
   result.bytes_reserved = result.bytes_from_upstream;
-  result.waste = result.bytes_from_upstream - result.bytes_used - result.bytes_available;
-  result.peak_bytes_used = std::max(peak_used_, result.bytes_used);
+  result.waste = result.bytes_from_upstream - result.bytes_in_use - result.bytes_available;
+  result.peak_bytes_in_use = std::max(peak_used_, result.bytes_in_use);
+  result.large_blocks_in_use = large_count_;
+  result.large_bytes_in_use = large_bytes_;
   result.current_chunk_size = chain_.growth_size();
   return result;
 }
 
 void chunked_arena_resource::note_peak() noexcept {
-  peak_used_ = stats().peak_bytes_used;
+  const std::size_t used = chain_.used() + large_bytes_;
+  if (used > peak_used_) peak_used_ = used;
+}
+
+void chunked_arena_resource::note_upstream() noexcept {
+  const std::size_t held = chain_.bytes_from_upstream() + large_from_upstream_;
+  if (held > peak_from_upstream_) peak_from_upstream_ = held;
 }
 
 }  // namespace pmrkit

@@ -12,24 +12,24 @@ namespace {
 constexpr std::size_t min_commit_step = std::size_t{64} << 10;
 constexpr std::size_t default_max_chunk = std::size_t{64} << 10;
 
-std::unique_ptr<arena_resource> make_chunked(const arena_config& config,
+std::unique_ptr<arena_resource> make_chunked(const arena_options& config,
                                              std::pmr::memory_resource* upstream) {
   return std::make_unique<chunked_arena_resource>(
       chunked_arena_options{.initial_chunk_size = config.initial_size,
                             .max_chunk_size = std::max(default_max_chunk, config.initial_size),
-                            .growth = config.growth,
+                            .growth_factor = config.growth_factor,
                             .name = config.name},
       upstream);
 }
 
-void warn_fallback(const arena_config& config, std::string_view why) {
+void warn_fallback(const arena_options& config, std::string_view why) {
   std::string message = "make_arena: no virtual memory arena for '";
   message.append(config.name).append("' (").append(why).append("); using a chunked arena");
   log(log_level::warning, message);
 }
 }  // namespace
 
-std::unique_ptr<arena_resource> make_arena(const arena_config& config,
+std::unique_ptr<arena_resource> make_arena(const arena_options& config,
                                            std::pmr::memory_resource* upstream) {
   const bool wants_virtual =
       !config.strategy.has_value() || *config.strategy == arena_strategy::virtual_memory;

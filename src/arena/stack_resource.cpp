@@ -1,22 +1,39 @@
 #include <pmr/arena/stack_resource.hpp>
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/options.hpp>
+#include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <stdexcept>
 #include <string>
+#include <variant>
 
 namespace pmrkit {
 
-stack_resource::stack_resource(stack_options options, std::pmr::memory_resource* upstream)
+namespace {
+constexpr std::string_view class_name = "stack_resource";
+constexpr std::size_t min_chunk_size = 256;
+constexpr std::size_t max_alignment = 4096;
+
+detail::chunk_growth validated_growth(const stack_options& options) {
+  require_option(is_power_of_two(options.alignment) && options.alignment <= max_alignment,
+                 class_name, "alignment", "must be a power of two no greater than 4096");
+  return detail::validated_growth({.initial = options.initial_chunk_size,
+                                   .max = options.max_chunk_size,
+                                   .factor = options.growth_factor},
+                                  min_chunk_size, class_name, "initial_chunk_size",
+                                  "max_chunk_size");
+}
+}  // namespace
+
+stack_resource::stack_resource(const stack_options& options, std::pmr::memory_resource* upstream)
     : options_(options),
       name_(options.name),
-      chain_(detail::validated_growth("stack_resource", detail::growth_of(options),
-                                      options.alignment, upstream),
-             upstream) {
+      chain_(validated_growth(options), options.alignment,
+             require_upstream(upstream, "pmrkit::stack_resource")) {
   options_.name = name_;
 }
 
@@ -38,11 +55,13 @@ void* stack_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
   void* p = alignment > options_.alignment ? bump_over_aligned(extent, alignment)
                                            : chain_.try_bump_at_cursor(extent);
   if (p == nullptr) {
-    p = chain_.bump_in_next_chunk(extent, effective, name_);
     note_peak();
+    p = chain_.bump_in_next_chunk(extent, effective, name_);
+    note_upstream();
   }
+  history_.push();
 #if PMRKIT_CHECKED
-  records_.push_back({static_cast<std::byte*>(p), bytes, alignment, chain_.tell().chunk});
+  records_.push_back({static_cast<std::byte*>(p), bytes, alignment});
 #endif
   return p;
 }
@@ -65,7 +84,8 @@ void* stack_resource::bump_over_aligned(std::size_t extent, std::size_t alignmen
   return block;
 }
 
-bool stack_resource::pop_over_aligned(std::byte* block, std::size_t extent) noexcept {
+bool stack_resource::pop_over_aligned(std::byte* block, std::size_t extent,
+                                      bool keep_contents) noexcept {
   const detail::bump_chain::position at = chain_.tell();
   if (at.chunk == nullptr ||
       static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(at.cursor) -
@@ -74,7 +94,7 @@ bool stack_resource::pop_over_aligned(std::byte* block, std::size_t extent) noex
   }
   std::byte* back_to = block;
   if (block != at.chunk->first) std::memcpy(&back_to, block - sizeof back_to, sizeof back_to);
-  return chain_.pop(block, extent, back_to);
+  return chain_.pop(block, extent, back_to, keep_contents);
 }
 
 #if PMRKIT_CHECKED
@@ -116,60 +136,109 @@ bool stack_resource::try_resize(void* p, std::size_t old_size, std::size_t new_s
     return false;
   }
   if (!chain_.move_cursor(at.cursor, block + extent_of(new_size))) return false;
+  // The block is another one now: markers taken after it are stale.
+  history_.pop();
+  history_.push();
 #if PMRKIT_CHECKED
   records_.back().size = new_size;
 #endif
   return true;
 }
 
-void stack_resource::rewind_slow(const arena_checkpoint& marker) {
-  using access = detail::checkpoint_access;
-  auto* chunk = static_cast<detail::chunk_header*>(access::handle(marker));
-  bool valid =
-      access::owner(marker) == this && access::epoch(marker) == epoch_ && marker <= checkpoint();
-  std::byte* to = nullptr;
-  if (valid && chunk != nullptr) {
-    // Same epoch: the chunk is still held. A chunk inserted before it since
-    // has moved it past the position (its index changed); a marker at or below
-    // the chunk's first block was freed by an earlier rewind, and the chunk
-    // re-entered since.
-    to = chunk->begin() + access::offset(marker);
-    valid = chunk->index == access::chunk(marker) && to > chunk->first;
+void* stack_resource::reallocate_newest(void* p, std::size_t old_size, std::size_t new_size,
+                                        std::size_t alignment) {
+  auto* block = static_cast<std::byte*>(p);
+  const detail::bump_chain::position at = chain_.tell();
+  if (at.chunk == nullptr || old_size > fast_limit ||
+      reinterpret_cast<std::uintptr_t>(at.cursor) - reinterpret_cast<std::uintptr_t>(block) !=
+          extent_of(old_size)) {
+    return nullptr;  // not the newest block
   }
 #if PMRKIT_CHECKED
-  std::size_t kept = records_.size();
-  if (valid) {
-    const auto before_marker = [&](const record& r) {
-      return chunk != nullptr &&
-             (r.chunk->index < chunk->index || (r.chunk == chunk && r.block < to));
-    };
-    while (kept > 0 && !before_marker(records_[kept - 1]))
-      --kept;
-    // A block in use across the marker: the marker was freed by an earlier
-    // pop or rewind, and the stack has grown past it again.
-    if (kept > 0) {
-      const record& newest = records_[kept - 1];
-      valid = newest.chunk != chunk ||
-              static_cast<std::size_t>(to - newest.block) >= extent_of(newest.size);
+  if (records_.empty() || records_.back().block != block || records_.back().size != old_size ||
+      records_.back().alignment != alignment) {
+    return nullptr;  // reallocate's deallocate reports what is wrong
+  }
+  const record old = records_.back();
+  records_.pop_back();
+#endif
+  // Popped first, so that the new block is the newest; its bytes stay as
+  // they are until they are copied.
+  if (!pop_newest(block, old_size, alignment, /*keep_contents=*/true)) {
+#if PMRKIT_CHECKED
+    records_.push_back(old);
+#endif
+    return nullptr;
+  }
+  void* moved = nullptr;
+  try {
+    moved = allocate(new_size, alignment);
+  } catch (...) {
+    // Back as it was: the same bump from the same position lands on the same
+    // block, in a chunk already held (nothing is asked of the upstream).
+    [[maybe_unused]] void* again = allocate(old_size, alignment);
+    throw;
+  }
+  const std::size_t kept = old_size < new_size ? old_size : new_size;
+  std::memmove(moved, block, kept);
+  // Retire what the old block held and the new one does not cover.
+  const std::size_t old_extent = extent_of(old_size);
+  auto* fresh = static_cast<std::byte*>(moved);
+  std::byte* fresh_end = fresh + extent_of(new_size);
+  if (fresh_end <= block || fresh >= block + old_extent) {
+    detail::retire(block, old_extent);
+  } else {
+    if (block < fresh) detail::retire(block, static_cast<std::size_t>(fresh - block));
+    if (fresh_end < block + old_extent) {
+      detail::retire(fresh_end, static_cast<std::size_t>(block + old_extent - fresh_end));
     }
+  }
+  return moved;
+}
+
+void stack_resource::rewind(const arena_checkpoint& marker) {
+  const auto* where = std::get_if<stack_marker>(&marker.where());
+  detail::bump_chain::position to;
+  // Whose it is, since which reset, whether the history was cut below it
+  // since, and (should that record have forgotten) whether its place is at
+  // or before the position now: never an address.
+  bool valid = where != nullptr && marker.arena() == id_ && marker.epoch() == epoch_ &&
+               history_.valid({marker.depth(), detail::checkpoint_access::stamp(marker)}) &&
+               chain_.position_at({where->chunk, where->offset}, to);
+#if PMRKIT_CHECKED
+  // The blocks kept are the first `depth`; the newest of them must end at or
+  // before the marker (the record above cannot have forgotten that).
+  if (valid && marker.depth() > 0) {
+    const record& newest = records_[static_cast<std::size_t>(marker.depth()) - 1];
+    const detail::chunk_header* chunk = chain_.chunk_of(newest.block);
+    valid = chunk != nullptr && to.chunk != nullptr &&
+            (chunk->index < to.chunk->index ||
+             (chunk == to.chunk && newest.block + extent_of(newest.size) <= to.cursor));
   }
 #endif
   if (!valid) {
 #if PMRKIT_CHECKED
-    report_violation({violation_kind::stale_checkpoint, name_, access::handle(marker), 0, 0, 0, 0});
+    report_violation({violation_kind::stale_checkpoint, name_, nullptr, 0, 0, 0, 0});
 #endif
     return;
   }
   note_peak();
-  chain_.rewind_to(chunk != nullptr ? detail::bump_chain::position{chunk, to} : chain_.start());
+  const detail::bump_chain::position at = chain_.tell();
+  if (to.chunk == at.chunk) {
+    chain_.rewind_in_chunk(to.cursor);  // the frame-loop case: no walk
+  } else {
+    chain_.rewind_to(to);
+  }
+  history_.cut_to(marker.depth());
 #if PMRKIT_CHECKED
-  records_.erase(records_.begin() + static_cast<std::ptrdiff_t>(kept), records_.end());
+  records_.resize(static_cast<std::size_t>(marker.depth()));
 #endif
 }
 
 void stack_resource::reset() noexcept {
   note_peak();
-  chain_.rewind_to(chain_.start());
+  chain_.reset();
+  history_.clear();
   ++epoch_;
 #if PMRKIT_CHECKED
   records_.clear();
@@ -179,6 +248,7 @@ void stack_resource::reset() noexcept {
 void stack_resource::release() noexcept {
   note_peak();
   chain_.release();
+  history_.clear();
   ++epoch_;
 #if PMRKIT_CHECKED
   std::vector<record>().swap(records_);
@@ -189,12 +259,13 @@ arena_stats stack_resource::stats() const noexcept {
   const detail::bump_chain::usage chain = chain_.measure();
   arena_stats result;
   result.bytes_from_upstream = chain.from_upstream;
+  result.peak_bytes_from_upstream = std::max(peak_from_upstream_, chain.from_upstream);
   result.bytes_reserved = chain.from_upstream;
-  result.bytes_used = chain.used;
+  result.bytes_in_use = chain.used;
+  result.peak_bytes_in_use = std::max(peak_used_, chain.used);
   result.bytes_available = chain.available;
-  result.chunk_count = chain.chunks;
   result.waste = chain.from_upstream - chain.used - chain.available;
-  result.peak_bytes_used = std::max(peak_used_, chain.used);
+  result.chunk_count = chain.chunks;
   result.current_chunk_size = chain_.growth_size();
   return result;
 }

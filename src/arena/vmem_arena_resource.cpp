@@ -1,13 +1,14 @@
 #include <pmr/arena/vmem_arena_resource.hpp>
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/options.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
 
 #include <algorithm>
 #include <new>
-#include <stdexcept>
 #include <string>
+#include <variant>
 
 #if PMRKIT_HAS_VIRTUAL_MEMORY
 #include "../os/pages.hpp"
@@ -62,26 +63,24 @@ struct vmem_arena_resource::overflow_header {
 };
 
 namespace {
-[[noreturn]] void invalid(const char* what) {
-  throw std::invalid_argument(std::string("pmrkit::vmem_arena_resource: ") + what);
-}
+constexpr std::string_view class_name = "vmem_arena_resource";
 
 /// Checks what needs no OS, rounds the rest to pages; the options in effect.
-vmem_arena_options validated(vmem_arena_options options,
-                             const std::pmr::memory_resource* upstream) {
-  if (options.reserve == 0) invalid("reserve must be at least one page");
-  if (options.commit_step == 0) invalid("commit_step must be greater than 0");
-  if (!is_power_of_two(options.alignment)) invalid("alignment must be a power of two");
-  if (options.retain_on_reset > options.reserve) {
-    invalid("retain_on_reset must not be greater than reserve");
-  }
+vmem_arena_options validated(vmem_arena_options options, std::pmr::memory_resource* upstream) {
+  require_option(options.reserve != 0, class_name, "reserve", "must be at least one page");
+  require_option(options.commit_step != 0, class_name, "commit_step", "must be greater than 0");
+  require_option(is_power_of_two(options.alignment), class_name, "alignment",
+                 "must be a power of two");
+  require_option(options.retain_on_reset <= options.reserve, class_name, "retain_on_reset",
+                 "must not be greater than reserve");
   (void)require_upstream(upstream, "pmrkit::vmem_arena_resource");
   if constexpr (PMRKIT_HAS_VIRTUAL_MEMORY == 0) {
     throw_allocation_error(failure_reason::out_of_capacity, options.reserve, 0, options.name);
   }
   const std::size_t page = detail::os::page_size();
   if (options.reserve < page) {
-    invalid(("reserve must be at least one page (" + std::to_string(page) + " bytes)").c_str());
+    throw_invalid_option(class_name, "reserve",
+                         "must be at least one page (" + std::to_string(page) + " bytes)");
   }
   // A reserve this close to SIZE_MAX is beyond any address space.
   if (!checked_align_up(options.reserve, page, options.reserve)) {
@@ -104,12 +103,15 @@ bool vmem_arena_resource::available() noexcept {
   return PMRKIT_HAS_VIRTUAL_MEMORY != 0 && detail::os::virtual_memory_available();
 }
 
-vmem_arena_resource::vmem_arena_resource(vmem_arena_options options,
+vmem_arena_resource::vmem_arena_resource(const vmem_arena_options& options,
                                          std::pmr::memory_resource* upstream)
     : options_(validated(options, upstream)), name_(options.name), upstream_(upstream) {
   options_.name = name_;
+  // At a multiple of the least alignment, so that position 0 is aligned (the
+  // fast path never aligns), even when that is above the page size.
   const std::size_t huge = options_.huge_pages ? detail::os::huge_page_size() : 0;
-  base_ = static_cast<std::byte*>(detail::os::reserve(options_.reserve, huge));
+  base_ = static_cast<std::byte*>(
+      detail::os::reserve(options_.reserve, std::max(huge, options_.alignment)));
   if (base_ == nullptr) {
     throw_allocation_error(failure_reason::out_of_capacity, options_.reserve,
                            detail::os::page_size(), name_);
@@ -163,8 +165,11 @@ void* vmem_arena_resource::allocate_overflow(std::size_t bytes, std::size_t alig
   if (overflow_ != nullptr) overflow_->previous = header;
   overflow_ = header;
   ++overflow_count_;
+  ++overflow_live_;
   overflow_bytes_ += size;
   overflow_overhead_ += total - size;
+  peak_from_upstream_ = std::max(peak_from_upstream_, overflow_bytes_ + overflow_overhead_);
+  history_.push();
   return header->block();
 }
 
@@ -226,6 +231,7 @@ void vmem_arena_resource::free_overflow(overflow_header* header) noexcept {
     overflow_ = header->next;
   }
   if (header->next != nullptr) header->next->previous = header->previous;
+  --overflow_live_;
   overflow_bytes_ -= header->size;
   overflow_overhead_ -= header->total - header->size;
   const std::size_t total = header->total;
@@ -249,13 +255,14 @@ void vmem_arena_resource::release() noexcept {
   free_all_keeping(0);
 }
 
-void vmem_arena_resource::shrink() noexcept {
+std::size_t vmem_arena_resource::shrink() noexcept {
   const std::size_t keep = std::min(committed_, align_up(position_, detail::os::page_size()));
-  if (committed_ > keep) {
-    detail::revive(base_ + keep, committed_ - keep);
-    detail::os::decommit(base_ + keep, committed_ - keep);
-    committed_ = keep;
-  }
+  if (committed_ <= keep) return 0;
+  const std::size_t given = committed_ - keep;
+  detail::revive(base_ + keep, given);
+  detail::os::decommit(base_ + keep, given);
+  committed_ = keep;
+  return given;
 }
 
 void vmem_arena_resource::free_all_keeping(std::size_t retain) noexcept {
@@ -274,27 +281,30 @@ void vmem_arena_resource::free_all_keeping(std::size_t retain) noexcept {
   last_block_ = nullptr;
 #endif
   overflow_count_ = 0;
+  history_.clear();
   ++epoch_;
 }
 
 void vmem_arena_resource::rewind(const arena_checkpoint& marker) {
-  using access = detail::checkpoint_access;
-  const bool valid = access::owner(marker) == this && access::epoch(marker) == epoch_ &&
-                     access::offset(marker) <= position_ &&
-                     access::chunk(marker) <= overflow_count_;
+  const auto* where = std::get_if<vmem_arena_marker>(&marker.where());
+  // Whose it is, since which reset, whether the history was cut below it
+  // since, and (should that record have forgotten) whether its place is at
+  // or before the position now: never an address.
+  const bool valid = where != nullptr && marker.arena() == id_ && marker.epoch() == epoch_ &&
+                     history_.valid({marker.depth(), detail::checkpoint_access::stamp(marker)}) &&
+                     where->position <= position_ && where->overflow_blocks <= overflow_count_;
   if (!valid) {
 #if PMRKIT_CHECKED
-    report_violation(
-        {violation_kind::stale_checkpoint, name_, nullptr, access::offset(marker), 0, 0, 0});
+    report_violation({violation_kind::stale_checkpoint, name_, nullptr, 0, 0, 0, 0});
 #endif
     return;
   }
   note_peak();
-  free_overflow_after(access::chunk(marker));
-  overflow_count_ = access::chunk(marker);
-  const std::size_t offset = access::offset(marker);
-  retire_range(offset, position_);
-  position_ = offset;
+  free_overflow_after(where->overflow_blocks);
+  overflow_count_ = where->overflow_blocks;
+  retire_range(where->position, position_);
+  position_ = where->position;
+  history_.cut_to(marker.depth());
 #if PMRKIT_CHECKED
   last_block_ = nullptr;
 #endif
@@ -312,6 +322,9 @@ bool vmem_arena_resource::try_resize(void* p, std::size_t old_size, std::size_t 
   const std::size_t new_extent = extent_of(new_size);
   if (new_extent > reserved_ - start || !commit_to(start + new_extent)) return false;
   const std::size_t new_end = start + new_extent;
+  // The block is another one now: markers taken after it are stale.
+  history_.pop();
+  history_.push();
   if (new_end < old_end) {
     note_peak();
     retire_range(new_end, old_end);
@@ -330,15 +343,18 @@ bool vmem_arena_resource::try_resize(void* p, std::size_t old_size, std::size_t 
 
 arena_stats vmem_arena_resource::stats() const noexcept {
   arena_stats s;
-  s.bytes_from_upstream = committed_;
+  s.bytes_from_upstream = overflow_bytes_ + overflow_overhead_;
+  s.peak_bytes_from_upstream = std::max(peak_from_upstream_, s.bytes_from_upstream);
   s.bytes_reserved = reserved_;
-  s.bytes_used = position_ + overflow_bytes_;
-  s.peak_bytes_used = std::max(peak_used_, s.bytes_used);
+  s.bytes_committed = committed_;
+  s.bytes_in_use = position_ + overflow_bytes_;
+  s.peak_bytes_in_use = std::max(peak_used_, s.bytes_in_use);
   s.bytes_available = committed_ - position_;
   s.waste = overflow_overhead_;
-  s.chunk_count = 1;
+  s.chunk_count = 1 + overflow_live_;  // the range and the overflow blocks
+  s.large_blocks_in_use = overflow_live_;
+  s.large_bytes_in_use = overflow_bytes_;
   s.current_chunk_size = options_.commit_step;
-  s.overflow_bytes = overflow_bytes_;
   return s;
 }
 

@@ -5,6 +5,7 @@
 #include <pmr/testing/test_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>
 
+#include "arena/carving_upstream.hpp"
 #include "conformance/conformance.hpp"
 
 #include <gtest/gtest.h>
@@ -38,9 +39,7 @@ struct constant_growth_traits {
   static constexpr pmrkit::conformance::capabilities caps{.reuses_memory = false};
   static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
     return std::make_unique<resource_type>(
-        chunked_arena_options{.initial_chunk_size = 1024,
-                              .alignment = 1,
-                              .growth = pmrkit::chunk_growth_policy::constant},
+        chunked_arena_options{.initial_chunk_size = 1024, .growth_factor = 1, .alignment = 1},
         upstream);
   }
   static void release(resource_type& r) { r.release(); }
@@ -90,8 +89,7 @@ TEST(ChunkedArena, GrowthDoublesUpToTheMaximumThenStays) {
 
 TEST(ChunkedArena, ConstantGrowthKeepsTheInitialSize) {
   test_resource upstream(upstream_options, std::pmr::new_delete_resource());
-  chunked_arena_resource arena(
-      {.initial_chunk_size = 1024, .growth = pmrkit::chunk_growth_policy::constant}, &upstream);
+  chunked_arena_resource arena({.initial_chunk_size = 1024, .growth_factor = 1}, &upstream);
   for (int i = 0; i < 100; ++i)
     (void)arena.allocate(64, 16);
   for (std::size_t size : chunk_sizes(upstream))
@@ -130,7 +128,7 @@ TEST(ChunkedArena, ResetKeepsChunksAndGrowthSoASecondPassTakesNothingFromUpstrea
   const auto first = upstream.stats();
   const std::size_t grown = arena.stats().current_chunk_size;
   arena.reset();
-  EXPECT_EQ(arena.stats().bytes_used, 0U);
+  EXPECT_EQ(arena.stats().bytes_in_use, 0U);
   EXPECT_EQ(arena.stats().current_chunk_size, grown);
   pass();
   EXPECT_EQ(upstream.stats().allocations, first.allocations);
@@ -272,8 +270,8 @@ TEST(ChunkedArena, StatsAccountForUseWasteAndPeak) {
     (void)arena.allocate(1000, 16);
   auto stats = arena.stats();
   EXPECT_EQ(stats.bytes_from_upstream, upstream.bytes_in_use());
-  EXPECT_EQ(stats.bytes_used, 3024U) << "each block takes its size rounded up to 16";
-  EXPECT_EQ(stats.bytes_used + stats.bytes_available + stats.waste, stats.bytes_from_upstream);
+  EXPECT_EQ(stats.bytes_in_use, 3024U) << "each block takes its size rounded up to 16";
+  EXPECT_EQ(stats.bytes_in_use + stats.bytes_available + stats.waste, stats.bytes_from_upstream);
   EXPECT_EQ(stats.waste, pmrkit::detail::chunk_header_size);
   (void)arena.allocate(2000, 16);  // does not fit the first chunk: its tail is wasted
   stats = arena.stats();
@@ -281,8 +279,8 @@ TEST(ChunkedArena, StatsAccountForUseWasteAndPeak) {
   EXPECT_GT(stats.waste, 2 * pmrkit::detail::chunk_header_size);
   arena.reset();
   stats = arena.stats();
-  EXPECT_EQ(stats.bytes_used, 0U);
-  EXPECT_GE(stats.peak_bytes_used, 5000U);
+  EXPECT_EQ(stats.bytes_in_use, 0U);
+  EXPECT_GE(stats.peak_bytes_in_use, 5000U);
 }
 
 TEST(ChunkedArena, InvalidOptionsNameTheField) {
@@ -348,6 +346,93 @@ TEST(ChunkedArena, ResetMemoryIsFilledWithThePatternInCheckedBuilds) {
   arena.reset();
   for (int i = 0; i < 64; ++i)
     ASSERT_EQ(p[i], pmrkit::detail::retired_fill);
+}
+
+// --- Markers never depend on the upstream's addresses (issue 12, bug 1) ----------------------
+
+using pmrkit_test::carving_upstream;
+
+// With falling addresses, a marker taken after one dedicated chunk is valid
+// after a second one, and rewinding to it keeps the second for reuse.
+TEST(ChunkedArenaMarkers, FallingAddressesValidMarkerAfterASecondLargeBlock) {
+  pmrkit::violation_recorder recorder;
+  carving_upstream upstream(carving_upstream::direction::falling);
+  chunked_arena_resource arena({}, &upstream);
+  (void)arena.allocate(16, 8);
+  (void)arena.allocate(200'000, 8);  // L0
+  const pmrkit::arena_checkpoint marker = arena.checkpoint();
+  (void)arena.allocate(200'000, 8);  // L1, below L0
+  EXPECT_GT(arena.checkpoint(), marker);
+  arena.rewind(marker);
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::stale_checkpoint), 0U);
+  EXPECT_EQ(arena.checkpoint(), marker);
+  const std::size_t allocations = upstream.allocations();
+  (void)arena.allocate(200'000, 8);  // L1 again, kept by the rewind
+  EXPECT_EQ(upstream.allocations(), allocations);
+}
+
+// With rising addresses, a marker freed by an earlier rewind stays stale
+// after a larger block, and no live dedicated chunk is handed out again.
+TEST(ChunkedArenaMarkers, RisingAddressesStaleMarkerNeverFreesALiveLargeBlock) {
+  pmrkit::violation_recorder recorder;
+  carving_upstream upstream(carving_upstream::direction::rising);
+  chunked_arena_resource arena({}, &upstream);
+  (void)arena.allocate(16, 8);
+  void* l0 = arena.allocate(200'000, 8);  // kept live
+  std::memset(l0, 0xA0, 200'000);
+  const pmrkit::arena_checkpoint m0 = arena.checkpoint();
+  (void)arena.allocate(200'000, 8);  // L1
+  const pmrkit::arena_checkpoint m1 = arena.checkpoint();
+  arena.rewind(m0);  // m1 is stale now
+  void* l2 = arena.allocate(300'000, 8);
+  arena.rewind(m1);
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::stale_checkpoint), PMRKIT_CHECKED ? 1U : 0U);
+  for (int i = 0; i < 4; ++i) {
+    void* next = arena.allocate(200'000, 8);
+    EXPECT_FALSE(pmrkit_test::overlap(next, 200'000, l0, 200'000)) << "L0 is in use";
+    EXPECT_FALSE(pmrkit_test::overlap(next, 200'000, l2, 300'000)) << "L2 is in use";
+  }
+  EXPECT_EQ(static_cast<unsigned char*>(l0)[199'999], 0xA0);
+}
+
+// A marker of the same chunk and offset but another history is stale in
+// every build: the position was freed by a rewind and re-grown past.
+TEST(ChunkedArenaMarkers, MarkerFreedByARewindAndRegrownPastIsStale) {
+  pmrkit::violation_recorder recorder;
+  chunked_arena_resource arena({}, std::pmr::new_delete_resource());
+  const pmrkit::arena_checkpoint start = arena.checkpoint();
+  (void)arena.allocate(32, 8);
+  const pmrkit::arena_checkpoint after_a = arena.checkpoint();
+  arena.rewind(start);
+  auto* b = static_cast<unsigned char*>(arena.allocate(64, 8));  // covers after_a's position
+  std::memset(b, 0xB0, 64);
+  arena.rewind(after_a);  // would cut b in half
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::stale_checkpoint), PMRKIT_CHECKED ? 1U : 0U);
+  auto* c = static_cast<unsigned char*>(arena.allocate(16, 8));
+  EXPECT_FALSE(pmrkit_test::overlap(c, 16, b, 64));
+  EXPECT_EQ(b[40], 0xB0);
+}
+
+// --- The least alignment survives rollbacks, resets and rewinds (bug 2) ------------------------
+
+TEST(ChunkedArena, LeastAlignmentSurvivesRollbackResetAndRewindToTheStart) {
+  chunked_arena_resource arena({.alignment = 64}, std::pmr::new_delete_resource());
+  void* p = arena.allocate(32, 64);
+  EXPECT_TRUE(pmrkit::is_aligned(p, 64));
+  arena.deallocate(p, 32, 64);
+  EXPECT_TRUE(pmrkit::is_aligned(arena.allocate(32, 64), 64)) << "after a rollback";
+  arena.reset();
+  EXPECT_TRUE(pmrkit::is_aligned(arena.allocate(32, 64), 64)) << "after reset";
+  arena.rewind(arena.checkpoint());
+  const pmrkit::arena_checkpoint again = arena.checkpoint();
+  (void)arena.allocate(32, 64);
+  arena.rewind(again);
+  EXPECT_TRUE(pmrkit::is_aligned(arena.allocate(32, 64), 64)) << "after a rewind";
+  arena.reset();
+  const pmrkit::arena_checkpoint start = arena.checkpoint();
+  (void)arena.allocate(32, 64);
+  arena.rewind(start);
+  EXPECT_TRUE(pmrkit::is_aligned(arena.allocate(3, 1), 64)) << "after a rewind to the start";
 }
 
 }  // namespace

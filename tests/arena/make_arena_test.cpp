@@ -46,9 +46,9 @@ TEST_F(MakeArena, DefaultPicksVirtualMemoryWhereAvailableElseChainedWithoutWarni
 
 TEST_F(MakeArena, ChainedIsAChunkedArenaWithTheConfiguredGrowth) {
   pmrkit::test_resource upstream({.name = "upstream"}, std::pmr::new_delete_resource());
-  const auto arena = pmrkit::make_arena({.strategy = arena_strategy::chained,
-                                         .initial_size = 1024,
-                                         .growth = pmrkit::chunk_growth_policy::constant,
+  const auto arena = pmrkit::make_arena({.initial_size = 1024,
+                                         .growth_factor = 1,
+                                         .strategy = arena_strategy::chained,
                                          .name = "requests"},
                                         &upstream);
   ASSERT_EQ(arena->strategy(), arena_strategy::chained);
@@ -66,7 +66,7 @@ TEST_F(MakeArena, VirtualIsAVirtualMemoryArenaOverflowingToTheUpstream) {
   if (!pmrkit::vmem_arena_resource::available()) GTEST_SKIP() << "no virtual memory here";
   pmrkit::test_resource upstream({.name = "overflow"}, std::pmr::new_delete_resource());
   const auto arena = pmrkit::make_arena(
-      {.strategy = arena_strategy::virtual_memory, .max_reserve = 1 << 20}, &upstream);
+      {.max_reserve = 1 << 20, .strategy = arena_strategy::virtual_memory}, &upstream);
   ASSERT_EQ(arena->strategy(), arena_strategy::virtual_memory);
   (void)arena->allocate(512 << 10, 8);
   (void)arena->allocate(768 << 10, 8);  // beyond the 1 MiB reservation
@@ -80,7 +80,7 @@ TEST_F(MakeArena, FailedReservationFallsBackToChainedAndWarns) {
        {std::optional<arena_strategy>{}, std::optional{arena_strategy::virtual_memory}}) {
     warnings.clear();
     const auto arena = pmrkit::make_arena(
-        {.strategy = strategy, .max_reserve = impossible_reserve, .name = "frames"});
+        {.max_reserve = impossible_reserve, .strategy = strategy, .name = "frames"});
     EXPECT_EQ(arena->strategy(), arena_strategy::chained);
     if (pmrkit::vmem_arena_resource::available() || strategy.has_value()) {
       ASSERT_EQ(warnings.size(), 1U);
@@ -102,7 +102,7 @@ TEST_F(MakeArena, WithoutTheVirtualMemoryLayerAnExplicitRequestWarns) {
 
 TEST_F(MakeArena, InvalidOptionsNameTheField) {
   try {
-    (void)pmrkit::make_arena({.strategy = arena_strategy::chained, .initial_size = 8});
+    (void)pmrkit::make_arena({.initial_size = 8, .strategy = arena_strategy::chained});
     FAIL();
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("initial_chunk_size"), std::string::npos);
@@ -111,7 +111,7 @@ TEST_F(MakeArena, InvalidOptionsNameTheField) {
 
 TEST_F(MakeArena, ThePortServesContainersAndCheckpoints) {
   for (const arena_strategy strategy : {arena_strategy::chained, arena_strategy::virtual_memory}) {
-    const auto arena = pmrkit::make_arena({.strategy = strategy, .max_reserve = 1 << 26});
+    const auto arena = pmrkit::make_arena({.max_reserve = 1 << 26, .strategy = strategy});
     const pmrkit::arena_checkpoint start = arena->checkpoint();
     {
       std::pmr::vector<std::pmr::string> words(arena.get());
@@ -122,7 +122,7 @@ TEST_F(MakeArena, ThePortServesContainersAndCheckpoints) {
     arena->rewind(start);
     EXPECT_EQ(arena->checkpoint(), start);
     arena->reset();
-    EXPECT_EQ(arena->stats().bytes_used, 0U);
+    EXPECT_EQ(arena->stats().bytes_in_use, 0U);
   }
 }
 

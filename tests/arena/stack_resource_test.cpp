@@ -5,6 +5,7 @@
 #include <pmr/testing/test_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>
 
+#include "arena/carving_upstream.hpp"
 #include "conformance/conformance.hpp"
 
 #include <gtest/gtest.h>
@@ -46,10 +47,7 @@ struct small_chunk_traits {
   static constexpr pmrkit::conformance::capabilities caps{.lifo_only = true};
   static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
     return std::make_unique<resource_type>(
-        stack_options{.initial_chunk_size = 1024,
-                      .growth = pmrkit::chunk_growth_policy::constant,
-                      .alignment = 1},
-        upstream);
+        stack_options{.initial_chunk_size = 1024, .growth_factor = 1, .alignment = 1}, upstream);
   }
   static void release(resource_type& r) { r.release(); }
 };
@@ -107,7 +105,7 @@ TEST_F(StackTest, PopsTheTopBlock) {
   EXPECT_EQ(stack.allocate(64, 8), b) << "the popped block's memory serves the next request";
   stack.deallocate(b, 64, 8);
   stack.deallocate(a, 64, 8);
-  EXPECT_EQ(stack.stats().bytes_used, 0U);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
   EXPECT_EQ(stack.allocate(32, 8), a);
 }
 
@@ -137,7 +135,7 @@ TEST_F(StackTest, PopsAcrossChunkBoundaries) {
     ASSERT_EQ(stack.checkpoint(), before[i]) << "after popping block " << i;
   }
   EXPECT_EQ(stack.checkpoint(), start);
-  EXPECT_EQ(stack.stats().bytes_used, 0U);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
   EXPECT_EQ(stack.stats().chunk_count, 4U) << "chunks stay cached";
   // The same sequence again lands on the same addresses, with nothing new from upstream.
   for (void* expected : blocks)
@@ -174,7 +172,7 @@ TEST_F(StackTest, LifoSequenceOfMixedRequestsPopsBackToTheStart) {
     }
     for (auto b = blocks.rbegin(); b != blocks.rend(); ++b)
       stack.deallocate(b->pointer, b->size, b->alignment);
-    EXPECT_EQ(stack.stats().bytes_used, 0U);
+    EXPECT_EQ(stack.stats().bytes_in_use, 0U);
     EXPECT_EQ(stack.checkpoint(), start);
     if (round == 0) allocations_after_first_round = upstream.stats().allocations;
   }
@@ -192,7 +190,7 @@ TEST_F(StackTest, OverAlignedBlocksPopBackToTheExactPosition) {
   EXPECT_EQ(stack.checkpoint(), before) << "the padding before the block is given back too";
   EXPECT_TRUE(stack.try_resize(small, 24, 40, 8)) << "the block below is the newest again";
   stack.deallocate(small, 40, 8);
-  EXPECT_EQ(stack.stats().bytes_used, 0U);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
 }
 
 TEST_F(StackTest, CheckpointsCompareInAllocationOrder) {
@@ -319,8 +317,8 @@ TEST_F(StackTest, FrameLoopTakesFromUpstreamOnlyInTheFirstFrames) {
   EXPECT_GT(allocations_after_frame.front(), 0U);
   EXPECT_EQ(allocations_after_frame[2], allocations_after_frame.back())
       << "frames after the first few take nothing from the upstream";
-  EXPECT_EQ(stack.stats().bytes_used, 0U);
-  EXPECT_GE(stack.stats().peak_bytes_used, 4000U + 20'000U);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
+  EXPECT_GE(stack.stats().peak_bytes_in_use, 4000U + 20'000U);
 }
 
 TEST_F(StackTest, ResetKeepsChunksReleaseReturnsThem) {
@@ -331,7 +329,7 @@ TEST_F(StackTest, ResetKeepsChunksReleaseReturnsThem) {
   const std::size_t chunks = upstream.blocks_in_use();
   const std::size_t grown = stack.stats().current_chunk_size;
   stack.reset();
-  EXPECT_EQ(stack.stats().bytes_used, 0U);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
   EXPECT_EQ(stack.stats().current_chunk_size, grown);
   EXPECT_EQ(upstream.blocks_in_use(), chunks);
   for (int i = 0; i < 100; ++i)
@@ -426,7 +424,7 @@ TEST_F(StackTest, BlocksHonourTheMinimumAlignmentOption) {
   }
   for (auto p = blocks.rbegin(); p != blocks.rend(); ++p)
     stack.deallocate(*p, 3, 1);
-  EXPECT_EQ(stack.stats().bytes_used, 0U);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
 }
 
 TEST_F(StackTest, StatsAccountForUseWasteAndPeak) {
@@ -440,13 +438,13 @@ TEST_F(StackTest, StatsAccountForUseWasteAndPeak) {
     const pmrkit::arena_stats stats = stack.stats();
     EXPECT_EQ(stats.bytes_from_upstream, upstream.bytes_in_use());
     EXPECT_EQ(stats.bytes_reserved, stats.bytes_from_upstream);
-    EXPECT_EQ(stats.bytes_used, 3024U) << "each 1000 rounded up to 16";
-    EXPECT_EQ(stats.bytes_used + stats.bytes_available + stats.waste, stats.bytes_from_upstream);
+    EXPECT_EQ(stats.bytes_in_use, 3024U) << "each 1000 rounded up to 16";
+    EXPECT_EQ(stats.bytes_in_use + stats.bytes_available + stats.waste, stats.bytes_from_upstream);
     EXPECT_EQ(stats.waste, pmrkit::detail::chunk_header_size);
   }
   const pmrkit::arena_stats stats = stack.stats();
-  EXPECT_EQ(stats.bytes_used, 0U);
-  EXPECT_EQ(stats.peak_bytes_used, 3024U) << "noted when the scope rewound";
+  EXPECT_EQ(stats.bytes_in_use, 0U);
+  EXPECT_EQ(stats.peak_bytes_in_use, 3024U) << "noted when the scope rewound";
   EXPECT_EQ(stats.chunk_count, 1U);
 }
 
@@ -483,7 +481,7 @@ TEST_F(StackViolationTest, OutOfOrderFreeIsAViolation) {
   stack.deallocate(b, 32, 8);
   stack.deallocate(a, 32, 8);
   EXPECT_EQ(recorder_.size(), 1U) << "and the stack stayed usable";
-  EXPECT_EQ(stack.stats().bytes_used, 0U);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
 }
 
 TEST_F(StackViolationTest, SizeOrAlignmentMismatchOnAPopIsAViolation) {
@@ -496,7 +494,7 @@ TEST_F(StackViolationTest, SizeOrAlignmentMismatchOnAPopIsAViolation) {
   EXPECT_EQ(recorder_.count(pmrkit::violation_kind::alignment_mismatch), 1U);
   stack.deallocate(p, 48, 8);
   EXPECT_EQ(recorder_.size(), 2U);
-  EXPECT_EQ(stack.stats().bytes_used, 0U);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
 }
 
 TEST_F(StackViolationTest, ForeignPointerAndDoubleFreeAreViolations) {
@@ -582,15 +580,14 @@ TEST(StackOutOfOrder, GrowingVectorKeepsItsContentsAndTheScopeFreesTheRest) {
       ASSERT_EQ(v[static_cast<std::size_t>(i)], i);
   }
   EXPECT_EQ(recorder.count(pmrkit::violation_kind::out_of_order) > 0, PMRKIT_CHECKED != 0);
-  EXPECT_EQ(stack.stats().bytes_used, 0U) << "the scope took everything back";
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U) << "the scope took everything back";
 }
 
 // Unchecked builds ignore such a marker too, rather than walk off the chain.
 TEST(StackStaleMarkers, MarkerOfAChunkMovedByAnInsertionIsStale) {
   pmrkit::violation_recorder recorder;
-  stack_resource stack(
-      {.initial_chunk_size = 1024, .growth = pmrkit::chunk_growth_policy::constant},
-      std::pmr::new_delete_resource());
+  stack_resource stack({.initial_chunk_size = 1024, .growth_factor = 1},
+                       std::pmr::new_delete_resource());
   void* a = stack.allocate(900, 16);  // chunk 0
   void* b = stack.allocate(900, 16);  // chunk 1
   const arena_checkpoint in_b = stack.checkpoint();
@@ -603,7 +600,7 @@ TEST(StackStaleMarkers, MarkerOfAChunkMovedByAnInsertionIsStale) {
   EXPECT_EQ(recorder.count(pmrkit::violation_kind::stale_checkpoint), PMRKIT_CHECKED ? 1U : 0U);
   stack.deallocate(big, 5000, 16);
   stack.deallocate(a, 900, 16);
-  EXPECT_EQ(stack.stats().bytes_used, 0U);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
 }
 
 TEST(StackDeathTest, UseAfterRewindIsCaughtUnderAsan) {
@@ -639,6 +636,135 @@ TEST(StackCheckedBuild, PoppedMemoryIsFilledWithThePattern) {
   stack.deallocate(p, 64, 8);
   for (int i = 0; i < 64; ++i)
     ASSERT_EQ(p[i], pmrkit::detail::retired_fill);
+}
+
+// --- Markers never depend on the upstream's addresses (issue 12, bug 1) ----------------------
+
+using pmrkit_test::carving_upstream;
+
+class StackMarkers : public ::testing::TestWithParam<carving_upstream::direction> {};
+
+INSTANTIATE_TEST_SUITE_P(Upstreams, StackMarkers,
+                         ::testing::Values(carving_upstream::direction::rising,
+                                           carving_upstream::direction::falling),
+                         [](const auto& info) {
+                           return info.param == carving_upstream::direction::rising ? "rising"
+                                                                                    : "falling";
+                         });
+
+// A marker after one large block is valid after a second one.
+TEST_P(StackMarkers, ValidMarkerAfterASecondLargeBlock) {
+  pmrkit::violation_recorder recorder;
+  carving_upstream upstream(GetParam());
+  stack_resource stack({}, &upstream);
+  (void)stack.allocate(16, 8);
+  (void)stack.allocate(200'000, 8);  // L0, a chunk of its own
+  const arena_checkpoint marker = stack.checkpoint();
+  (void)stack.allocate(200'000, 8);  // L1
+  EXPECT_GT(stack.checkpoint(), marker);
+  stack.rewind(marker);
+  EXPECT_EQ(recorder.size(), 0U);
+  EXPECT_EQ(stack.checkpoint(), marker);
+  const std::size_t allocations = upstream.allocations();
+  (void)stack.allocate(200'000, 8);  // L1's chunk again
+  EXPECT_EQ(upstream.allocations(), allocations);
+}
+
+// A marker freed by an earlier rewind stays stale after a larger block, and
+// no block in use is handed out again.
+TEST_P(StackMarkers, StaleMarkerAfterALargerBlockIsIgnored) {
+  pmrkit::violation_recorder recorder;
+  carving_upstream upstream(GetParam());
+  stack_resource stack({}, &upstream);
+  (void)stack.allocate(16, 8);
+  void* l0 = stack.allocate(200'000, 8);  // kept live
+  std::memset(l0, 0xA0, 200'000);
+  const arena_checkpoint m0 = stack.checkpoint();
+  (void)stack.allocate(200'000, 8);  // L1
+  const arena_checkpoint m1 = stack.checkpoint();
+  stack.rewind(m0);  // m1 is stale now
+  void* l2 = stack.allocate(300'000, 8);
+  stack.rewind(m1);
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::stale_checkpoint), PMRKIT_CHECKED ? 1U : 0U);
+  void* next = stack.allocate(200'000, 8);
+  EXPECT_FALSE(pmrkit_test::overlap(next, 200'000, l0, 200'000)) << "L0 is in use";
+  EXPECT_FALSE(pmrkit_test::overlap(next, 200'000, l2, 300'000)) << "L2 is in use";
+  EXPECT_EQ(static_cast<unsigned char*>(l0)[199'999], 0xA0);
+  stack.deallocate(next, 200'000, 8);
+  stack.deallocate(l2, 300'000, 8);
+  EXPECT_EQ(recorder.size(), PMRKIT_CHECKED ? 1U : 0U) << "the pops were in order";
+}
+
+// Same chunk, same offset, another history: stale in every build.
+TEST(StackStaleMarkers, MarkerFreedByARewindAndRegrownPastIsStale) {
+  pmrkit::violation_recorder recorder;
+  stack_resource stack({}, std::pmr::new_delete_resource());
+  const arena_checkpoint start = stack.checkpoint();
+  (void)stack.allocate(32, 16);
+  const arena_checkpoint after_a = stack.checkpoint();
+  stack.rewind(start);
+  void* b = stack.allocate(64, 16);  // covers after_a's position
+  stack.rewind(after_a);             // would cut b in half
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::stale_checkpoint), PMRKIT_CHECKED ? 1U : 0U);
+  stack.deallocate(b, 64, 16);
+  EXPECT_EQ(stack.checkpoint(), start) << "b was still the newest block";
+}
+
+// --- The least alignment survives pops, resets and rewinds (bug 2) -----------------------------
+
+TEST_F(StackTest, LeastAlignmentSurvivesPopResetAndRewindToTheStart) {
+  stack_resource stack({.alignment = 64}, std::pmr::new_delete_resource());
+  void* p = stack.allocate(32, 64);
+  EXPECT_TRUE(pmrkit::is_aligned(p, 64));
+  stack.deallocate(p, 32, 64);
+  p = stack.allocate(32, 64);
+  EXPECT_TRUE(pmrkit::is_aligned(p, 64)) << "after a pop";
+  stack.deallocate(p, 32, 64);
+  stack.reset();
+  p = stack.allocate(32, 64);
+  EXPECT_TRUE(pmrkit::is_aligned(p, 64)) << "after reset";
+  stack.deallocate(p, 32, 64);
+  const arena_checkpoint start = stack.checkpoint();
+  (void)stack.allocate(32, 64);
+  stack.rewind(start);
+  p = stack.allocate(3, 1);
+  EXPECT_TRUE(pmrkit::is_aligned(p, 64)) << "after a rewind to the start";
+  stack.deallocate(p, 3, 1);
+}
+
+// --- reallocate keeps LIFO order (bug 5) --------------------------------------------------------
+
+TEST_F(StackTest, ReallocateOfTheNewestBlockBeyondItsChunkKeepsLifoOrder) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  stack_resource stack({}, &upstream);
+  void* below = stack.allocate(100, 8);
+  const arena_checkpoint before = stack.checkpoint();
+  auto* text = static_cast<char*>(stack.allocate(1000, 8));
+  std::memcpy(text, "0123456789abcde", 16);
+  // 10 000 bytes do not fit the 4 KiB chunk: the block moves to a new one.
+  auto* moved = static_cast<char*>(pmrkit::reallocate(stack, text, 1000, 10'000, 8));
+  EXPECT_NE(moved, text);
+  EXPECT_EQ(std::memcmp(moved, "0123456789abcde", 16), 0);
+  moved[9'999] = 'z';
+  stack.deallocate(moved, 10'000, 8);  // the newest block: it pops
+  EXPECT_EQ(stack.checkpoint(), before) << "the old block went with it";
+  stack.deallocate(below, 100, 8);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
+}
+
+TEST_F(StackTest, ReallocateOfTheFirstBlockOfAChunkMovesAndPops) {
+  stack_resource stack({.initial_chunk_size = 1024, .max_chunk_size = 1024},
+                       std::pmr::new_delete_resource());
+  void* a = stack.allocate(900, 16);  // chunk 0
+  const arena_checkpoint before = stack.checkpoint();
+  void* b = stack.allocate(900, 16);  // chunk 1, its first block
+  std::memset(b, 'b', 900);
+  auto* moved = static_cast<unsigned char*>(pmrkit::reallocate(stack, b, 900, 5000, 16));
+  EXPECT_EQ(moved[899], 'b');
+  stack.deallocate(moved, 5000, 16);
+  EXPECT_EQ(stack.checkpoint(), before);
+  stack.deallocate(a, 900, 16);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <pmr/testing/violation_recorder.hpp>
 
 #if PMRKIT_HAS_VIRTUAL_MEMORY
+#include "arena/carving_upstream.hpp"
 #include "conformance/conformance.hpp"
 #endif
 
@@ -115,20 +116,20 @@ TEST(VmemArena, AddressesIncreaseSoPointerArithmeticWorksAcrossAllocations) {
 TEST(VmemArena, GrowthCommitsInStepsAndNeverMoves) {
   vmem_arena_resource arena({.reserve = 16_MiB, .commit_step = 64_KiB});
   EXPECT_EQ(arena.stats().bytes_reserved, 16_MiB);
-  EXPECT_EQ(arena.stats().bytes_from_upstream, 0U);
+  EXPECT_EQ(arena.stats().bytes_committed, 0U);
 
   auto* small = static_cast<unsigned char*>(arena.allocate(100, 16));
   std::memset(small, 0xA1, 100);
-  EXPECT_EQ(arena.stats().bytes_from_upstream, 64_KiB);
+  EXPECT_EQ(arena.stats().bytes_committed, 64_KiB);
 
   constexpr std::size_t initial = 100_KiB;
   auto* big = static_cast<unsigned char*>(arena.allocate(initial, 16));
   std::memset(big, 0xB2, initial);
   const auto committed_in_steps = [&] {
     const pmrkit::arena_stats s = arena.stats();
-    return s.bytes_from_upstream % 64_KiB == 0 && s.bytes_available < 64_KiB;
+    return s.bytes_committed % 64_KiB == 0 && s.bytes_available < 64_KiB;
   };
-  EXPECT_EQ(arena.stats().bytes_from_upstream, 128_KiB);
+  EXPECT_EQ(arena.stats().bytes_committed, 128_KiB);
   EXPECT_TRUE(committed_in_steps());
 
   // The most recent block grows where it lies, committing as it goes.
@@ -179,12 +180,12 @@ TEST(VmemArena, ResetDecommitsBeyondRetainSoResidentMemoryDrops) {
 
   arena.reset();
   const std::size_t after_reset = resident_bytes();
-  EXPECT_EQ(arena.stats().bytes_from_upstream, retained);
+  EXPECT_EQ(arena.stats().bytes_committed, retained);
   EXPECT_GE(after_writing - after_reset, written - retained - noise);
   EXPECT_LE(after_reset, before + retained + shadow + noise);
 
   arena.release();
-  EXPECT_EQ(arena.stats().bytes_from_upstream, 0U);
+  EXPECT_EQ(arena.stats().bytes_committed, 0U);
   EXPECT_LE(resident_bytes(), before + shadow + noise);
 #endif
 }
@@ -204,14 +205,14 @@ TEST(VmemArena, ExhaustedReservationOverflowsToUpstream) {
     EXPECT_TRUE(arena.owns(outside));
     EXPECT_EQ(upstream.blocks_in_use(), 1U);
     pmrkit::arena_stats s = arena.stats();
-    EXPECT_EQ(s.overflow_bytes, 8_KiB);
-    EXPECT_EQ(s.bytes_used, 60_KiB + 8_KiB);
+    EXPECT_EQ(s.large_bytes_in_use, 8_KiB);
+    EXPECT_EQ(s.bytes_in_use, 60_KiB + 8_KiB);
     EXPECT_GT(s.waste, 0U);  // the overflow block's header
 
     // A deallocated overflow block goes back at once.
     arena.deallocate(outside, 8_KiB, 64);
     EXPECT_EQ(upstream.blocks_in_use(), 0U);
-    EXPECT_EQ(arena.stats().overflow_bytes, 0U);
+    EXPECT_EQ(arena.stats().large_bytes_in_use, 0U);
 
     for (int i = 0; i < 3; ++i)
       (void)arena.allocate(8_KiB, 16);
@@ -247,7 +248,7 @@ TEST(VmemArena, DefaultOverflowThrowsOutOfCapacity) {
     EXPECT_EQ(e.resource_name(), "scratch");
   }
   // Unchanged and usable: what is left of the range still serves.
-  EXPECT_EQ(arena.stats().bytes_used, 60_KiB);
+  EXPECT_EQ(arena.stats().bytes_in_use, 60_KiB);
   EXPECT_NE(arena.allocate(4_KiB, 16), nullptr);
 }
 
@@ -286,7 +287,7 @@ TEST(VmemArena, CheckpointRewindFreesLaterAllocations) {
   arena.rewind(overflowing);
   EXPECT_EQ(upstream.blocks_in_use(), 1U);
   EXPECT_TRUE(arena.owns(before_mark));
-  EXPECT_EQ(arena.stats().overflow_bytes, 62_KiB);
+  EXPECT_EQ(arena.stats().large_bytes_in_use, 62_KiB);
   arena.rewind(mark);
   EXPECT_EQ(upstream.blocks_in_use(), 0U);
 }
@@ -343,33 +344,33 @@ TEST(VmemArena, ShrinkDecommitsBeyondThePosition) {
   void* low = nullptr;
   arena.rewind(start);
   low = arena.allocate(100, 16);
-  EXPECT_GE(arena.stats().bytes_from_upstream, 4_MiB);
+  EXPECT_GE(arena.stats().bytes_committed, 4_MiB);
   arena.shrink();
-  EXPECT_LE(arena.stats().bytes_from_upstream, 64_KiB);
+  EXPECT_LE(arena.stats().bytes_committed, 64_KiB);
   std::memset(low, 1, 100);  // still committed
   (void)arena.allocate(1_MiB, 16);
-  EXPECT_GE(arena.stats().bytes_from_upstream, 1_MiB);
+  EXPECT_GE(arena.stats().bytes_committed, 1_MiB);
 }
 
 TEST(VmemArena, MostRecentBlockRollsBackAndGrowsInPlace) {
   vmem_arena_resource arena({.reserve = 16_MiB, .commit_step = 64_KiB});
   void* a = arena.allocate(100, 16);
   void* b = arena.allocate(200, 16);
-  const std::size_t used = arena.stats().bytes_used;
+  const std::size_t used = arena.stats().bytes_in_use;
   arena.deallocate(a, 100, 16);  // not the most recent: nothing happens
-  EXPECT_EQ(arena.stats().bytes_used, used);
+  EXPECT_EQ(arena.stats().bytes_in_use, used);
   arena.deallocate(b, 200, 16);  // the most recent: rolled back
-  EXPECT_LT(arena.stats().bytes_used, used);
+  EXPECT_LT(arena.stats().bytes_in_use, used);
   EXPECT_EQ(arena.allocate(200, 16), b);
 
   std::memset(b, 0x3C, 200);
   void* grown = pmrkit::reallocate(arena, b, 200, 1_MiB, 16);
   EXPECT_EQ(grown, b);
-  EXPECT_GE(arena.stats().bytes_from_upstream, 1_MiB);
+  EXPECT_GE(arena.stats().bytes_committed, 1_MiB);
   void* shrunk = pmrkit::reallocate(arena, grown, 1_MiB, 300, 16);
   EXPECT_EQ(shrunk, b);
   EXPECT_EQ(static_cast<unsigned char*>(shrunk)[199], 0x3C);
-  EXPECT_EQ(arena.stats().peak_bytes_used, used - 208 + 1_MiB);  // blocks take multiples of 16
+  EXPECT_EQ(arena.stats().peak_bytes_in_use, used - 208 + 1_MiB);  // blocks take multiples of 16
 
   // Another block cannot grow in place, so it moves with its contents.
   std::memset(a, 0x4D, 100);
@@ -383,13 +384,13 @@ TEST(VmemArena, RollbackWithAnotherSizeIsASizeMismatch) {
   pmrkit::violation_recorder recorder;
   vmem_arena_resource arena({.reserve = 1_MiB});
   void* p = arena.allocate(64, 8);
-  const std::size_t used = arena.stats().bytes_used;
+  const std::size_t used = arena.stats().bytes_in_use;
   arena.deallocate(p, 32, 8);
   ASSERT_EQ(recorder.count(pmrkit::violation_kind::size_mismatch), 1U);
   EXPECT_EQ(recorder.violations()[0].expected_size, 64U);
-  EXPECT_EQ(arena.stats().bytes_used, used);  // ignored
+  EXPECT_EQ(arena.stats().bytes_in_use, used);  // ignored
   arena.deallocate(p, 64, 8);
-  EXPECT_EQ(arena.stats().bytes_used, used - 64);
+  EXPECT_EQ(arena.stats().bytes_in_use, used - 64);
 }
 
 TEST(VmemArena, AlignmentsUpToTheReservationAreHonouredInTheRange) {
@@ -414,18 +415,18 @@ TEST(VmemArena, StatsDescribeTheRange) {
   (void)arena.allocate(1000, 64);  // 16 bytes of padding
   pmrkit::arena_stats s = arena.stats();
   EXPECT_EQ(s.bytes_reserved, 4_MiB);
-  EXPECT_EQ(s.bytes_from_upstream, 64_KiB);
-  EXPECT_EQ(s.bytes_used, 1024U + 1008U);  // blocks take multiples of 16
-  EXPECT_EQ(s.bytes_available, 64_KiB - s.bytes_used);
+  EXPECT_EQ(s.bytes_committed, 64_KiB);
+  EXPECT_EQ(s.bytes_in_use, 1024U + 1008U);  // blocks take multiples of 16
+  EXPECT_EQ(s.bytes_available, 64_KiB - s.bytes_in_use);
   EXPECT_EQ(s.waste, 0U);
   EXPECT_EQ(s.chunk_count, 1U);
   EXPECT_EQ(s.current_chunk_size, 64_KiB);
-  EXPECT_EQ(s.overflow_bytes, 0U);
+  EXPECT_EQ(s.large_bytes_in_use, 0U);
   arena.reset();
   s = arena.stats();
-  EXPECT_EQ(s.bytes_used, 0U);
-  EXPECT_EQ(s.peak_bytes_used, 2032U);
-  EXPECT_EQ(s.bytes_from_upstream, 64_KiB);  // retain_on_reset's default
+  EXPECT_EQ(s.bytes_in_use, 0U);
+  EXPECT_EQ(s.peak_bytes_in_use, 2032U);
+  EXPECT_EQ(s.bytes_committed, 64_KiB);  // retain_on_reset's default
 }
 
 TEST(VmemArena, ReleaseDecommitsEverythingAndKeepsTheReservationUsable) {
@@ -433,7 +434,7 @@ TEST(VmemArena, ReleaseDecommitsEverythingAndKeepsTheReservationUsable) {
   void* first = arena.allocate(1_MiB, 16);
   const pmrkit::arena_checkpoint before = arena.checkpoint();
   arena.release();
-  EXPECT_EQ(arena.stats().bytes_from_upstream, 0U);
+  EXPECT_EQ(arena.stats().bytes_committed, 0U);
   EXPECT_EQ(arena.stats().bytes_reserved, 4_MiB);
   EXPECT_FALSE(arena.owns(first));
   EXPECT_EQ(arena.allocate(1_MiB, 16), first);  // the same range, committed again
@@ -546,6 +547,95 @@ TEST(VmemArenaDeathTest, UseAfterResetBeyondRetainFaults) {
         p[0] = 'x';
       },
       "");
+}
+
+// --- Markers never depend on the upstream's addresses (issue 12, bug 1) ----------------------
+// Overflow blocks play the part of the chunked arena's dedicated chunks.
+
+using pmrkit_test::carving_upstream;
+
+class VmemMarkers : public ::testing::TestWithParam<carving_upstream::direction> {};
+
+INSTANTIATE_TEST_SUITE_P(Upstreams, VmemMarkers,
+                         ::testing::Values(carving_upstream::direction::rising,
+                                           carving_upstream::direction::falling),
+                         [](const auto& info) {
+                           return info.param == carving_upstream::direction::rising ? "rising"
+                                                                                    : "falling";
+                         });
+
+TEST_P(VmemMarkers, ValidMarkerAfterASecondOverflowBlock) {
+  pmrkit::violation_recorder recorder;
+  carving_upstream upstream(GetParam());
+  vmem_arena_resource arena({.reserve = 64_KiB, .commit_step = 4_KiB}, &upstream);
+  (void)arena.allocate(60_KiB, 16);  // most of the range
+  (void)arena.allocate(20_KiB, 16);  // O0
+  const pmrkit::arena_checkpoint marker = arena.checkpoint();
+  (void)arena.allocate(20_KiB, 16);  // O1
+  EXPECT_GT(arena.checkpoint(), marker);
+  arena.rewind(marker);
+  EXPECT_EQ(recorder.size(), 0U);
+  EXPECT_EQ(arena.checkpoint(), marker);
+  EXPECT_EQ(upstream.blocks_in_use(), 1U) << "O1 went back upstream";
+}
+
+TEST_P(VmemMarkers, StaleMarkerAfterALargerOverflowBlockIsIgnored) {
+  pmrkit::violation_recorder recorder;
+  carving_upstream upstream(GetParam());
+  vmem_arena_resource arena({.reserve = 64_KiB, .commit_step = 4_KiB}, &upstream);
+  (void)arena.allocate(60_KiB, 16);
+  void* o0 = arena.allocate(20_KiB, 16);  // kept live
+  std::memset(o0, 0xA0, 20_KiB);
+  const pmrkit::arena_checkpoint m0 = arena.checkpoint();
+  (void)arena.allocate(20_KiB, 16);  // O1
+  const pmrkit::arena_checkpoint m1 = arena.checkpoint();
+  arena.rewind(m0);  // m1 is stale now
+  void* o2 = arena.allocate(30_KiB, 16);
+  std::memset(o2, 0xB0, 30_KiB);
+  arena.rewind(m1);
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::stale_checkpoint), PMRKIT_CHECKED ? 1U : 0U);
+  EXPECT_EQ(upstream.blocks_in_use(), 2U) << "O0 and O2 are in use";
+  EXPECT_TRUE(arena.owns(o0));
+  EXPECT_TRUE(arena.owns(o2));
+  EXPECT_EQ(static_cast<unsigned char*>(o2)[30_KiB - 1], 0xB0);
+}
+
+// Same position, another history: stale in every build.
+TEST(VmemArena, MarkerFreedByARewindAndRegrownPastIsStale) {
+  pmrkit::violation_recorder recorder;
+  vmem_arena_resource arena({.reserve = 1_MiB});
+  const pmrkit::arena_checkpoint start = arena.checkpoint();
+  (void)arena.allocate(32, 16);
+  const pmrkit::arena_checkpoint after_a = arena.checkpoint();
+  arena.rewind(start);
+  auto* b = static_cast<unsigned char*>(arena.allocate(64, 16));  // covers after_a's position
+  std::memset(b, 0xB0, 64);
+  arena.rewind(after_a);  // would cut b in half
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::stale_checkpoint), PMRKIT_CHECKED ? 1U : 0U);
+  auto* c = static_cast<unsigned char*>(arena.allocate(16, 16));
+  EXPECT_FALSE(pmrkit_test::overlap(c, 16, b, 64));
+  EXPECT_EQ(b[40], 0xB0);
+}
+
+// --- An alignment above the page size survives reset, release and rewind (bug 3) ---------------
+
+TEST(VmemArena, AlignmentAboveThePageSizeSurvivesResetReleaseAndRewind) {
+  constexpr std::size_t alignment = 8192;
+  // Reservations of different sizes land on different page boundaries, so
+  // some of them start off an 8 KiB boundary.
+  for (std::size_t pages = 256; pages < 256 + 16; ++pages) {
+    vmem_arena_resource arena({.reserve = pages * 4096, .alignment = alignment});
+    ASSERT_TRUE(pmrkit::is_aligned(arena.allocate(100, alignment), alignment));
+    arena.reset();
+    ASSERT_TRUE(pmrkit::is_aligned(arena.allocate(100, 16), alignment)) << "after reset";
+    arena.release();
+    ASSERT_TRUE(pmrkit::is_aligned(arena.allocate(100, 16), alignment)) << "after release";
+    arena.reset();
+    const pmrkit::arena_checkpoint origin = arena.checkpoint();
+    (void)arena.allocate(100, 16);
+    arena.rewind(origin);
+    ASSERT_TRUE(pmrkit::is_aligned(arena.allocate(100, 16), alignment)) << "after a rewind";
+  }
 }
 
 #else  // PMRKIT_HAS_VIRTUAL_MEMORY

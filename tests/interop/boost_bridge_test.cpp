@@ -262,10 +262,10 @@ TEST(ToBoostArenaResource, DropsFreesAndTheArenaTakesEverythingBack) {
   void* second = boost_side.allocate(200, 16);
   EXPECT_TRUE(arena.owns(first) && arena.owns(second));
   EXPECT_TRUE(aligned_to(second, 16));
-  const std::size_t used = arena.stats().bytes_used;
+  const std::size_t used = arena.stats().bytes_in_use;
   boost_side.deallocate(second, 200, 16);  // the newest block: a forwarded free would roll it back
   boost_side.deallocate(first, 100, 8);
-  EXPECT_EQ(arena.stats().bytes_used, used);
+  EXPECT_EQ(arena.stats().bytes_in_use, used);
   {
     bpmr::vector<int> numbers(&bridge);
     for (int i = 0; i < 10000; ++i)

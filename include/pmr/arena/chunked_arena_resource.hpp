@@ -3,17 +3,17 @@
 //
 // Allocation rounds the position in the current chunk up to the alignment and
 // moves it past the block: a few instructions, inline. When the chunk is
-// exhausted the next one is taken, doubling in size from `initial_chunk_size`
-// up to `max_chunk_size` (or constant). A request larger than the next chunk
-// gets a dedicated chunk of its own size, and the growth sequence goes on as
-// if the normal chunk had been taken, so one big request does not inflate
-// every later chunk (unlike std::pmr::monotonic_buffer_resource).
-// `deallocate` frees nothing except the most recent block, which is rolled
-// back; `pmrkit::reallocate` grows that block in place. `reset()` frees
-// everything but keeps every chunk (and the grown chunk size), so a second
-// identical pass takes nothing from the upstream; `clear()` keeps only the
-// first chunk; `shrink()` returns the kept chunks not in use; `release()`
-// returns everything. Checkpoints rewind to a marker.
+// exhausted the next one is taken, growing by `growth_factor` (2: doubling;
+// 1: constant) from `initial_chunk_size` up to `max_chunk_size`. A request larger than the next
+// chunk gets a dedicated chunk of its own size, and the growth sequence goes on as if the normal
+// chunk had been taken, so one big request does not inflate every later chunk (unlike
+// std::pmr::monotonic_buffer_resource). `deallocate` frees nothing except the most recent block,
+// which is rolled back; `pmrkit::reallocate` grows that block in place. `reset()` frees everything
+// but keeps every chunk (and the grown chunk size), so a second identical pass takes nothing from
+// the upstream; `clear()` keeps only the first chunk; `shrink()` returns the kept chunks not in use
+// (and says how many bytes went upstream); `release()` returns everything. Checkpoints rewind to a
+// marker (`chunked_arena_marker`: the chunk's index, the offset in it and the dedicated chunks in
+// use, never an address).
 //
 // Choose it for many short-lived allocations freed together (per request, per
 // frame, per parse) when you want a fixed small footprint and any upstream;
@@ -40,27 +40,25 @@
 
 #include <pmr/arena/arena_resource.hpp>
 #include <pmr/arena/detail/bump_chain.hpp>
+#include <pmr/arena/detail/marker_history.hpp>
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <limits>
 #include <memory_resource>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace pmrkit {
-
-enum class chunk_growth_policy : unsigned char {
-  geometric,  ///< each chunk twice the previous, up to max_chunk_size
-  constant,   ///< every chunk initial_chunk_size
-};
 
 struct chunked_arena_options {
   std::size_t initial_chunk_size = 4096;  ///< bytes of the first chunk (header included)
   std::size_t max_chunk_size = 65536;     ///< growth stops here
+  std::size_t growth_factor = 2;          ///< 1 to 16; 1 keeps every chunk at initial_chunk_size
   std::size_t alignment = alignof(std::max_align_t);  ///< the least alignment of every block
-  chunk_growth_policy growth = chunk_growth_policy::geometric;
   /// Requests larger than this throw allocation_error (out of capacity).
   std::size_t size_limit = std::numeric_limits<std::size_t>::max();
   std::string_view name = "chunked_arena";  ///< shown in errors and violations (copied)
@@ -68,27 +66,36 @@ struct chunked_arena_options {
 
 class chunked_arena_resource final : public arena_resource {
  public:
-  /// Throws std::invalid_argument naming the field when an option is invalid:
-  /// initial_chunk_size below 256 bytes, max_chunk_size below
-  /// initial_chunk_size, alignment not a power of two or above 4096.
+  /// Throws std::invalid_argument naming the field when an option is invalid
+  /// (initial_chunk_size below 256 bytes, max_chunk_size below
+  /// initial_chunk_size, growth_factor not 1 to 16, alignment not a power of
+  /// two or above 4096) or `upstream` is null.
   explicit chunked_arena_resource(
-      chunked_arena_options options = {},
+      const chunked_arena_options& options = {},
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
-  chunked_arena_resource(const chunked_arena_resource&) = delete;
+  /// The default options over `upstream` (a template, so that `{}` never
+  /// reads as a null upstream).
+  template <std::derived_from<std::pmr::memory_resource> Upstream>
+  explicit chunked_arena_resource(Upstream* upstream)
+      : chunked_arena_resource(chunked_arena_options{}, upstream) {}
+  /// Not copyable. Declared on a non-const reference so that `{}` does not
+  /// convert to it and `chunked_arena_resource a({})` means the default options.
+  chunked_arena_resource(chunked_arena_resource&) = delete;
   chunked_arena_resource& operator=(const chunked_arena_resource&) = delete;
   ~chunked_arena_resource() override { release_large_blocks(); }
 
   // Bulk operations.
 
   /// Everything is free; every chunk is kept, the chunk size stays grown.
-  void reset() override;
+  void reset() noexcept override;
   /// Everything is free; the first chunk is kept, the others go back upstream.
-  void clear();
+  void clear() noexcept;
   /// Everything goes back upstream; the growth sequence starts again.
-  void release() override;
+  void release() noexcept override;
   /// Gives back what is kept but not in use: chunks after the current one and
-  /// dedicated chunks freed by reset or rewind. Nothing in use moves.
-  void shrink() noexcept override;
+  /// dedicated chunks freed by reset or rewind. Nothing in use moves. Returns
+  /// the bytes given back upstream.
+  std::size_t shrink() noexcept override;
   [[nodiscard]] arena_checkpoint checkpoint() const noexcept override;
   /// Frees everything allocated after `marker` (kept for reuse). A stale
   /// marker is a stale_checkpoint violation in checked builds and is ignored.
@@ -100,6 +107,8 @@ class chunked_arena_resource final : public arena_resource {
 
   // Observers.
 
+  /// The figures of arena_stats; peak_bytes_in_use is the most seen at a
+  /// rollback, rewind, reset, clear, release or chunk change, or now.
   [[nodiscard]] arena_stats stats() const noexcept override;
   [[nodiscard]] arena_strategy strategy() const noexcept override {
     return arena_strategy::chained;
@@ -122,6 +131,7 @@ class chunked_arena_resource final : public arena_resource {
     if (alignment <= options_.alignment && is_power_of_two(alignment) && bytes <= fast_limit_)
         [[likely]] {
       if (void* p = chain_.try_bump_at_cursor(extent_of(bytes))) [[likely]] {
+        history_.push();
 #if PMRKIT_CHECKED
         last_block_ = p;
         last_size_ = bytes;
@@ -135,6 +145,7 @@ class chunked_arena_resource final : public arena_resource {
     auto* block = static_cast<std::byte*>(p);
     // The most recent block ends at the cursor: roll it back.
     if (chain_.move_cursor(block + extent_of(bytes), block)) [[likely]] {
+      history_.pop();
 #if PMRKIT_CHECKED
       last_block_ = nullptr;
 #endif
@@ -151,20 +162,28 @@ class chunked_arena_resource final : public arena_resource {
   }
 
   void* allocate_slow(std::size_t bytes, std::size_t alignment);
-  void* allocate_large(std::size_t bytes, std::size_t alignment);
+  void* allocate_large(std::size_t extent, std::size_t alignment);
   void release_large_blocks() noexcept;
 #if PMRKIT_CHECKED
   void report_misuse(void* p, std::size_t bytes, std::size_t alignment) const;
 #endif
-  void keep_large_blocks_after(const detail::chunk_header* newest_kept) noexcept;
+  void keep_large_blocks_beyond(std::size_t count) noexcept;
+  void free_everything() noexcept;  // what reset, clear and release share, chunks aside
   void note_peak() noexcept;
+  void note_upstream() noexcept;
 
   chunked_arena_options options_;
   std::string name_;
   std::size_t fast_limit_;  // size_limit, capped so rounding an extent cannot overflow
   detail::bump_chain chain_;
+  detail::marker_history history_;
   detail::chunk_header* large_ = nullptr;       // dedicated chunks in use, newest first
   detail::chunk_header* large_kept_ = nullptr;  // dedicated chunks kept by reset/rewind
+  std::size_t large_count_ = 0;                 // dedicated chunks in use
+  std::size_t large_bytes_ = 0;                 // their extents
+  std::size_t large_from_upstream_ = 0;         // the sizes of those in use and kept
+  std::size_t peak_from_upstream_ = 0;
+  std::uint64_t id_ = detail::next_arena_id();
   std::uint64_t epoch_ = 0;
   std::size_t peak_used_ = 0;
 #if PMRKIT_CHECKED
@@ -175,5 +194,7 @@ class chunked_arena_resource final : public arena_resource {
 
 static_assert(std::is_base_of_v<std::pmr::memory_resource, chunked_arena_resource>);
 static_assert(std::is_base_of_v<arena_resource, chunked_arena_resource>);
+static_assert(!std::is_copy_constructible_v<chunked_arena_resource> &&
+              !std::is_move_constructible_v<chunked_arena_resource>);
 
 }  // namespace pmrkit

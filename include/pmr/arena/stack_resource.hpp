@@ -5,14 +5,18 @@
 // size rounded up to the least `alignment` (so the fast path is a compare and
 // an add, inline); deallocating the newest block pops it, so frees in reverse
 // allocation order give the memory back one block at a time, across chunk
-// boundaries too. `checkpoint()` takes
-// a comparable marker and `rewind(marker)` frees everything allocated after
-// it in one step; `stack_scope` rewinds when it leaves its scope. Chunks come
-// from the upstream doubling from `initial_chunk_size` up to `max_chunk_size`
-// (or constant) and stay cached after pops, rewinds and `reset()`, so a
-// per-frame loop takes from the upstream only in its first frames;
-// `release()` gives them back. `pmrkit::reallocate` grows or shrinks the
-// newest block in place when its chunk has room.
+// boundaries too. `checkpoint()` takes a comparable marker (`stack_marker`:
+// the chunk's index and the offset in it, never an address) and
+// `rewind(marker)` frees everything allocated after it in one step;
+// `stack_scope` rewinds when it leaves its scope. Chunks come from the
+// upstream growing by `growth_factor` (2: doubling; 1: constant) from
+// `initial_chunk_size` up to `max_chunk_size` and stay cached after pops,
+// rewinds and `reset()`, so a per-frame loop takes from the upstream only in
+// its first frames; `shrink()` gives back the cached chunks above the
+// current one and `release()` all of them. `pmrkit::reallocate` grows or
+// shrinks the newest block in place when its chunk has room, and otherwise
+// moves it to a new block that is then the newest, the old one freed: LIFO
+// order is kept.
 //
 // Choose it over chunked_arena_resource when lifetimes nest (recursion,
 // frames, scratch buffers of a call tree): memory is reused as soon as the
@@ -28,7 +32,8 @@
 // (`out_of_order`), a size or alignment that differs from the allocation's
 // (`size_mismatch`, `alignment_mismatch`), a pointer that is no block in use
 // (`foreign_pointer`) and a rewind to a marker no longer valid
-// (`stale_checkpoint`); the call is then ignored. Freed memory is filled and
+// (`stale_checkpoint`); the call is then ignored. A stale marker is ignored
+// in every build. Freed memory is filled and
 // poisoned for AddressSanitizer. Unchecked builds keep nothing but the
 // position (and, below a block aligned beyond `alignment`, where the position
 // was before it, so that popping it returns there exactly).
@@ -44,16 +49,17 @@
 //     void* scratch = stack.allocate(256);
 //     stack.deallocate(scratch, 256);    // the newest block: popped
 //   }
-//   assert(stack.stats().chunk_count == 1 && stack.stats().bytes_used == 0);
+//   assert(stack.stats().chunk_count == 1 && stack.stats().bytes_in_use == 0);
 #pragma once
 
 #include <pmr/arena/arena_resource.hpp>
-#include <pmr/arena/chunked_arena_resource.hpp>
 #include <pmr/arena/detail/bump_chain.hpp>
+#include <pmr/arena/detail/marker_history.hpp>
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/reallocate.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -70,19 +76,26 @@ namespace pmrkit {
 struct stack_options {
   std::size_t initial_chunk_size = 4096;  ///< bytes of the first chunk (header included)
   std::size_t max_chunk_size = 65536;     ///< growth stops here
-  chunk_growth_policy growth = chunk_growth_policy::geometric;
+  std::size_t growth_factor = 2;          ///< 1 to 16; 1 keeps every chunk at initial_chunk_size
   std::size_t alignment = alignof(std::max_align_t);  ///< the least alignment of every block
   std::string_view name = "stack";                    ///< shown in errors and violations (copied)
 };
 
 class stack_resource final : public std::pmr::memory_resource, public resizable_resource {
  public:
-  /// Throws std::invalid_argument naming the field when an option is invalid:
-  /// initial_chunk_size below 256 bytes, max_chunk_size below
-  /// initial_chunk_size, alignment not a power of two or above 4096, upstream null.
-  explicit stack_resource(stack_options options = {},
+  /// Throws std::invalid_argument naming the field when an option is invalid
+  /// (initial_chunk_size below 256 bytes, max_chunk_size below
+  /// initial_chunk_size, growth_factor not 1 to 16, alignment not a power of
+  /// two or above 4096) or `upstream` is null.
+  explicit stack_resource(const stack_options& options = {},
                           std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
-  stack_resource(const stack_resource&) = delete;
+  /// The default options over `upstream` (a template, so that `{}` never
+  /// reads as a null upstream).
+  template <std::derived_from<std::pmr::memory_resource> Upstream>
+  explicit stack_resource(Upstream* upstream) : stack_resource(stack_options{}, upstream) {}
+  /// Not copyable. Declared on a non-const reference so that `{}` does not
+  /// convert to it and `stack_resource s({})` means the default options.
+  stack_resource(stack_resource&) = delete;
   stack_resource& operator=(const stack_resource&) = delete;
   /// Gives every chunk back upstream, blocks still in use included.
   ~stack_resource() override = default;
@@ -90,76 +103,57 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
   // Checkpoints and bulk operations.
 
   /// A marker of the current position; markers of one stack order as the
-  /// positions they mark. Throws nothing.
+  /// positions they mark (see arena_resource.hpp). Throws nothing.
   [[nodiscard]] arena_checkpoint checkpoint() const noexcept {
-    const detail::bump_chain::position at = chain_.tell();
-    // The start has one marker, whether or not the first chunk is taken yet.
-    if (at.chunk == nullptr || at.cursor == at.chunk->begin()) {
-      return detail::checkpoint_access::make(this, epoch_, 0, 0, nullptr);
-    }
-    return detail::checkpoint_access::make(this, epoch_, at.chunk->index,
-                                           static_cast<std::size_t>(at.cursor - at.chunk->begin()),
-                                           at.chunk);
+    const detail::bump_chain::coordinates at = chain_.where();
+    const detail::marker_history::mark mark = history_.take();
+    return detail::checkpoint_access::make(id_, epoch_, mark.depth, mark.stamp,
+                                           stack_marker{.chunk = at.chunk, .offset = at.offset});
   }
   /// Frees everything allocated after `marker`, keeping the chunks; O(1)
   /// within one chunk. A marker of another stack, from before a reset() or
-  /// release(), or beyond the current position (freed by an earlier pop or
-  /// rewind) is a stale_checkpoint violation in checked builds and is
-  /// ignored. Throws only what an installed violation handler throws.
-  void rewind(const arena_checkpoint& marker) {
-#if !PMRKIT_CHECKED
-    // The frame-loop case: a marker in the current chunk, below the cursor,
-    // or the start marker while the first chunk is current.
-    using access = detail::checkpoint_access;
-    const detail::bump_chain::position at = chain_.tell();
-    const void* chunk = access::handle(marker);
-    if ((chunk == at.chunk || (chunk == nullptr && at.chunk == chain_.start().chunk)) &&
-        at.chunk != nullptr && access::owner(marker) == this && access::epoch(marker) == epoch_) {
-      std::byte* to = at.chunk->begin() + access::offset(marker);
-      if (to <= at.cursor && (to > at.chunk->first || chunk == nullptr)) {
-        note_peak();
-        chain_.rewind_in_chunk(to);
-        return;
-      }
-    }
-#endif
-    rewind_slow(marker);
-  }
+  /// release(), beyond the current position, or freed by an earlier pop or
+  /// rewind and grown past since is stale: it changes nothing, in every
+  /// build, and is a stale_checkpoint violation in checked builds. Throws
+  /// only what an installed violation handler throws.
+  void rewind(const arena_checkpoint& marker);
   /// Everything is free; every chunk is kept, the chunk size stays grown, and
   /// every checkpoint becomes stale. Throws nothing.
   void reset() noexcept;
   /// Everything goes back upstream; the growth sequence starts again and the
   /// stack stays usable. Throws nothing.
   void release() noexcept;
-  /// Gives back the cached chunks above the current one; nothing in use moves.
-  void shrink() noexcept {
-    chain_.shrink();
-  }
+  /// Gives back the cached chunks above the current one; nothing in use
+  /// moves. Returns the bytes given back upstream.
+  std::size_t shrink() noexcept { return chain_.shrink(); }
 
   /// Grows or shrinks the newest block in place when its chunk has room, and
   /// returns true; false, changing nothing, for any other block.
   bool try_resize(void* p, std::size_t old_size, std::size_t new_size,
                   std::size_t alignment) noexcept override;
+  /// What pmrkit::reallocate calls when the newest block cannot be resized
+  /// in place: pops it without losing its bytes, allocates the new block (so
+  /// it is the newest), copies into it and returns it; the old block is
+  /// freed, LIFO order kept. nullptr, changing nothing, for any other block.
+  /// Throws what allocate throws; the block is then unchanged.
+  void* reallocate_newest(void* p, std::size_t old_size, std::size_t new_size,
+                          std::size_t alignment) override;
 
   // Observers.
 
-  /// Chunks and their use. peak_bytes_used is the most seen at a rewind,
-  /// reset, release or chunk change, or now: single pops are not watched, to
-  /// keep them free. Throws nothing.
+  /// Chunks and their use (arena_stats; bytes_committed, large_blocks_in_use
+  /// and large_bytes_in_use are 0: a large block is one more chunk).
+  /// peak_bytes_in_use is the most seen at a rewind, reset, release or chunk
+  /// change, or now: single pops are not watched, to keep them free. Throws
+  /// nothing.
   [[nodiscard]] arena_stats stats() const noexcept;
-  [[nodiscard]] std::string_view name() const noexcept {
-    return name_;
-  }
+  [[nodiscard]] std::string_view name() const noexcept { return name_; }
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept {
     return chain_.upstream();
   }
   /// True when `p` lies in a chunk this stack holds now. Throws nothing.
-  [[nodiscard]] bool owns(const void* p) const noexcept {
-    return chain_.owns(p);
-  }
-  [[nodiscard]] const stack_options& options() const noexcept {
-    return options_;
-  }
+  [[nodiscard]] bool owns(const void* p) const noexcept { return chain_.owns(p); }
+  [[nodiscard]] const stack_options& options() const noexcept { return options_; }
 
  private:
   // Every block takes a multiple of the least alignment (its extent), so the
@@ -181,8 +175,9 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
     if (alignment - 1 < options_.alignment && (alignment & (alignment - 1)) == 0 &&
         bytes <= fast_limit) [[likely]] {
       if (void* p = chain_.try_bump_at_cursor(extent_of(bytes))) [[likely]] {
+        history_.push();
 #if PMRKIT_CHECKED
-        records_.push_back({static_cast<std::byte*>(p), bytes, alignment, chain_.tell().chunk});
+        records_.push_back({static_cast<std::byte*>(p), bytes, alignment});
 #endif
         return p;
       }
@@ -198,12 +193,16 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
 #endif
   }
   // Pops the block at `block` if it is the newest, which ends at the cursor.
-  bool pop_newest(std::byte* block, std::size_t bytes, std::size_t alignment) noexcept {
+  // With `keep_contents` its bytes are not retired (the caller does that).
+  bool pop_newest(std::byte* block, std::size_t bytes, std::size_t alignment,
+                  bool keep_contents = false) noexcept {
     if (bytes > fast_limit) return false;
-    if (alignment <= options_.alignment) [[likely]] {
-      return chain_.pop(block, extent_of(bytes), block);
-    }
-    return pop_over_aligned(block, extent_of(bytes));
+    const bool popped = alignment <= options_.alignment
+                            ? chain_.pop(block, extent_of(bytes), block, keep_contents)
+                            : pop_over_aligned(block, extent_of(bytes), keep_contents);
+    if (popped) [[likely]]
+      history_.pop();
+    return popped;
   }
   [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
     return this == &other;
@@ -211,25 +210,31 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
 
   void* allocate_slow(std::size_t bytes, std::size_t alignment);
   void* bump_over_aligned(std::size_t extent, std::size_t alignment) noexcept;
-  bool pop_over_aligned(std::byte* block, std::size_t extent) noexcept;
-  void rewind_slow(const arena_checkpoint& marker);
+  bool pop_over_aligned(std::byte* block, std::size_t extent, bool keep_contents) noexcept;
   void note_peak() noexcept {
     const std::size_t used = chain_.used();
     if (used > peak_used_) peak_used_ = used;
+  }
+  void note_upstream() noexcept {
+    const std::size_t held = chain_.bytes_from_upstream();
+    if (held > peak_from_upstream_) peak_from_upstream_ = held;
   }
 
   stack_options options_;
   std::string name_;
   detail::bump_chain chain_;
+  detail::marker_history history_;
+  std::uint64_t id_ = detail::next_arena_id();
   std::uint64_t epoch_ = 0;  // bumped by reset and release: older markers are stale
   std::size_t peak_used_ = 0;
+  std::size_t peak_from_upstream_ = 0;
 #if PMRKIT_CHECKED
-  // The blocks in use, oldest first: what LIFO order, sizes and rewinds are checked against.
+  // The blocks in use, oldest first: what LIFO order and sizes are checked
+  // against. There is one per allocation of the history (history_.depth()).
   struct record {
     std::byte* block;
     std::size_t size;       // as requested
     std::size_t alignment;  // as requested
-    const detail::chunk_header* chunk;
   };
   void pop_checked(void* p, std::size_t bytes, std::size_t alignment);
   std::vector<record> records_;

@@ -11,12 +11,20 @@
 // `deallocate` frees nothing except the most recent block, which is rolled
 // back. `reset()` keeps `retain_on_reset` bytes committed and gives the rest
 // back to the OS, so resident memory really drops; `release()` decommits
-// everything and keeps the reservation; the destructor unmaps it.
+// everything and keeps the reservation; `shrink()` decommits the pages beyond
+// the position and returns how many bytes went back to the OS; the
+// destructor unmaps the range. The range starts at a multiple of
+// `alignment`, even above the page size, so the first block after a reset,
+// a release or a rewind to the start is aligned like every other.
 //
 // When the reservation is exhausted, requests go to the upstream: the
 // overflow, by default std::pmr::null_memory_resource(), in which case they
 // throw allocation_error (out_of_capacity). Overflow blocks go back upstream
 // on deallocate, on a rewind past them, and on reset, release or destruction.
+// They are what the arena holds from its upstream: `stats().bytes_from_upstream`
+// counts them (headers included), `bytes_committed` the pages of the range.
+// Markers (`vmem_arena_marker`) hold the position and the count of overflow
+// blocks, never an address.
 //
 // Choose it over chunked_arena_resource for one large arena whose final size
 // is unknown (a parse, a compiler pass, a level load), when contiguity or
@@ -42,16 +50,18 @@
 //     std::pmr::vector<int> numbers(&arena);
 //     for (int i = 0; i < 100000; ++i) numbers.push_back(i);
 //   }
-//   assert(arena.stats().bytes_from_upstream > 64_KiB && arena.stats().bytes_reserved == 1_GiB);
+//   assert(arena.stats().bytes_committed > 64_KiB && arena.stats().bytes_reserved == 1_GiB);
 //   arena.reset();  // keeps retain_on_reset (64 KiB) committed, returns the rest to the OS
-//   assert(arena.stats().bytes_from_upstream == 64_KiB);
+//   assert(arena.stats().bytes_committed == 64_KiB && arena.stats().bytes_from_upstream == 0);
 #pragma once
 
 #include <pmr/arena/arena_resource.hpp>
+#include <pmr/arena/detail/marker_history.hpp>
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/poison.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -70,14 +80,16 @@ struct vmem_arena_options {
   /// Bytes committed at a time when the position passes the committed end;
   /// rounded up to pages (to the huge page size with `huge_pages`).
   std::size_t commit_step = std::size_t{64} << 10;
-  /// Asks the OS to back the range with transparent huge pages (madvise on
-  /// Linux); a hint, ignored where unsupported.
-  bool huge_pages = false;
   /// Bytes kept committed by reset(), rounded up to pages; the rest is
   /// decommitted. At most `reserve`.
   std::size_t retain_on_reset = std::size_t{64} << 10;
-  std::size_t alignment = alignof(std::max_align_t);  ///< the least alignment of every block
-  std::string_view name = "vmem_arena";               ///< shown in errors and violations (copied)
+  /// The least alignment of every block, a power of two (above the page size
+  /// too: the range is reserved at a multiple of it).
+  std::size_t alignment = alignof(std::max_align_t);
+  /// Asks the OS to back the range with transparent huge pages (madvise on
+  /// Linux); a hint, ignored where unsupported.
+  bool huge_pages = false;
+  std::string_view name = "vmem_arena";  ///< shown in errors and violations (copied)
 };
 
 class vmem_arena_resource final : public arena_resource {
@@ -89,13 +101,21 @@ class vmem_arena_resource final : public arena_resource {
   /// Reserves the range; commits nothing yet. `upstream` serves the overflow.
   /// Throws std::invalid_argument naming the field when an option is invalid
   /// (reserve smaller than a page, commit_step 0, alignment not a power of
-  /// two, retain_on_reset above reserve, a null upstream); allocation_error
-  /// (out_of_capacity) when the address space cannot be reserved or the build
-  /// has no virtual memory; std::bad_alloc when copying the name fails.
+  /// two, retain_on_reset above reserve) or `upstream` is null;
+  /// allocation_error (out_of_capacity) when the address space cannot be
+  /// reserved or the build has no virtual memory; std::bad_alloc when copying
+  /// the name fails.
   explicit vmem_arena_resource(
-      vmem_arena_options options = {},
+      const vmem_arena_options& options = {},
       std::pmr::memory_resource* upstream = std::pmr::null_memory_resource());
-  vmem_arena_resource(const vmem_arena_resource&) = delete;
+  /// The default options with `upstream` as the overflow (a template, so
+  /// that `{}` never reads as a null upstream).
+  template <std::derived_from<std::pmr::memory_resource> Upstream>
+  explicit vmem_arena_resource(Upstream* upstream)
+      : vmem_arena_resource(vmem_arena_options{}, upstream) {}
+  /// Not copyable. Declared on a non-const reference so that `{}` does not
+  /// convert to it and `vmem_arena_resource a({})` means the default options.
+  vmem_arena_resource(vmem_arena_resource&) = delete;
   vmem_arena_resource& operator=(const vmem_arena_resource&) = delete;
   /// Returns the overflow blocks upstream and unmaps the range.
   ~vmem_arena_resource() override;
@@ -109,17 +129,23 @@ class vmem_arena_resource final : public arena_resource {
   /// Everything is free and decommitted, overflow blocks go back upstream;
   /// the reservation is kept, so the arena stays usable. Throws nothing.
   void release() noexcept override;
-  /// Decommits the committed pages beyond the position; nothing in use moves.
-  void shrink() noexcept override;
-  /// A marker of the position (and of the overflow blocks allocated so far).
+  /// Decommits the committed pages beyond the position; nothing in use
+  /// moves. Returns the bytes decommitted (given back to the OS; nothing
+  /// goes upstream: overflow blocks in use are in use).
+  std::size_t shrink() noexcept override;
+  /// A marker of the position and of the overflow blocks allocated so far.
   [[nodiscard]] arena_checkpoint checkpoint() const noexcept override {
-    // The chunk index counts overflow blocks, the chunks that follow the range.
-    return detail::checkpoint_access::make(this, epoch_, overflow_count_, position_, nullptr);
+    const detail::marker_history::mark mark = history_.take();
+    return detail::checkpoint_access::make(
+        id_, epoch_, mark.depth, mark.stamp,
+        vmem_arena_marker{.position = position_, .overflow_blocks = overflow_count_});
   }
   /// Frees everything allocated after `marker`, overflow blocks included; the
   /// range stays committed. A marker of another arena, from before a reset or
-  /// release, or beyond the position is a stale_checkpoint violation in
-  /// checked builds and is ignored. Throws what the violation handler throws.
+  /// release, beyond the position, or freed by an earlier rewind or rollback
+  /// and grown past since is stale: it changes nothing, in every build, and
+  /// is a stale_checkpoint violation in checked builds. Throws what the
+  /// violation handler throws.
   void rewind(const arena_checkpoint& marker) override;
 
   /// Grows or shrinks the most recent block where it lies, committing more
@@ -130,9 +156,14 @@ class vmem_arena_resource final : public arena_resource {
 
   // Observers.
 
-  /// bytes_from_upstream: committed bytes; bytes_used: the position (padding
-  /// included) plus the overflow blocks' bytes; waste: the overflow blocks'
-  /// headers and alignment; chunk_count 1; current_chunk_size: the commit step.
+  /// bytes_from_upstream: the overflow blocks held, headers included (what
+  /// the upstream holds for this arena); bytes_committed: the committed
+  /// pages of the range; bytes_reserved: the range; bytes_in_use: the
+  /// position (padding included) plus the overflow blocks' bytes; waste: the
+  /// overflow blocks' headers and alignment; chunk_count: 1 (the range) plus
+  /// the overflow blocks held; large_blocks_in_use: the overflow blocks held;
+  /// large_bytes_in_use: their sizes as requested; current_chunk_size: the
+  /// commit step.
   [[nodiscard]] arena_stats stats() const noexcept override;
   [[nodiscard]] arena_strategy strategy() const noexcept override {
     return arena_strategy::virtual_memory;
@@ -181,6 +212,7 @@ class vmem_arena_resource final : public arena_resource {
       note_peak();
       retire_range(offset, position_);
       position_ = offset;
+      history_.pop();
 #if PMRKIT_CHECKED
       last_block_ = nullptr;
 #endif
@@ -206,6 +238,7 @@ class vmem_arena_resource final : public arena_resource {
   void* bump(std::size_t start, std::size_t extent, [[maybe_unused]] std::size_t bytes) noexcept {
     std::byte* block = base_ + start;
     position_ = start + extent;
+    history_.push();
 #if PMRKIT_CHECKED
     last_block_ = block;
     last_size_ = bytes;
@@ -240,7 +273,7 @@ class vmem_arena_resource final : public arena_resource {
   vmem_arena_options options_;
   std::string name_;
   std::pmr::memory_resource* upstream_;
-  std::byte* base_ = nullptr;  // the reservation
+  std::byte* base_ = nullptr;  // the reservation, a multiple of the least alignment
   std::size_t reserved_ = 0;   // its size in bytes
   std::size_t committed_ = 0;  // [base_, base_ + committed_) is readable and writable
   std::size_t position_ = 0;   // bytes handed out from base_, padding included
@@ -250,13 +283,19 @@ class vmem_arena_resource final : public arena_resource {
 #endif
   overflow_header* overflow_ = nullptr;  // overflow blocks in use, newest first
   std::size_t overflow_count_ = 0;       // overflow blocks allocated since the last reset
+  std::size_t overflow_live_ = 0;        // overflow blocks in use
   std::size_t overflow_bytes_ = 0;       // their sizes, as requested
   std::size_t overflow_overhead_ = 0;    // their headers and alignment padding
+  std::size_t peak_from_upstream_ = 0;
   std::size_t peak_used_ = 0;
+  detail::marker_history history_;
+  std::uint64_t id_ = detail::next_arena_id();
   std::uint64_t epoch_ = 0;
 };
 
 static_assert(std::is_base_of_v<std::pmr::memory_resource, vmem_arena_resource>);
 static_assert(std::is_base_of_v<arena_resource, vmem_arena_resource>);
+static_assert(!std::is_copy_constructible_v<vmem_arena_resource> &&
+              !std::is_move_constructible_v<vmem_arena_resource>);
 
 }  // namespace pmrkit

@@ -3,9 +3,12 @@
 // `pmrkit::reallocate(resource, p, old_size, new_size, alignment)` asks a
 // resource that implements `resizable_resource` (the arenas and the stack:
 // their most recent block can grow or shrink where it lies) to resize in
-// place; otherwise it allocates a new block, copies min(old, new) bytes and
-// frees the old one. A null `p` is a plain allocation. The result is the
-// block to use from now on, with `new_size` bytes and `alignment`.
+// place; otherwise it asks the resource to move the block itself
+// (`reallocate_newest`: the stack frees its newest block and takes the new
+// one so that LIFO order is kept), and failing that allocates a new block,
+// copies min(old, new) bytes and frees the old one. A null `p` is a plain
+// allocation. The result is the block to use from now on, with `new_size`
+// bytes and `alignment`.
 //
 // Thread safety: as the resource's.
 //
@@ -29,6 +32,21 @@ class resizable_resource {
   /// nothing, when this block cannot be resized in place.
   virtual bool try_resize(void* p, std::size_t old_size, std::size_t new_size,
                           std::size_t alignment) noexcept = 0;
+  /// Called by reallocate when try_resize returned false: moves the block at
+  /// `p` to a new block of `new_size` bytes, copying min(old_size, new_size)
+  /// bytes and freeing `p`, in an order this resource needs (a stack: the new
+  /// block must end up the newest, with `p` freed). Returns the new block, or
+  /// nullptr, changing nothing, to let reallocate allocate, copy and
+  /// deallocate. Throws what allocation throws; `p` is then unchanged. The
+  /// default returns nullptr.
+  virtual void* reallocate_newest(void* p, std::size_t old_size, std::size_t new_size,
+                                  std::size_t alignment) {
+    (void)p;
+    (void)old_size;
+    (void)new_size;
+    (void)alignment;
+    return nullptr;
+  }
 
  protected:
   resizable_resource() = default;
@@ -38,8 +56,9 @@ class resizable_resource {
 };
 
 /// Resizes the block `p` of `old_size` bytes to `new_size` bytes: in place
-/// when `resource` is a resizable_resource that can, else by allocate, copy
-/// and deallocate. Throws what `resource.allocate` throws; then `p` is unchanged.
+/// when `resource` is a resizable_resource that can, else as its
+/// reallocate_newest moves it, else by allocate, copy and deallocate. Throws what
+/// `resource.allocate` throws; then `p` is unchanged.
 [[nodiscard]] void* reallocate(std::pmr::memory_resource& resource, void* p, std::size_t old_size,
                                std::size_t new_size,
                                std::size_t alignment = alignof(std::max_align_t));

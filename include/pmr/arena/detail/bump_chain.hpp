@@ -3,12 +3,16 @@
 // A chain of chunks taken from an upstream, in order, with a bump position in
 // the current one. When the current chunk is exhausted the position moves to
 // the next chunk, which is either one kept from an earlier pass (after a
-// reset or rewind) or a new one whose size follows `chunk_growth`. Positions
-// can be taken and returned to (`tell` / `rewind_to`), which is all a
-// checkpointed arena needs; `pop` frees the newest block of a LIFO owner (a
-// stack), stepping back to the previous chunk when it empties the current
-// one; `reset` returns to the very start, keeping every chunk;
-// `shrink`, `trim_to_first` and `release` give chunks back.
+// reset or rewind) or a new one whose size follows the chunk growth
+// (core/detail/chunk_growth.hpp). Every chunk's usable part starts at the
+// owner's least alignment (`start_of`), so an owner that keeps its cursor
+// aligned finds it aligned after every pop, rewind and reset. Positions can
+// be taken and returned to (`tell` / `rewind_to`; `position_of` and
+// `position_at` turn them into chunk indices and offsets and back, so a
+// marker needs no pointer), which is all a checkpointed arena needs; `pop` frees the newest block
+// of a LIFO owner (a stack), stepping back to the previous chunk when it empties the current one;
+// `reset` returns to the very start, keeping every chunk; `shrink`, `trim_to_first` and `release`
+// give chunks back and say how many bytes went back upstream.
 //
 // Each chunk starts with a `chunk_header`; chunk sizes count the header, so
 // the upstream sees exactly the growth sequence (4 KiB, 8 KiB, ...). In
@@ -20,13 +24,14 @@
 //
 // Example:
 //   std::pmr::memory_resource* upstream = std::pmr::new_delete_resource();
-//   pmrkit::detail::bump_chain chain({.initial = 4096, .max = 65536}, upstream);
+//   pmrkit::detail::bump_chain chain({.initial = 4096, .max = 65536, .factor = 2}, 16, upstream);
 //   void* p = chain.try_bump(64, 8);  // nullptr: no chunk yet
 //   if (p == nullptr) p = chain.bump_in_next_chunk(64, 8, "example");
 //   assert(chain.owns(p) && chain.chunk_count() == 1);
 #pragma once
 
 #include <pmr/core/align.hpp>
+#include <pmr/core/detail/chunk_growth.hpp>
 #include <pmr/core/poison.hpp>
 
 #include <algorithm>
@@ -90,29 +95,6 @@ struct block_need {
 /// Gives `chunk` back to `upstream` (revived first: the upstream may write to it).
 void return_chunk(std::pmr::memory_resource* upstream, chunk_header* chunk) noexcept;
 
-/// The size of the next chunk: doubling (geometric) or constant, from
-/// `initial` up to `max`.
-struct chunk_growth {
-  std::size_t initial = 4096;
-  std::size_t max = 65536;
-  bool geometric = true;
-};
-
-/// The chunk_growth of an arena's options (initial_chunk_size, max_chunk_size, growth).
-template <class Options>
-[[nodiscard]] constexpr chunk_growth growth_of(const Options& options) noexcept {
-  return {.initial = options.initial_chunk_size,
-          .max = options.max_chunk_size,
-          .geometric = options.growth == decltype(Options::growth)::geometric};
-}
-
-/// The checks every resource built on a bump_chain makes of its options.
-/// Throws std::invalid_argument "pmrkit::<resource>: <field> ..." naming the
-/// field: `initial` below 256 bytes, `max` below `initial`, `alignment` not a
-/// power of two or above 4096, a null `upstream`. Returns the growth.
-chunk_growth validated_growth(std::string_view resource, chunk_growth growth, std::size_t alignment,
-                              const std::pmr::memory_resource* upstream);
-
 class bump_chain {
  public:
   /// A position in the chain: a chunk (null before the first) and a cursor in it.
@@ -121,8 +103,12 @@ class bump_chain {
     std::byte* cursor = nullptr;
   };
 
-  bump_chain(chunk_growth growth, std::pmr::memory_resource* upstream) noexcept
-      : growth_(growth), next_size_(growth.initial), upstream_(upstream) {}
+  /// Chunks of `growth` from `upstream`, each used from `start_of`: its
+  /// beginning rounded up to `alignment` (the owner's least alignment, a
+  /// power of two).
+  bump_chain(chunk_growth growth, std::size_t alignment,
+             std::pmr::memory_resource* upstream) noexcept
+      : growth_(growth), next_size_(growth.initial), alignment_(alignment), upstream_(upstream) {}
   bump_chain(const bump_chain&) = delete;
   bump_chain& operator=(const bump_chain&) = delete;
   ~bump_chain() { release(); }
@@ -165,39 +151,58 @@ class bump_chain {
   }
   /// Counts a chunk that an owner took outside the chain (a dedicated chunk
   /// for a large block), so the sequence goes on as if it were this chain's.
-  void advance_growth() noexcept {
-    if (growth_.geometric) next_size_ = std::min(next_size_ * 2, growth_.max);
+  void advance_growth() noexcept { next_size_ = growth_.after(next_size_); }
+
+  /// Where blocks of `chunk` start: its beginning rounded up to the least alignment.
+  [[nodiscard]] std::byte* start_of(chunk_header* chunk) const noexcept {
+    return align_pointer(chunk->begin(), alignment_);
   }
 
   [[nodiscard]] position tell() const noexcept { return {current_, cursor_}; }
-  /// The beginning of the first chunk ({} before there is one): as free as
-  /// the very start, but rewinding there keeps the first chunk current, so
-  /// the next bump takes the fast path.
+  /// The start of the first chunk ({} before there is one): as free as the
+  /// very start, but rewinding there keeps the first chunk current, so the
+  /// next bump takes the fast path.
   [[nodiscard]] position start() const noexcept {
-    return first_ != nullptr ? position{first_, first_->begin()} : position{};
+    return first_ != nullptr ? position{first_, start_of(first_)} : position{};
   }
+  /// The position as the index of its chunk in the chain and the bytes from
+  /// that chunk's start ({0, 0} at the start, with or without a chunk).
+  struct coordinates {
+    std::size_t chunk = 0;
+    std::size_t offset = 0;
+  };
+  [[nodiscard]] coordinates where() const noexcept {
+    if (current_ == nullptr) return {};
+    return {current_->index, static_cast<std::size_t>(cursor_ - start_of(current_))};
+  }
+  /// The position at `at`, when it lies at or before the position now (in a
+  /// chunk before the current one, up to where that chunk was used, or in
+  /// the current one up to the cursor); false otherwise.
+  [[nodiscard]] bool position_at(coordinates at, position& result) const noexcept;
   /// Bytes consumed up to the position, as measure().used counts them, in O(1).
   [[nodiscard]] std::size_t used() const noexcept {
     return current_ == nullptr
                ? 0
-               : used_before_ + static_cast<std::size_t>(cursor_ - current_->begin());
+               : used_before_ + static_cast<std::size_t>(cursor_ - start_of(current_));
   }
   /// Returns to `to`, an earlier position of this chain; what lay after it is
   /// free again (retired in checked builds) and its chunks are kept.
   void rewind_to(position to) noexcept;
-  /// Back to the very start; every chunk is kept.
-  void reset() noexcept { rewind_to({}); }
-  /// Gives back every chunk but the first and returns to the start.
-  void trim_to_first() noexcept;
+  /// Back to the start of the first chunk; every chunk is kept.
+  void reset() noexcept { rewind_to(start()); }
+  /// Gives back every chunk but the first and returns to the start; the
+  /// bytes given back upstream.
+  std::size_t trim_to_first() noexcept;
   /// Gives back the kept chunks after the current one; the position stays.
-  void shrink() noexcept;
+  /// The bytes given back upstream.
+  std::size_t shrink() noexcept;
   /// Gives back every chunk; the growth sequence starts again.
   void release() noexcept;
 
   /// When the current block ends at the cursor (the most recent one), moves
   /// the cursor to `new_end` if that lies in the current chunk.
   bool move_cursor(std::byte* block_end, std::byte* new_end) noexcept {
-    if (block_end != cursor_ || current_ == nullptr || new_end < current_->begin() ||
+    if (block_end != cursor_ || current_ == nullptr || new_end < start_of(current_) ||
         new_end > limit_) {
       return false;
     }
@@ -227,27 +232,33 @@ class bump_chain {
   /// before the chain entered the chunk (the previous chunk's top). So a whole
   /// LIFO sequence of pops undoes the bumps exactly, across chunk boundaries,
   /// and the current chunk always holds the newest block. Returns false,
-  /// changing nothing, when the block does not end at the cursor.
-  bool pop(std::byte* block, std::size_t extent, std::byte* back_to) noexcept {
+  /// changing nothing, when the block does not end at the cursor. With
+  /// `keep_contents` the freed bytes are not retired (the owner reads them
+  /// once more, then retires them itself).
+  bool pop(std::byte* block, std::size_t extent, std::byte* back_to,
+           bool keep_contents = false) noexcept {
     // A null cursor (no chunk yet) fails this for any block a chain hands out.
     if (reinterpret_cast<std::uintptr_t>(cursor_) - reinterpret_cast<std::uintptr_t>(block) !=
         extent) {
       return false;
     }
     if (block <= current_->first) {
-      retire(block, extent);
+      if (!keep_contents) retire(block, extent);
       step_back();
     } else {
-      retire(back_to, static_cast<std::size_t>(cursor_ - back_to));
+      if (!keep_contents) retire(back_to, static_cast<std::size_t>(cursor_ - back_to));
       cursor_ = back_to;
     }
     return true;
   }
 
-  [[nodiscard]] bool owns(const void* p) const noexcept;
+  [[nodiscard]] bool owns(const void* p) const noexcept { return chunk_of(p) != nullptr; }
+  /// The chunk `p` lies in, or nullptr.
+  [[nodiscard]] chunk_header* chunk_of(const void* p) const noexcept;
   [[nodiscard]] std::pmr::memory_resource* upstream() const noexcept { return upstream_; }
-  [[nodiscard]] const chunk_growth& growth() const noexcept { return growth_; }
   [[nodiscard]] std::size_t growth_size() const noexcept { return next_size_; }
+  /// The bytes of the chunks held now, headers included, in O(1).
+  [[nodiscard]] std::size_t bytes_from_upstream() const noexcept { return from_upstream_; }
   [[nodiscard]] std::size_t chunk_count() const noexcept;
 
   /// Byte counts over the whole chain.
@@ -261,10 +272,13 @@ class bump_chain {
 
  private:
   void step_back() noexcept;
+  std::size_t give_back(chunk_header* chunk) noexcept;
 
   chunk_growth growth_;
   std::size_t next_size_;
+  std::size_t alignment_;
   std::pmr::memory_resource* upstream_;
+  std::size_t from_upstream_ = 0;
   chunk_header* first_ = nullptr;
   chunk_header* current_ = nullptr;
   std::byte* cursor_ = nullptr;
