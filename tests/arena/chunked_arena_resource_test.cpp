@@ -13,7 +13,9 @@
 #include <cstring>
 #include <map>
 #include <memory_resource>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -433,6 +435,38 @@ TEST(ChunkedArena, LeastAlignmentSurvivesRollbackResetAndRewindToTheStart) {
   (void)arena.allocate(32, 64);
   arena.rewind(start);
   EXPECT_TRUE(pmrkit::is_aligned(arena.allocate(3, 1), 64)) << "after a rewind to the start";
+}
+
+// --- Constructed the obvious ways (issue 12, bug 6) ---------------------------------------------
+
+static_assert(std::is_default_constructible_v<chunked_arena_resource>);
+static_assert(std::is_constructible_v<chunked_arena_resource, std::pmr::memory_resource*>);
+static_assert(std::is_constructible_v<chunked_arena_resource, test_resource*>);
+static_assert(std::is_constructible_v<chunked_arena_resource, chunked_arena_options>);
+static_assert(std::is_constructible_v<chunked_arena_resource, chunked_arena_options,
+                                      std::pmr::memory_resource*>);
+static_assert(
+    std::is_constructible_v<chunked_arena_resource, chunked_arena_options, test_resource*>);
+static_assert(!std::is_copy_constructible_v<chunked_arena_resource> &&
+              !std::is_move_constructible_v<chunked_arena_resource>);
+
+TEST(ChunkedArenaConstruction, TheSixWays) {
+  test_resource upstream("upstream");
+  chunked_arena_resource a;
+  chunked_arena_resource b(&upstream);
+  chunked_arena_resource c(chunked_arena_options{.name = "c"});
+  chunked_arena_resource d(chunked_arena_options{}, &upstream);
+  chunked_arena_resource e({});  // the default options, not a null upstream
+  chunked_arena_resource f({}, &upstream);
+  EXPECT_EQ(a.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(b.upstream_resource(), &upstream);
+  EXPECT_EQ(c.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(c.name(), "c");
+  EXPECT_EQ(d.upstream_resource(), &upstream);
+  EXPECT_EQ(e.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(f.upstream_resource(), &upstream);
+  EXPECT_THROW(chunked_arena_resource g({}, static_cast<std::pmr::memory_resource*>(nullptr)),
+               std::invalid_argument);
 }
 
 }  // namespace

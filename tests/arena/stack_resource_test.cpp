@@ -18,6 +18,7 @@
 #include <memory_resource>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -765,6 +766,36 @@ TEST_F(StackTest, ReallocateOfTheFirstBlockOfAChunkMovesAndPops) {
   EXPECT_EQ(stack.checkpoint(), before);
   stack.deallocate(a, 900, 16);
   EXPECT_EQ(stack.stats().bytes_in_use, 0U);
+}
+
+// --- Constructed the obvious ways (issue 12, bug 6) ---------------------------------------------
+
+static_assert(std::is_default_constructible_v<stack_resource>);
+static_assert(std::is_constructible_v<stack_resource, std::pmr::memory_resource*>);
+static_assert(std::is_constructible_v<stack_resource, test_resource*>);
+static_assert(std::is_constructible_v<stack_resource, stack_options>);
+static_assert(std::is_constructible_v<stack_resource, stack_options, std::pmr::memory_resource*>);
+static_assert(std::is_constructible_v<stack_resource, stack_options, test_resource*>);
+static_assert(!std::is_copy_constructible_v<stack_resource> &&
+              !std::is_move_constructible_v<stack_resource>);
+
+TEST(StackConstruction, TheSixWays) {
+  test_resource upstream("upstream");
+  stack_resource a;
+  stack_resource b(&upstream);
+  stack_resource c(stack_options{.name = "c"});
+  stack_resource d(stack_options{}, &upstream);
+  stack_resource e({});  // the default options, not a null upstream
+  stack_resource f({}, &upstream);
+  EXPECT_EQ(a.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(b.upstream_resource(), &upstream);
+  EXPECT_EQ(c.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(c.name(), "c");
+  EXPECT_EQ(d.upstream_resource(), &upstream);
+  EXPECT_EQ(e.upstream_resource(), std::pmr::get_default_resource());
+  EXPECT_EQ(f.upstream_resource(), &upstream);
+  EXPECT_THROW(stack_resource g({}, static_cast<std::pmr::memory_resource*>(nullptr)),
+               std::invalid_argument);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #if defined(__linux__)
@@ -636,6 +637,37 @@ TEST(VmemArena, AlignmentAboveThePageSizeSurvivesResetReleaseAndRewind) {
     arena.rewind(origin);
     ASSERT_TRUE(pmrkit::is_aligned(arena.allocate(100, 16), alignment)) << "after a rewind";
   }
+}
+
+// --- Constructed the obvious ways (issue 12, bug 6) ---------------------------------------------
+
+static_assert(std::is_default_constructible_v<vmem_arena_resource>);
+static_assert(std::is_constructible_v<vmem_arena_resource, std::pmr::memory_resource*>);
+static_assert(std::is_constructible_v<vmem_arena_resource, test_resource*>);
+static_assert(std::is_constructible_v<vmem_arena_resource, vmem_arena_options>);
+static_assert(
+    std::is_constructible_v<vmem_arena_resource, vmem_arena_options, std::pmr::memory_resource*>);
+static_assert(std::is_constructible_v<vmem_arena_resource, vmem_arena_options, test_resource*>);
+static_assert(!std::is_copy_constructible_v<vmem_arena_resource> &&
+              !std::is_move_constructible_v<vmem_arena_resource>);
+
+TEST(VmemArenaConstruction, TheSixWays) {
+  test_resource upstream("upstream");
+  vmem_arena_resource a;
+  vmem_arena_resource b(&upstream);
+  vmem_arena_resource c(vmem_arena_options{.name = "c"});
+  vmem_arena_resource d(vmem_arena_options{}, &upstream);
+  vmem_arena_resource e({});  // the default options, not a null upstream
+  vmem_arena_resource f({}, &upstream);
+  EXPECT_EQ(a.upstream_resource(), std::pmr::null_memory_resource());
+  EXPECT_EQ(b.upstream_resource(), &upstream);
+  EXPECT_EQ(c.upstream_resource(), std::pmr::null_memory_resource());
+  EXPECT_EQ(c.name(), "c");
+  EXPECT_EQ(d.upstream_resource(), &upstream);
+  EXPECT_EQ(e.upstream_resource(), std::pmr::null_memory_resource());
+  EXPECT_EQ(f.upstream_resource(), &upstream);
+  EXPECT_THROW(vmem_arena_resource g({}, static_cast<std::pmr::memory_resource*>(nullptr)),
+               std::invalid_argument);
 }
 
 #else  // PMRKIT_HAS_VIRTUAL_MEMORY
