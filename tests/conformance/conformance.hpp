@@ -1,7 +1,6 @@
 // The conformance suite: one typed GoogleTest suite that checks, from the
-// outside, the contract every pmrkit resource keeps (DESIGN.md, "The contract
-// every resource keeps"), and that the standard resources are held to as far
-// as it applies to them.
+// outside, the contract every pmrkit resource keeps (docs/contract.md), and
+// that the standard resources are held to as far as it applies to them.
 //
 // How a resource joins. Include this header in exactly ONE .cpp of the
 // family's test executable (it defines the suite's tests; a second inclusion
@@ -119,7 +118,7 @@ struct capabilities {
   /// Serves the std and Boost containers of the container checks (false for a
   /// resource that refuses requests above a small max_size).
   bool serves_containers = true;
-  /// Equal only to itself (DESIGN point 8). False for a class that documents
+  /// Equal only to itself (rule 8 of docs/contract.md). False for a class that documents
   /// otherwise (an adaptor equal to another over an equal upstream): the
   /// equality check then asks only that it equals itself, symmetrically, and
   /// neither the upstream nor new_delete_resource().
