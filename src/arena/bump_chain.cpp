@@ -110,7 +110,7 @@ bool bump_chain::position_at(coordinates at, position& result) const noexcept {
     return true;
   }
   if (current_ == nullptr || at.chunk > current_->index) return false;
-  chunk_header* chunk = first_;
+  chunk_header* chunk = at.chunk == current_->index ? current_ : first_;
   while (chunk->index != at.chunk)
     chunk = chunk->next;
   std::byte* start = start_of(chunk);
