@@ -4,15 +4,15 @@
 // An arena hands out memory by bumping a position and frees it in bulk:
 // `reset()` frees everything and keeps memory for reuse as the strategy
 // documents (the chunked arena keeps every chunk; the virtual memory arena
-// keeps `retain_on_reset` bytes committed, decommits the rest and returns
-// its overflow blocks; the stack, which shares this vocabulary without the
-// port, keeps every chunk), and every marker becomes stale. `release()`
-// gives everything back, `shrink()` gives back what is kept but not in use
-// and returns how many bytes went (upstream, or to the OS for the virtual
-// memory arena's pages), and `checkpoint()` / `rewind(marker)` free
-// everything allocated after a marker. `deallocate` is a no-op except for
-// the most recent block, which is rolled back (and `try_resize` grows or
-// shrinks that block in place, see reallocate.hpp). The strategies are
+// keeps `retain_on_reset` bytes committed, decommits the rest and returns its
+// overflow blocks; the stack, which shares this vocabulary without the port,
+// keeps every chunk), and every marker becomes stale. `release()` gives
+// everything back, `shrink()` gives back what is kept but not in use and
+// returns how many bytes went (upstream, or to the OS for the virtual memory
+// arena's pages), and `checkpoint()` / `rewind(marker)` free everything
+// allocated after a marker. `deallocate` is a no-op except for the most
+// recent block, which is rolled back (and `try_resize` grows or shrinks that
+// block in place, see reallocate.hpp). The strategies are
 // `chunked_arena_resource` (linked chunks from the upstream) and
 // `vmem_arena_resource` (one reserved address range committed on demand);
 // `make_arena` picks one at run time.
@@ -23,21 +23,21 @@
 //
 // Markers. An `arena_checkpoint` names its arena (by a number, not an
 // address), the arena's reset count, its depth (how many allocations of the
-// arena's history since the reset precede it, less those undone by
-// rollbacks, pops and rewinds) and where the strategy was, as a typed
-// payload whose fields each mean one thing: `chunked_arena_marker`
-// {chunk index, offset, dedicated chunks in use}, `vmem_arena_marker`
-// {position, overflow blocks}, `stack_marker` {chunk index, offset}. No
-// address takes part in comparing or validating a marker. Markers of one
-// arena since its last reset compare by depth, then by place; for markers
-// that are still valid that is the order they were taken in: a later marker
-// compares greater (a marker with nothing allocated between it and another
-// compares equal to it). Markers of different arenas or resets are
-// unordered (`std::partial_ordering::unordered`). Rewinding to
-// a marker that is no longer valid (taken before a reset, from another arena,
-// beyond the current position, or freed by an earlier rewind or pop and
-// grown past since) changes nothing, in every build, and is a
-// `stale_checkpoint` violation in checked builds.
+// arena's history since the reset precede it, less those undone by rollbacks,
+// pops and rewinds) and where the strategy was, as a typed payload whose
+// fields each mean one thing: `chunked_arena_marker` {chunk index, offset,
+// dedicated chunks in use}, `vmem_arena_marker` {position, overflow blocks},
+// `stack_marker` {chunk index, offset}. No address takes part in comparing or
+// validating a marker. Markers of one arena since its last reset compare by
+// depth, then by place; for markers that are still valid that is the order
+// they were taken in: a later marker compares greater (a marker with nothing
+// allocated between it and another compares equal to it). Markers of
+// different arenas or resets are unordered
+// (`std::partial_ordering::unordered`). Rewinding to a marker that is no
+// longer valid (taken before a reset, from another arena, beyond the current
+// position, or freed by an earlier rewind or pop and grown past since)
+// changes nothing, in every build, and is a `stale_checkpoint` violation in
+// checked builds.
 //
 // Thread safety: none; an arena belongs to one thread at a time (wrap it in
 // synchronized_resource to share it).

@@ -4,16 +4,19 @@
 // Allocation rounds the position in the current chunk up to the alignment and
 // moves it past the block: a few instructions, inline. When the chunk is
 // exhausted the next one is taken, growing by `growth_factor` (2: doubling;
-// 1: constant) from `initial_chunk_size` up to `max_chunk_size`. A request larger than the next
-// chunk gets a dedicated chunk of its own size, and the growth sequence goes on as if the normal
-// chunk had been taken, so one big request does not inflate every later chunk (unlike
-// std::pmr::monotonic_buffer_resource). `deallocate` frees nothing except the most recent block,
-// which is rolled back; `pmrkit::reallocate` grows that block in place. `reset()` frees everything
-// but keeps every chunk (and the grown chunk size), so a second identical pass takes nothing from
-// the upstream; `clear()` keeps only the first chunk; `shrink()` returns the kept chunks not in use
-// (and says how many bytes went upstream); `release()` returns everything. Checkpoints rewind to a
-// marker (`chunked_arena_marker`: the chunk's index, the offset in it and the dedicated chunks in
-// use, never an address).
+// 1: constant) from `initial_chunk_size` up to `max_chunk_size`. A request
+// larger than the next chunk gets a dedicated chunk of its own size, and the
+// growth sequence goes on as if the normal chunk had been taken, so one big
+// request does not inflate every later chunk (unlike
+// std::pmr::monotonic_buffer_resource). `deallocate` frees nothing except the
+// most recent block, which is rolled back; `pmrkit::reallocate` grows that
+// block in place. `reset()` frees everything but keeps every chunk (and the
+// grown chunk size), so a second identical pass takes nothing from the
+// upstream; `clear()` keeps only the first chunk; `shrink()` returns the kept
+// chunks not in use (and says how many bytes went upstream); `release()`
+// returns everything. Checkpoints rewind to a marker (`chunked_arena_marker`:
+// the chunk's index, the offset in it and the dedicated chunks in use, never
+// an address).
 //
 // Choose it for many short-lived allocations freed together (per request, per
 // frame, per parse) when you want a fixed small footprint and any upstream;

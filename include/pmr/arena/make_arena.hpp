@@ -3,13 +3,13 @@
 // `make_arena(options)` returns a `std::unique_ptr<arena_resource>`: a
 // `vmem_arena_resource` when virtual memory is wanted and available, else a
 // `chunked_arena_resource`. With no strategy named it prefers virtual memory
-// where this build has it (CMake `PMRKIT_ENABLE_VIRTUAL`) and uses the chunked
-// arena elsewhere, silently: that is what the default means. It falls back to
-// the chunked arena with a warning through the log hook (log.hpp) when
-// virtual memory was named but this build or system has none, and whenever
-// reserving the address range fails at run time (named or by default). The
-// upstream serves the chunks of a chunked arena and the overflow of a
-// virtual one.
+// where this build has it (CMake `PMRKIT_ENABLE_VIRTUAL`) and uses the
+// chunked arena elsewhere, silently: that is what the default means. It falls
+// back to the chunked arena with a warning through the log hook (log.hpp)
+// when virtual memory was named but this build or system has none, and
+// whenever reserving the address range fails at run time (named or by
+// default). The upstream serves the chunks of a chunked arena and the
+// overflow of a virtual one.
 //
 // Choose it when the strategy is configuration (a server flag, a platform
 // difference); construct a strategy directly when it is not.

@@ -1,9 +1,9 @@
 // stack_resource: bump allocation freed in LIFO order, block by block or back
 // to a checkpoint.
 //
-// Allocation moves the position in the current chunk past the block, its
-// size rounded up to the least `alignment` (so the fast path is a compare and
-// an add, inline); deallocating the newest block pops it, so frees in reverse
+// Allocation moves the position in the current chunk past the block, its size
+// rounded up to the least `alignment` (so the fast path is a compare and an
+// add, inline); deallocating the newest block pops it, so frees in reverse
 // allocation order give the memory back one block at a time, across chunk
 // boundaries too. `checkpoint()` takes a comparable marker (`stack_marker`:
 // the chunk's index and the offset in it, never an address) and
@@ -12,11 +12,10 @@
 // upstream growing by `growth_factor` (2: doubling; 1: constant) from
 // `initial_chunk_size` up to `max_chunk_size` and stay cached after pops,
 // rewinds and `reset()`, so a per-frame loop takes from the upstream only in
-// its first frames; `shrink()` gives back the cached chunks above the
-// current one and `release()` all of them. `pmrkit::reallocate` grows or
-// shrinks the newest block in place when its chunk has room, and otherwise
-// moves it to a new block that is then the newest, the old one freed: LIFO
-// order is kept.
+// its first frames; `shrink()` gives back the cached chunks above the current
+// one and `release()` all of them. `pmrkit::reallocate` grows or shrinks the
+// newest block in place when its chunk has room, and otherwise moves it to a
+// new block that is then the newest, the old one freed: LIFO order is kept.
 //
 // Choose it over chunked_arena_resource when lifetimes nest (recursion,
 // frames, scratch buffers of a call tree): memory is reused as soon as the
@@ -33,10 +32,11 @@
 // (`size_mismatch`, `alignment_mismatch`), a pointer that is no block in use
 // (`foreign_pointer`) and a rewind to a marker no longer valid
 // (`stale_checkpoint`); the call is then ignored. A stale marker is ignored
-// in every build. Freed memory is filled and
-// poisoned for AddressSanitizer. Unchecked builds keep nothing but the
-// position (and, below a block aligned beyond `alignment`, where the position
-// was before it, so that popping it returns there exactly).
+// in every build. Freed memory is filled and poisoned for AddressSanitizer.
+// Unchecked builds keep nothing but the position, a short record of the
+// cuts that tell a stale marker (detail/marker_history.hpp) and, below a
+// block aligned beyond `alignment`, where the position was before it, so
+// that popping it returns there exactly.
 //
 // Thread safety: none; use it from one thread at a time.
 //

@@ -3,28 +3,28 @@
 //
 // The constructor reserves `reserve` bytes of address space (64 GiB by
 // default on 64-bit systems), which costs no memory. Allocation bumps a
-// position through the range and, when the position passes the committed
-// end, commits `commit_step` more bytes. Blocks therefore lie one after
-// another at increasing addresses, growth never moves or copies anything,
-// pointer arithmetic across allocations works, and the most recent block
-// grows in place (`pmrkit::reallocate`) as far as the reservation goes.
-// `deallocate` frees nothing except the most recent block, which is rolled
-// back. `reset()` keeps `retain_on_reset` bytes committed and gives the rest
-// back to the OS, so resident memory really drops; `release()` decommits
-// everything and keeps the reservation; `shrink()` decommits the pages beyond
-// the position and returns how many bytes went back to the OS; the
-// destructor unmaps the range. The range starts at a multiple of
-// `alignment`, even above the page size, so the first block after a reset,
-// a release or a rewind to the start is aligned like every other.
+// position through the range and, when the position passes the committed end,
+// commits `commit_step` more bytes. Blocks therefore lie one after another at
+// increasing addresses, growth never moves or copies anything, pointer
+// arithmetic across allocations works, and the most recent block grows in
+// place (`pmrkit::reallocate`) as far as the reservation goes. `deallocate`
+// frees nothing except the most recent block, which is rolled back. `reset()`
+// keeps `retain_on_reset` bytes committed and gives the rest back to the OS,
+// so resident memory really drops; `release()` decommits everything and keeps
+// the reservation; `shrink()` decommits the pages beyond the position and
+// returns how many bytes went back to the OS; the destructor unmaps the
+// range. The range starts at a multiple of `alignment`, even above the page
+// size, so the first block after a reset, a release or a rewind to the start
+// is aligned like every other.
 //
 // When the reservation is exhausted, requests go to the upstream: the
 // overflow, by default std::pmr::null_memory_resource(), in which case they
 // throw allocation_error (out_of_capacity). Overflow blocks go back upstream
 // on deallocate, on a rewind past them, and on reset, release or destruction.
-// They are what the arena holds from its upstream: `stats().bytes_from_upstream`
-// counts them (headers included), `bytes_committed` the pages of the range.
-// Markers (`vmem_arena_marker`) hold the position and the count of overflow
-// blocks, never an address.
+// They are what the arena holds from its upstream:
+// `stats().bytes_from_upstream` counts them (headers included),
+// `bytes_committed` the pages of the range. Markers (`vmem_arena_marker`)
+// hold the position and the count of overflow blocks, never an address.
 //
 // Choose it over chunked_arena_resource for one large arena whose final size
 // is unknown (a parse, a compiler pass, a level load), when contiguity or

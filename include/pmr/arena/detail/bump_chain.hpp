@@ -7,12 +7,13 @@
 // (core/detail/chunk_growth.hpp). Every chunk's usable part starts at the
 // owner's least alignment (`start_of`), so an owner that keeps its cursor
 // aligned finds it aligned after every pop, rewind and reset. Positions can
-// be taken and returned to (`tell` / `rewind_to`; `position_of` and
-// `position_at` turn them into chunk indices and offsets and back, so a
-// marker needs no pointer), which is all a checkpointed arena needs; `pop` frees the newest block
-// of a LIFO owner (a stack), stepping back to the previous chunk when it empties the current one;
-// `reset` returns to the very start, keeping every chunk; `shrink`, `trim_to_first` and `release`
-// give chunks back and say how many bytes went back upstream.
+// be taken and returned to (`tell` / `rewind_to`; `where` and `position_at`
+// turn them into chunk indices and offsets and back, so a marker needs no
+// pointer), which is all a checkpointed arena needs; `pop` frees the newest
+// block of a LIFO owner (a stack), stepping back to the previous chunk when
+// it empties the current one; `reset` returns to the very start, keeping
+// every chunk; `shrink`, `trim_to_first` and `release` give chunks back and
+// say how many bytes went back upstream.
 //
 // Each chunk starts with a `chunk_header`; chunk sizes count the header, so
 // the upstream sees exactly the growth sequence (4 KiB, 8 KiB, ...). In
