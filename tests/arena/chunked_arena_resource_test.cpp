@@ -354,16 +354,27 @@ TEST(ChunkedArena, ResetMemoryIsFilledWithThePatternInCheckedBuilds) {
 
 using pmrkit_test::carving_upstream;
 
-// With falling addresses, a marker taken after one dedicated chunk is valid
-// after a second one, and rewinding to it keeps the second for reuse.
-TEST(ChunkedArenaMarkers, FallingAddressesValidMarkerAfterASecondLargeBlock) {
+class ChunkedArenaMarkers : public ::testing::TestWithParam<carving_upstream::direction> {};
+
+INSTANTIATE_TEST_SUITE_P(Upstreams, ChunkedArenaMarkers,
+                         ::testing::Values(carving_upstream::direction::rising,
+                                           carving_upstream::direction::falling),
+                         [](const auto& info) {
+                           return info.param == carving_upstream::direction::rising ? "rising"
+                                                                                    : "falling";
+                         });
+
+// A marker taken after one dedicated chunk is valid after a second one, and
+// rewinding to it keeps the second for reuse (it failed with falling
+// addresses when markers compared the newest dedicated chunk's address).
+TEST_P(ChunkedArenaMarkers, ValidMarkerAfterASecondLargeBlock) {
   pmrkit::violation_recorder recorder;
-  carving_upstream upstream(carving_upstream::direction::falling);
+  carving_upstream upstream(GetParam());
   chunked_arena_resource arena({}, &upstream);
   (void)arena.allocate(16, 8);
   (void)arena.allocate(200'000, 8);  // L0
   const pmrkit::arena_checkpoint marker = arena.checkpoint();
-  (void)arena.allocate(200'000, 8);  // L1, below L0
+  (void)arena.allocate(200'000, 8);  // L1
   EXPECT_GT(arena.checkpoint(), marker);
   arena.rewind(marker);
   EXPECT_EQ(recorder.count(pmrkit::violation_kind::stale_checkpoint), 0U);
@@ -373,11 +384,12 @@ TEST(ChunkedArenaMarkers, FallingAddressesValidMarkerAfterASecondLargeBlock) {
   EXPECT_EQ(upstream.allocations(), allocations);
 }
 
-// With rising addresses, a marker freed by an earlier rewind stays stale
-// after a larger block, and no live dedicated chunk is handed out again.
-TEST(ChunkedArenaMarkers, RisingAddressesStaleMarkerNeverFreesALiveLargeBlock) {
+// A marker freed by an earlier rewind stays stale after a larger block, and
+// no live dedicated chunk is handed out again (it failed with rising
+// addresses: every dedicated chunk, L0 included, went to the kept list).
+TEST_P(ChunkedArenaMarkers, StaleMarkerNeverFreesALiveLargeBlock) {
   pmrkit::violation_recorder recorder;
-  carving_upstream upstream(carving_upstream::direction::rising);
+  carving_upstream upstream(GetParam());
   chunked_arena_resource arena({}, &upstream);
   (void)arena.allocate(16, 8);
   void* l0 = arena.allocate(200'000, 8);  // kept live
@@ -399,7 +411,7 @@ TEST(ChunkedArenaMarkers, RisingAddressesStaleMarkerNeverFreesALiveLargeBlock) {
 
 // A marker of the same chunk and offset but another history is stale in
 // every build: the position was freed by a rewind and re-grown past.
-TEST(ChunkedArenaMarkers, MarkerFreedByARewindAndRegrownPastIsStale) {
+TEST(ChunkedArenaStaleMarkers, MarkerFreedByARewindAndRegrownPastIsStale) {
   pmrkit::violation_recorder recorder;
   chunked_arena_resource arena({}, std::pmr::new_delete_resource());
   const pmrkit::arena_checkpoint start = arena.checkpoint();
