@@ -21,9 +21,15 @@
 // makes: a null pointer throws `std::invalid_argument` naming the class and
 // the parameter.
 //
-// These are the helpers; whether a given resource uses them is that
-// resource's business (the conformance suite checks the outcome: every
-// failure an `allocation_error`, a null upstream refused).
+// pmrkit's resources take upstream memory through `allocate_from_upstream`,
+// or, on a decorator's fast path, call the upstream inline and hand a failure
+// to `rethrow_upstream_failure`; their constructors check the upstream with
+// `require_upstream`. Two places translate on their own: `from_boost_resource`
+// (its upstream is a Boost resource, whose failures may not be a
+// `std::bad_alloc` at all), and `pressure_resource`'s re-arming of its
+// reserve, which swallows the failure by design. The conformance suite checks
+// the outcome for every resource: each failure an `allocation_error`, a null
+// upstream refused.
 //
 // Thread safety: as the upstream's.
 //
