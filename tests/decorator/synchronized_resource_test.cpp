@@ -143,9 +143,7 @@ TEST(SynchronizedResource, TheUpstreamsErrorsReachTheCaller) {
 
 TEST(SynchronizedResource, ANullUpstreamIsAnInvalidArgument) {
   try {
-    // A typed null: `shared(nullptr)` does not compile (no pointer type to deduce).
-    std::pmr::memory_resource* missing = nullptr;
-    synchronized_resource shared(missing);
+    synchronized_resource shared(nullptr);
     ADD_FAILURE() << "a null upstream was accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_EQ(std::string(e.what()), "pmrkit::synchronized_resource: upstream must not be null");

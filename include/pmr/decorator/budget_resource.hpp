@@ -80,8 +80,8 @@ class budget_resource final : public std::pmr::memory_resource {
                            std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
   /// The default options over `upstream` (a template, so that `{}` never
   /// reads as a null upstream).
-  template <std::derived_from<std::pmr::memory_resource> Upstream>
-  explicit budget_resource(Upstream* upstream) : budget_resource(budget_options{}, upstream) {}
+  template <std::convertible_to<std::pmr::memory_resource*> Upstream>
+  explicit budget_resource(Upstream upstream) : budget_resource(budget_options{}, upstream) {}
   /// Not copyable. Declared on a non-const reference so that `{}` does not
   /// convert to it and `budget_resource b({})` means the default options.
   budget_resource(budget_resource&) = delete;

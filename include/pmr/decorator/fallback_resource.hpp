@@ -99,8 +99,8 @@ class fallback_resource final : public std::pmr::memory_resource {
         threading_(options.threading) {}
   /// The default options, `primary` and `secondary` (a template, so that `{}`
   /// never reads as a null secondary).
-  template <std::derived_from<std::pmr::memory_resource> Secondary>
-  explicit fallback_resource(Primary* primary, Secondary* secondary)
+  template <std::convertible_to<std::pmr::memory_resource*> Secondary>
+  explicit fallback_resource(Primary* primary, Secondary secondary)
       : fallback_resource(primary, fallback_options{}, secondary) {}
   fallback_resource(const fallback_resource&) = delete;
   fallback_resource& operator=(const fallback_resource&) = delete;

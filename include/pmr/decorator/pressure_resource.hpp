@@ -208,9 +208,8 @@ class pressure_resource final : public std::pmr::memory_resource {
                                                                 std::pmr::get_default_resource());
   /// The default options over `upstream` (a template, so that `{}` never
   /// reads as a null upstream).
-  template <std::derived_from<std::pmr::memory_resource> Upstream>
-  explicit pressure_resource(Upstream* upstream)
-      : pressure_resource(pressure_options{}, upstream) {}
+  template <std::convertible_to<std::pmr::memory_resource*> Upstream>
+  explicit pressure_resource(Upstream upstream) : pressure_resource(pressure_options{}, upstream) {}
   /// Not copyable. Declared on a non-const reference so that `{}` does not
   /// convert to it and `pressure_resource p({})` means the default options.
   pressure_resource(pressure_resource&) = delete;

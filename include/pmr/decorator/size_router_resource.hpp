@@ -59,8 +59,8 @@ class size_router_resource final : public std::pmr::memory_resource {
       std::pmr::memory_resource* large = std::pmr::get_default_resource());
   /// The default options, `small` and `large` (a template, so that `{}` never
   /// reads as a null resource).
-  template <std::derived_from<std::pmr::memory_resource> Large>
-  explicit size_router_resource(std::pmr::memory_resource* small, Large* large)
+  template <std::convertible_to<std::pmr::memory_resource*> Large>
+  explicit size_router_resource(std::pmr::memory_resource* small, Large large)
       : size_router_resource(small, size_router_options{}, large) {}
   size_router_resource(const size_router_resource&) = delete;
   size_router_resource& operator=(const size_router_resource&) = delete;

@@ -179,8 +179,8 @@ class statistics_resource final : public std::pmr::memory_resource {
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
   /// The default options over `upstream` (a template, so that `{}` never
   /// reads as a null upstream).
-  template <std::derived_from<std::pmr::memory_resource> Upstream>
-  explicit statistics_resource(Upstream* upstream)
+  template <std::convertible_to<std::pmr::memory_resource*> Upstream>
+  explicit statistics_resource(Upstream upstream)
       : statistics_resource(statistics_options{}, upstream) {}
   /// Not copyable. Declared on a non-const reference so that `{}` does not
   /// convert to it and `statistics_resource s({})` means the default options.

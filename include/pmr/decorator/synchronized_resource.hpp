@@ -60,8 +60,8 @@ class synchronized_resource final : public std::pmr::memory_resource {
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
   /// The default options over `upstream` (a template, so that `{}` never
   /// reads as a null upstream).
-  template <std::derived_from<std::pmr::memory_resource> Upstream>
-  explicit synchronized_resource(Upstream* upstream)
+  template <std::convertible_to<std::pmr::memory_resource*> Upstream>
+  explicit synchronized_resource(Upstream upstream)
       : synchronized_resource(synchronized_options{}, upstream) {}
   /// Not copyable. Declared on a non-const reference so that `{}` does not
   /// convert to it and `synchronized_resource s({})` means the default options.

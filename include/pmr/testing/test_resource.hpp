@@ -110,14 +110,18 @@ class test_resource final : public std::pmr::memory_resource {
                          std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
   /// The default options over `upstream` (a template, so that `{}` never
   /// reads as a null upstream).
-  template <std::derived_from<std::pmr::memory_resource> Upstream>
-  explicit test_resource(Upstream* upstream) : test_resource(test_options{}, upstream) {}
+  template <std::convertible_to<std::pmr::memory_resource*> Upstream>
+  explicit test_resource(Upstream upstream) : test_resource(test_options{}, upstream) {}
   /// The default options but the name (a template, so that `{}` means the
   /// options).
   template <class Name>
-  requires std::convertible_to<const Name&, std::string_view>
-  explicit test_resource(const Name& name,
-                         std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
+  requires(
+      std::convertible_to<const Name&, std::string_view> &&
+      !std::convertible_to<
+          const Name&,
+          std::pmr::memory_resource*>) explicit test_resource(const Name& name,
+                                                              std::pmr::memory_resource* upstream =
+                                                                  std::pmr::get_default_resource())
       : test_resource(test_options{.name = std::string_view(name)}, upstream) {}
   /// Not copyable. Declared on a non-const reference so that `{}` does not
   /// convert to it and `test_resource t({})` means the default options.
