@@ -1,11 +1,24 @@
 #include <pmr/arena/detail/bump_chain.hpp>
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/options.hpp>
 #include <pmr/core/upstream.hpp>
 
 #include <algorithm>
 
 namespace pmrkit::detail {
+
+chunk_growth validated_chain_growth(std::string_view class_name, std::size_t initial_chunk_size,
+                                    std::size_t max_chunk_size, std::size_t growth_factor,
+                                    std::size_t alignment) {
+  constexpr std::size_t min_chunk_size = 256;
+  constexpr std::size_t max_alignment = 4096;
+  require_option(is_power_of_two(alignment) && alignment <= max_alignment, class_name, "alignment",
+                 "must be a power of two no greater than 4096");
+  return validated_growth(
+      {.initial = initial_chunk_size, .max = max_chunk_size, .factor = growth_factor},
+      min_chunk_size, class_name, "initial_chunk_size", "max_chunk_size");
+}
 
 block_need checked_block_need(std::size_t bytes, std::size_t granule, std::size_t alignment,
                               std::string_view name) {

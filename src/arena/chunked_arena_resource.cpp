@@ -18,29 +18,15 @@ std::size_t capacity(detail::chunk_header* chunk) noexcept {
 }
 }  // namespace
 
-namespace {
-constexpr std::string_view class_name = "chunked_arena_resource";
-constexpr std::size_t min_chunk_size = 256;
-constexpr std::size_t max_alignment = 4096;
-
-detail::chunk_growth validated_growth(const chunked_arena_options& options) {
-  require_option(is_power_of_two(options.alignment) && options.alignment <= max_alignment,
-                 class_name, "alignment", "must be a power of two no greater than 4096");
-  return detail::validated_growth({.initial = options.initial_chunk_size,
-                                   .max = options.max_chunk_size,
-                                   .factor = options.growth_factor},
-                                  min_chunk_size, class_name, "initial_chunk_size",
-                                  "max_chunk_size");
-}
-}  // namespace
-
 chunked_arena_resource::chunked_arena_resource(const chunked_arena_options& options,
                                                std::pmr::memory_resource* upstream)
     : options_(options),
       name_(options.name),
       fast_limit_(std::min(options.size_limit, std::numeric_limits<std::size_t>::max() / 2)),
-      chain_(validated_growth(options), options.alignment,
-             require_upstream(upstream, "pmrkit::chunked_arena_resource")) {
+      chain_(detail::validated_chain_growth("chunked_arena_resource", options.initial_chunk_size,
+                                            options.max_chunk_size, options.growth_factor,
+                                            options.alignment),
+             options.alignment, require_upstream(upstream, "pmrkit::chunked_arena_resource")) {
   options_.name = name_;
 }
 

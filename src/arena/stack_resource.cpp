@@ -13,27 +13,13 @@
 
 namespace pmrkit {
 
-namespace {
-constexpr std::string_view class_name = "stack_resource";
-constexpr std::size_t min_chunk_size = 256;
-constexpr std::size_t max_alignment = 4096;
-
-detail::chunk_growth validated_growth(const stack_options& options) {
-  require_option(is_power_of_two(options.alignment) && options.alignment <= max_alignment,
-                 class_name, "alignment", "must be a power of two no greater than 4096");
-  return detail::validated_growth({.initial = options.initial_chunk_size,
-                                   .max = options.max_chunk_size,
-                                   .factor = options.growth_factor},
-                                  min_chunk_size, class_name, "initial_chunk_size",
-                                  "max_chunk_size");
-}
-}  // namespace
-
 stack_resource::stack_resource(const stack_options& options, std::pmr::memory_resource* upstream)
     : options_(options),
       name_(options.name),
-      chain_(validated_growth(options), options.alignment,
-             require_upstream(upstream, "pmrkit::stack_resource")) {
+      chain_(detail::validated_chain_growth("stack_resource", options.initial_chunk_size,
+                                            options.max_chunk_size, options.growth_factor,
+                                            options.alignment),
+             options.alignment, require_upstream(upstream, "pmrkit::stack_resource")) {
   options_.name = name_;
 }
 

@@ -8,7 +8,9 @@
 #include <boost/container/throw_exception.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <new>
 #include <stdexcept>
 
@@ -37,19 +39,21 @@ bool from_boost_resource::do_is_equal(const std::pmr::memory_resource& other) co
 }
 
 void from_boost_resource::rethrow_failure(std::size_t bytes, std::size_t alignment) const {
+#if !defined(BOOST_CONTAINER_USE_STD_EXCEPTIONS)
   try {
     throw;
-  } catch (const allocation_error&) {
-    throw;
-  } catch (const std::bad_alloc&) {
-    throw_allocation_error(failure_reason::upstream_failed, bytes, alignment, name());
-  }
-#if !defined(BOOST_CONTAINER_USE_STD_EXCEPTIONS)
-  // Boost.Container's own bad_alloc derives from std::exception only.
-  catch (const boost::container::bad_alloc&) {
-    throw_allocation_error(failure_reason::upstream_failed, bytes, alignment, name());
+  } catch (const boost::container::bad_alloc& upstream_error) {
+    // Boost.Container's own bad_alloc derives from std::exception only: nested
+    // and quoted as rethrow_upstream_failure does for a std::bad_alloc.
+    char detail[256];
+    std::snprintf(detail, sizeof detail, "upstream: %s", upstream_error.what());
+    std::throw_with_nested(
+        allocation_error(failure_reason::upstream_failed, bytes, alignment, name(), detail));
+  } catch (...) {
   }
 #endif
+  // An allocation_error passes unchanged; any other std::bad_alloc is nested.
+  rethrow_upstream_failure(name(), bytes, alignment);
 }
 
 // Layout: [padding][the upstream's pointer][block at `alignment`], in one

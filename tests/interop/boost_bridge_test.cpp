@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <iterator>
 #include <limits>
 #include <map>
@@ -427,6 +428,26 @@ TEST(FromBoostResource, TurnsBoostFailuresIntoAllocationErrors) {
     }
   }
   EXPECT_EQ(boost_bad_alloc.calls, 2U);
+}
+
+TEST(FromBoostResource, NestsTheBoostFailureAndQuotesIt) {
+  from_boost_resource over_null(bpmr::null_memory_resource());  // throws std::bad_alloc
+  throwing_boost_resource<boost::container::bad_alloc_t> boost_bad_alloc;
+  from_boost_resource over_boost_bad_alloc(&boost_bad_alloc);
+  for (from_boost_resource* resource : {&over_null, &over_boost_bad_alloc}) {
+    for (const std::size_t alignment : {8, 64}) {  // the direct and the over-aligned path
+      try {
+        (void)resource->allocate(100, alignment);
+        FAIL() << "expected allocation_error";
+      } catch (const pmrkit::allocation_error& e) {
+        EXPECT_NE(std::string_view(e.what()).find("; upstream: "), std::string_view::npos)
+            << e.what();
+        const auto* nested = dynamic_cast<const std::nested_exception*>(&e);
+        ASSERT_NE(nested, nullptr) << "the upstream's exception is not nested";
+        EXPECT_NE(nested->nested_ptr(), nullptr);
+      }
+    }
+  }
 }
 
 TEST(FromBoostResource, PassesAllocationErrorsAndOtherExceptionsUnchanged) {

@@ -5,6 +5,7 @@
 #include <pmr/testing/violation_recorder.hpp>
 
 #include "conformance/conformance.hpp"
+#include "pool/chunks_shrunk.hpp"
 
 #include <gtest/gtest.h>
 
@@ -24,17 +25,6 @@
 #include <vector>
 
 namespace {
-
-// shrink(), checked: it returns the bytes it gave back upstream. The result is
-// how many chunks (regions) went back.
-template <class Resource>
-std::size_t chunks_shrunk(Resource& resource) {
-  const auto before = resource.stats();
-  const std::size_t bytes = resource.shrink();
-  const auto after = resource.stats();
-  EXPECT_EQ(bytes, before.bytes_from_upstream - after.bytes_from_upstream);
-  return before.chunk_count - after.chunk_count;
-}
 
 using pmrkit::concurrent_pool_options;
 using pmrkit::concurrent_pool_resource;

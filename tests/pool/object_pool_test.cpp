@@ -5,6 +5,8 @@
 #include <pmr/testing/test_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>
 
+#include "pool/chunks_shrunk.hpp"
+
 #include <gtest/gtest.h>
 
 #include <array>
@@ -24,17 +26,6 @@
 template class pmrkit::object_pool<int>;
 
 namespace {
-
-// shrink(), checked: it returns the bytes it gave back upstream. The result is
-// how many chunks (regions) went back.
-template <class Resource>
-std::size_t chunks_shrunk(Resource& resource) {
-  const auto before = resource.stats();
-  const std::size_t bytes = resource.shrink();
-  const auto after = resource.stats();
-  EXPECT_EQ(bytes, before.bytes_from_upstream - after.bytes_from_upstream);
-  return before.chunk_count - after.chunk_count;
-}
 
 using pmrkit::object_pool;
 using pmrkit::test_resource;

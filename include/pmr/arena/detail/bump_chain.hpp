@@ -89,6 +89,15 @@ struct block_need {
 [[nodiscard]] block_need checked_block_need(std::size_t bytes, std::size_t granule,
                                             std::size_t alignment, std::string_view name);
 
+/// The checks an owner of a bump_chain makes of its options' growth and least
+/// alignment (initial_chunk_size at least 256 bytes, max_chunk_size at least
+/// that, growth_factor 1 to 16, alignment a power of two up to 4096), thrown as
+/// std::invalid_argument naming `class_name` and the field. Returns the growth.
+[[nodiscard]] chunk_growth validated_chain_growth(std::string_view class_name,
+                                                  std::size_t initial_chunk_size,
+                                                  std::size_t max_chunk_size,
+                                                  std::size_t growth_factor, std::size_t alignment);
+
 /// True when `chunk` can serve `bytes` at `alignment` from its start.
 [[nodiscard]] bool chunk_fits(chunk_header* chunk, std::size_t bytes,
                               std::size_t alignment) noexcept;
