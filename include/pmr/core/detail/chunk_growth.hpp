@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <string>
 #include <string_view>
 
 namespace pmrkit::detail {
@@ -47,7 +48,8 @@ inline chunk_growth validated_growth(chunk_growth growth, std::size_t min_initia
                                      std::string_view max_field) {
   if (growth.initial < min_initial) {
     throw_invalid_option(class_name, initial_field,
-                         min_initial == 1 ? "must not be 0" : "is below the minimum");
+                         min_initial == 1 ? std::string("must not be 0")
+                                          : "must be at least " + std::to_string(min_initial));
   }
   require_option(growth.max >= growth.initial, class_name, max_field,
                  "must be at least the initial size");
