@@ -157,7 +157,7 @@ std::size_t chunked_arena_resource::shrink() noexcept {
 
 arena_checkpoint chunked_arena_resource::checkpoint() const noexcept {
   const detail::bump_chain::coordinates at = chain_.where();
-  const detail::marker_history::mark mark = history_.take();
+  const detail::arena_marker_history::mark mark = history_.take();
   return detail::checkpoint_access::make(
       id_, epoch_, mark.depth, mark.stamp,
       chunked_arena_marker{.chunk = at.chunk, .offset = at.offset, .large_chunks = large_count_});

@@ -36,8 +36,13 @@
 // (`std::partial_ordering::unordered`). Rewinding to a marker that is no
 // longer valid (taken before a reset, from another arena, beyond the current
 // position, or freed by an earlier rewind or pop and grown past since)
-// changes nothing, in every build, and is a `stale_checkpoint` violation in
-// checked builds.
+// is a `stale_checkpoint` violation in checked builds and changes nothing.
+// Unchecked builds keep no history of rewinds (it would cost the bump and
+// rollback fast paths): there a marker from another arena, from before a
+// reset or beyond the position still changes nothing, but one freed by an
+// earlier rewind and grown past is judged by its place alone and rewinds
+// there. The arena's bookkeeping stays whole either way (dedicated chunks and
+// overflow blocks are counted, never compared by address).
 //
 // Thread safety: none; an arena belongs to one thread at a time (wrap it in
 // synchronized_resource to share it).

@@ -179,7 +179,7 @@ class chunked_arena_resource final : public arena_resource {
   std::string name_;
   std::size_t fast_limit_;  // size_limit, capped so rounding an extent cannot overflow
   detail::bump_chain chain_;
-  detail::marker_history history_;
+  detail::arena_marker_history history_;
   detail::chunk_header* large_ = nullptr;       // dedicated chunks in use, newest first
   detail::chunk_header* large_kept_ = nullptr;  // dedicated chunks kept by reset/rewind
   std::size_t large_count_ = 0;                 // dedicated chunks in use

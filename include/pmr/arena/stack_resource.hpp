@@ -106,16 +106,17 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
   /// positions they mark (see arena_resource.hpp). Throws nothing.
   [[nodiscard]] arena_checkpoint checkpoint() const noexcept {
     const detail::bump_chain::coordinates at = chain_.where();
-    const detail::marker_history::mark mark = history_.take();
+    const detail::arena_marker_history::mark mark = history_.take();
     return detail::checkpoint_access::make(id_, epoch_, mark.depth, mark.stamp,
                                            stack_marker{.chunk = at.chunk, .offset = at.offset});
   }
   /// Frees everything allocated after `marker`, keeping the chunks; O(1)
   /// within one chunk. A marker of another stack, from before a reset() or
   /// release(), beyond the current position, or freed by an earlier pop or
-  /// rewind and grown past since is stale: it changes nothing, in every
-  /// build, and is a stale_checkpoint violation in checked builds. Throws
-  /// only what an installed violation handler throws.
+  /// rewind and grown past since is stale: a stale_checkpoint violation in
+  /// checked builds, and ignored (unchecked builds judge the last kind by its
+  /// place alone, see arena_resource.hpp). Throws only what an installed
+  /// violation handler throws.
   void rewind(const arena_checkpoint& marker);
   /// Everything is free; every chunk is kept, the chunk size stays grown, and
   /// every checkpoint becomes stale. Throws nothing.
@@ -223,7 +224,7 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
   stack_options options_;
   std::string name_;
   detail::bump_chain chain_;
-  detail::marker_history history_;
+  detail::arena_marker_history history_;
   std::uint64_t id_ = detail::next_arena_id();
   std::uint64_t epoch_ = 0;  // bumped by reset and release: older markers are stale
   std::size_t peak_used_ = 0;

@@ -135,7 +135,7 @@ class vmem_arena_resource final : public arena_resource {
   std::size_t shrink() noexcept override;
   /// A marker of the position and of the overflow blocks allocated so far.
   [[nodiscard]] arena_checkpoint checkpoint() const noexcept override {
-    const detail::marker_history::mark mark = history_.take();
+    const detail::arena_marker_history::mark mark = history_.take();
     return detail::checkpoint_access::make(
         id_, epoch_, mark.depth, mark.stamp,
         vmem_arena_marker{.position = position_, .overflow_blocks = overflow_count_});
@@ -288,7 +288,7 @@ class vmem_arena_resource final : public arena_resource {
   std::size_t overflow_overhead_ = 0;    // their headers and alignment padding
   std::size_t peak_from_upstream_ = 0;
   std::size_t peak_used_ = 0;
-  detail::marker_history history_;
+  detail::arena_marker_history history_;
   std::uint64_t id_ = detail::next_arena_id();
   std::uint64_t epoch_ = 0;
 };

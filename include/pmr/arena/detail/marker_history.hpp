@@ -32,8 +32,11 @@
 //   assert(!history.valid(m));
 #pragma once
 
+#include <pmr/core/config.hpp>
+
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace pmrkit::detail {
 
@@ -115,5 +118,29 @@ class marker_history {
   mutable std::size_t size_ = 0;
   mutable cut cuts_[capacity] = {};
 };
+
+/// The history of unchecked builds: none. Counting every allocation and
+/// free costs the bump and rollback fast paths a few nanoseconds (a chain of
+/// stores and loads through the arena), which release builds do not pay: a
+/// marker is then judged by its owner, its reset count and its place alone.
+/// A stale marker whose place is at or before the position rewinds there,
+/// which keeps the arena's own bookkeeping whole (dedicated chunks and
+/// overflow blocks are counted, never compared by address) but frees blocks
+/// the caller may still use: the misuse that checked builds report.
+class no_marker_history {
+ public:
+  using mark = marker_history::mark;
+  [[nodiscard]] static constexpr std::uint64_t depth() noexcept { return 0; }
+  static constexpr void push() noexcept {}
+  static constexpr void pop() noexcept {}
+  static constexpr void cut_to(std::uint64_t) noexcept {}
+  static constexpr void clear() noexcept {}
+  [[nodiscard]] static constexpr mark take() noexcept { return {0, 1}; }
+  [[nodiscard]] static constexpr bool valid(mark) noexcept { return true; }
+};
+
+/// What the arenas and the stack keep: the history in checked builds, nothing otherwise.
+using arena_marker_history =
+    std::conditional_t<PMRKIT_CHECKED != 0, marker_history, no_marker_history>;
 
 }  // namespace pmrkit::detail
