@@ -12,14 +12,14 @@
 
 namespace pmrkit {
 
-using detail::bit_tree;
+using detail::buddy_tree;
 
-// The metadata block of a region: this header, then metadata_words_ words.
+// The metadata block of a region: this header, then layout_.words() words (detail/buddy_tree.hpp:
+// the region's level mask and free sets, and in checked builds its in-use bitmaps).
 struct buddy_resource::region {
   std::byte* base;           // aligned to the region size
   std::size_t usable_begin;  // the bytes [usable_begin, usable_end) of the region are ours:
   std::size_t usable_end;    // all of them, or a buffer's part of its window
-  std::uint32_t level_mask;  // bit l: a free block of level l
   std::uint32_t slot;        // index in slots_
   bool from_upstream;        // else a window of the buffer
   std::uint64_t* words() noexcept { return reinterpret_cast<std::uint64_t*>(this + 1); }
@@ -78,6 +78,7 @@ buddy_resource::buddy_resource(with_buffer, std::span<std::byte> buffer, buddy_o
       region_shift_(log2_floor(options.region_size)),
       min_shift_(log2_floor(options.min_block)),
       top_level_(region_shift_ - min_shift_),
+      layout_(top_level_ + 1, PMRKIT_CHECKED != 0),
       slots_(&tables_),
       index_(&tables_),
       level_regions_(&tables_) {
@@ -87,21 +88,6 @@ buddy_resource::buddy_resource(with_buffer, std::span<std::byte> buffer, buddy_o
       buffer.empty() || align_up(address(buffer.data()), options.min_block) + options.min_block <=
                             address(buffer.data()) + buffer.size(),
       class_name, "buffer", "must hold at least one min_block-aligned block of min_block bytes");
-  std::size_t words = 0;
-  // Every level's tree as deep as level 0's: the same loops whatever the level.
-  const std::size_t depth = detail::bit_tree_shape(std::size_t{1} << top_level_).depth();
-  for (unsigned level = 0; level <= top_level_; ++level) {
-    free_shape_[level] = detail::bit_tree_shape(std::size_t{1} << (top_level_ - level), depth);
-    free_offset_[level] = words;
-    words += free_shape_[level].words();
-  }
-#if PMRKIT_CHECKED
-  for (unsigned level = 0; level <= top_level_; ++level) {
-    used_offset_[level] = words;
-    words += ((std::size_t{1} << (top_level_ - level)) + word_bits - 1) / word_bits;
-  }
-#endif
-  metadata_words_ = words;
 }
 
 buddy_resource::~buddy_resource() {
@@ -129,27 +115,25 @@ void buddy_resource::took(std::size_t bytes) noexcept {
 }
 
 std::size_t buddy_resource::metadata_bytes() const noexcept {
-  return sizeof(region) + metadata_words_ * sizeof(std::uint64_t);
+  return sizeof(region) + layout_.words() * sizeof(std::uint64_t);
 }
 
 // The free sets.
 
-inline void buddy_resource::mark_free(region& r, unsigned level, std::size_t index) noexcept {
-  bit_tree(free_shape_[level], r.words() + free_offset_[level]).set(index);
-  if ((r.level_mask >> level & 1U) == 0) {
-    r.level_mask |= std::uint32_t{1} << level;
-    level_gained(r, level);
-  }
+inline buddy_tree buddy_resource::tree_of(region& r) const noexcept {
+  return {layout_, r.words()};
 }
 
-inline void buddy_resource::mark_taken(region& r, unsigned level, std::size_t index) noexcept {
-  const bit_tree tree(free_shape_[level], r.words() + free_offset_[level]);
-  tree.clear(index);
-  if (tree.empty()) {
-    r.level_mask &= ~(std::uint32_t{1} << level);
-    level_lost(r, level);
-  }
+inline buddy_tree buddy_resource::tree_of(const region& r) const noexcept {
+  return {layout_, const_cast<std::uint64_t*>(r.words())};
 }
+
+struct buddy_resource::level_events {
+  buddy_resource* self;
+  region* r;
+  void level_gained(unsigned level) const noexcept { self->level_gained(*r, level); }
+  void level_lost(unsigned level) const noexcept { self->level_lost(*r, level); }
+};
 
 inline void buddy_resource::level_gained(region& r, unsigned level) noexcept {
   set_bit(level_regions_.data() + level * slot_words_, r.slot);
@@ -181,21 +165,17 @@ void* buddy_resource::allocate_block(std::size_t bytes, std::size_t alignment, u
     }
   }
   // Best fit: the smallest free block that is large enough, from the first region (lowest slot)
-  // that has one.
-  unsigned from = level + static_cast<unsigned>(std::countr_zero(available));
+  // that has one (so `from` is that region's smallest free level at or above `level`).
+  const unsigned from = level + static_cast<unsigned>(std::countr_zero(available));
   region* r = first_with_level_[from];
-  std::size_t index = bit_tree(free_shape_[from], r->words() + free_offset_[from]).find_first();
-  mark_taken(*r, from, index);
-  while (from > level) {  // split: the upper half of each half stays free
-    --from;
-    index <<= 1;
-    mark_free(*r, from, index | 1U);
-  }
+  const buddy_tree tree = tree_of(*r);
+  // Split: the upper half of each half stays free.
+  const std::size_t index = tree.take_from(from, level, level_events{this, r});
   ++in_use_[level];
   bytes_requested_ += bytes;
   std::byte* block = r->base + (index << (min_shift_ + level));
 #if PMRKIT_CHECKED
-  set_bit(r->words() + used_offset_[level], index);
+  tree.set_used(level, index);
   detail::revive(block, std::size_t{1} << (min_shift_ + level));
 #endif
   return block;
@@ -225,22 +205,16 @@ void buddy_resource::free_block(void* p, [[maybe_unused]] std::size_t bytes,
 #if PMRKIT_CHECKED
   if (!check_free(r, p, bytes, alignment, level)) return;
 #endif
-  std::size_t index =
+  const std::size_t index =
       static_cast<std::size_t>(static_cast<std::byte*>(p) - r->base) >> (min_shift_ + level);
   --in_use_[level];
   bytes_requested_ -= bytes;
+  const buddy_tree tree = tree_of(*r);
 #if PMRKIT_CHECKED
-  clear_bit(r->words() + used_offset_[level], index);
+  tree.clear_used(level, index);
   detail::retire(p, std::size_t{1} << (min_shift_ + level));
 #endif
-  // Merge while the buddy is free.
-  while (level < top_level_ &&
-         bit_tree(free_shape_[level], r->words() + free_offset_[level]).test(index ^ 1U)) {
-    mark_taken(*r, level, index ^ 1U);
-    index >>= 1;
-    ++level;
-  }
-  mark_free(*r, level, index);
+  tree.give(level, index, level_events{this, r});  // merges while the buddy is free
 }
 
 // The index: a region's home slot is a multiplicative hash of its base / region_size; a
@@ -293,9 +267,10 @@ bool buddy_resource::check_free(const region* r, const void* p, std::size_t byte
     report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment});
     return false;
   }
+  const buddy_tree tree = tree_of(*r);
   const auto used = [&](unsigned l) {
     return offset % (std::size_t{1} << (min_shift_ + l)) == 0 &&
-           test_bit(r->words() + used_offset_[l], offset >> (min_shift_ + l));
+           tree.is_used(l, offset >> (min_shift_ + l));
   };
   if (used(level)) return true;
   for (unsigned other = 0; other <= top_level_; ++other) {
@@ -306,7 +281,7 @@ bool buddy_resource::check_free(const region* r, const void* p, std::size_t byte
     }
   }
   for (unsigned other = 0; other <= top_level_; ++other) {
-    if (test_bit(r->words() + used_offset_[other], offset >> (min_shift_ + other))) {
+    if (tree.is_used(other, offset >> (min_shift_ + other))) {
       // Inside a block in use: not the start of any block.
       report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment});
       return false;
@@ -407,10 +382,9 @@ buddy_resource::region* buddy_resource::new_region(std::byte* base, bool from_up
   new (r) region{.base = base,
                  .usable_begin = usable_begin,
                  .usable_end = usable_end,
-                 .level_mask = 0,
                  .slot = static_cast<std::uint32_t>(slot),
                  .from_upstream = from_upstream};
-  std::memset(r->words(), 0, metadata_words_ * sizeof(std::uint64_t));
+  std::memset(r->words(), 0, layout_.words() * sizeof(std::uint64_t));
   if (new_slot) {
     slots_.push_back(r);  // within the capacity reserved above
   } else {
@@ -419,21 +393,15 @@ buddy_resource::region* buddy_resource::new_region(std::byte* base, bool from_up
   index_insert(r);
   detail::retire(base + usable_begin, usable_end - usable_begin);
   // The usable bytes as the largest aligned blocks that tile them: all of a whole region.
-  for (std::size_t at = usable_begin; at < usable_end;) {
-    unsigned level = top_level_;
-    while ((at & ((std::size_t{1} << (min_shift_ + level)) - 1)) != 0 ||
-           at + (std::size_t{1} << (min_shift_ + level)) > usable_end) {
-      --level;
-    }
-    mark_free(*r, level, at >> (min_shift_ + level));
-    at += std::size_t{1} << (min_shift_ + level);
-  }
+  const buddy_tree tree = tree_of(*r);
+  tree.free_range(usable_begin >> min_shift_, usable_end >> min_shift_, level_events{this, r});
   return r;
 }
 
 void buddy_resource::remove_region(region* r) noexcept {
+  const std::uint32_t mask = tree_of(*r).level_mask();
   for (unsigned level = 0; level <= top_level_; ++level) {
-    if ((r->level_mask >> level & 1U) != 0) level_lost(*r, level);
+    if ((mask >> level & 1U) != 0) level_lost(*r, level);
   }
   slots_[r->slot] = nullptr;
   index_erase(r);
@@ -467,7 +435,7 @@ void buddy_resource::release() noexcept {
 std::size_t buddy_resource::shrink() noexcept {
   const std::size_t before = from_upstream_;
   for (region* r : slots_) {
-    if (r != nullptr && r->from_upstream && (r->level_mask >> top_level_ & 1U) != 0) {
+    if (r != nullptr && r->from_upstream && (tree_of(*r).level_mask() >> top_level_ & 1U) != 0) {
       remove_region(r);
     }
   }
@@ -489,8 +457,7 @@ buddy_order_stats buddy_resource::order_stats(std::size_t order) const noexcept 
                            .blocks_in_use = in_use_[level]};
   for (region* r : slots_) {
     if (r != nullptr) {
-      result.free_blocks += bit_tree(free_shape_[level], r->words() + free_offset_[level])
-                                .count(std::size_t{1} << (top_level_ - level));
+      result.free_blocks += tree_of(*r).free_count(level);
     }
   }
   return result;
@@ -536,60 +503,23 @@ std::string buddy_resource::verify() const {
     if (find_region(r->base + region_size_ - 1) != r) {
       return where + ": missing from the address index";
     }
-    // What each min_block of the region is: 0 nothing yet, 1 in a free block, 2 in a used one.
-    std::vector<unsigned char> cells(std::size_t{1} << top_level_, 0);
-    const auto cover = [&](unsigned level, std::size_t index, unsigned char what) {
-      const std::size_t first = index << level;
-      for (std::size_t cell = first; cell < first + (std::size_t{1} << level); ++cell) {
-        if (cells[cell] != 0) return false;
-        cells[cell] = what;
-      }
-      return true;
-    };
+    // The region itself: its free sets, in-use bitmaps and level mask.
+    const buddy_tree tree = tree_of(*r);
+    if (std::string wrong = tree.verify(r->usable_begin >> min_shift_, r->usable_end >> min_shift_);
+        !wrong.empty()) {
+      return where + ": " + wrong;
+    }
+    // Across regions: the level sets, the counts of regions per level, the blocks in use.
     for (unsigned level = 0; level <= top_level_; ++level) {
-      const std::size_t blocks = std::size_t{1} << (top_level_ - level);
-      auto* words = const_cast<std::uint64_t*>(r->words()) + free_offset_[level];
-      const bit_tree tree(free_shape_[level], words);
-      const std::string at = where + ", level " + std::to_string(level);
-      if (!tree.consistent(blocks)) return at + ": summary words disagree with the bitmap";
-      if (tree.empty() == ((r->level_mask >> level & 1U) != 0)) {
-        return at + ": the level mask disagrees with the bitmap";
-      }
-      if (!tree.empty()) {
+      if ((tree.level_mask() >> level & 1U) != 0) {
         levels_seen |= std::uint32_t{1} << level;
         ++regions_seen[level];
         if (!test_bit(level_regions_.data() + level * slot_words_, r->slot)) {
-          return at + ": the region is missing from the level's region set";
+          return where + ", level " + std::to_string(level) +
+                 ": the region is missing from the level's region set";
         }
       }
-      for (std::size_t i = 0; i < blocks; ++i) {
-        if (!tree.test(i)) continue;
-        if (level < top_level_ && tree.test(i ^ 1U)) {
-          return at + ": free buddies " + std::to_string(i & ~std::size_t{1}) + " and " +
-                 std::to_string(i | 1U) + " are not merged";
-        }
-        if (!cover(level, i, 1)) return at + ": free block " + std::to_string(i) + " overlaps";
-      }
-#if PMRKIT_CHECKED
-      for (std::size_t i = 0; i < blocks; ++i) {
-        if (!test_bit(r->words() + used_offset_[level], i)) continue;
-        ++used_seen[level];
-        if (!cover(level, i, 2)) {
-          return at + ": block in use " + std::to_string(i) + " overlaps a free or used block";
-        }
-      }
-#endif
-    }
-    for (std::size_t cell = 0; cell < cells.size(); ++cell) {
-      const std::size_t offset = cell << min_shift_;
-      const bool usable = offset >= r->usable_begin && offset < r->usable_end;
-      if (!usable && cells[cell] != 0) {
-        return where + ": a block covers bytes outside the region's usable range";
-      }
-      if (usable && cells[cell] == 0 && PMRKIT_CHECKED) {
-        return where + ": bytes at offset " + std::to_string(offset) +
-               " are neither free nor in use";
-      }
+      if (PMRKIT_CHECKED) used_seen[level] += tree.used_count(level);
     }
   }
   if (levels_seen != levels_free_) return "the free-level mask disagrees with the regions";

@@ -12,7 +12,8 @@
 // it, go to the upstream and are tracked so `release()` returns them.
 //
 // The bookkeeping lives outside the blocks: per region and per block size,
-// the set of free blocks is a bitmap with summary words (detail/bit_tree.hpp)
+// the set of free blocks is a bitmap with summary words (detail/bit_tree.hpp),
+// split and merged by the one-region algorithm of detail/buddy_tree.hpp,
 // in a metadata block taken from the upstream (about 0.4% of the region),
 // and the tables that find the regions are taken from the upstream too; all
 // of it counts in `stats().bytes_from_upstream`, and a failure to get any of
@@ -67,7 +68,7 @@
 //   assert(buddy.stats().chunk_count == 0);
 #pragma once
 
-#include <pmr/buddy/detail/bit_tree.hpp>
+#include <pmr/buddy/detail/buddy_tree.hpp>
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/detail/large_blocks.hpp>
@@ -222,7 +223,7 @@ class buddy_resource final : public std::pmr::memory_resource {
   };
 
   // Levels 0 (min_block) to top_level_ (region_size), at most 2^30 apart.
-  static constexpr std::size_t max_levels = 31;
+  static constexpr std::size_t max_levels = detail::buddy_layout::max_levels;
 
   // The level (log2(block / min_block)) a small request needs; the caller
   // has checked bytes and alignment are at most the region size.
@@ -268,8 +269,11 @@ class buddy_resource final : public std::pmr::memory_resource {
   region* new_region(std::byte* base, bool from_upstream, std::size_t usable_begin,
                      std::size_t usable_end);
   void remove_region(region* r) noexcept;
-  void mark_free(region& r, unsigned level, std::size_t index) noexcept;
-  void mark_taken(region& r, unsigned level, std::size_t index) noexcept;
+  [[nodiscard]] detail::buddy_tree tree_of(region& r) const noexcept;
+  [[nodiscard]] detail::buddy_tree tree_of(const region& r) const noexcept;
+  // What a region's buddy_tree tells: a level gained its first free block or lost its last one;
+  // the tables follow (level_gained, level_lost).
+  struct level_events;
   void level_gained(region& r, unsigned level) noexcept;
   void level_lost(const region& r, unsigned level) noexcept;
 #if PMRKIT_CHECKED
@@ -285,12 +289,9 @@ class buddy_resource final : public std::pmr::memory_resource {
   unsigned region_shift_;
   unsigned min_shift_;
   unsigned top_level_;  // region_shift_ - min_shift_
-  // The words of a region's metadata: one free tree per level (free_shape_[l] at
-  // free_offset_[l]), then in checked builds one in-use bitmap per level (at used_offset_[l]).
-  std::array<detail::bit_tree_shape, max_levels> free_shape_{};
-  std::array<std::size_t, max_levels> free_offset_{};
-  std::array<std::size_t, max_levels> used_offset_{};
-  std::size_t metadata_words_ = 0;
+  // The words of a region's metadata (detail/buddy_tree.hpp): its level mask, one free tree per
+  // level, then in checked builds one in-use bitmap per level.
+  detail::buddy_layout layout_;
   // Regions, metadata and tables held from the upstream (the large blocks count their own).
   std::size_t from_upstream_ = 0;
   std::size_t peak_from_upstream_ = 0;
