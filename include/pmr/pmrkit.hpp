@@ -44,3 +44,10 @@
 #include <pmr/testing/exception_test.hpp>
 #include <pmr/testing/test_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>
+#if PMRKIT_HAS_SHM
+#include <pmr/shm/full_ptr.hpp>
+#include <pmr/shm/offset_ptr.hpp>
+#include <pmr/shm/shm_error.hpp>
+#include <pmr/shm/shm_resource.hpp>
+#include <pmr/shm/shm_segment.hpp>
+#endif

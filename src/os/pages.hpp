@@ -1,11 +1,11 @@
 // The OS page layer: reserving address space and committing pages on demand.
 //
 // Internal to pmrkit (not installed). The virtual-memory arena uses it now;
-// page sources, locked pages and shared memory build on it later, so it only
-// speaks in pages and says nothing of arenas. One implementation per OS:
-// pages_posix.cpp (mmap, mprotect, madvise, munmap) and pages_windows.cpp
-// (VirtualAlloc, VirtualFree); CMake compiles the one for the platform, and
-// none when PMRKIT_ENABLE_VIRTUAL is OFF.
+// shared memory (map_shared) uses it too, page sources and locked pages build on it later, so it
+// only speaks in pages and says nothing of arenas. One implementation per OS: pages_posix.cpp
+// (mmap, mprotect, madvise, munmap) and pages_windows.cpp (VirtualAlloc, VirtualFree); CMake
+// compiles the one for the platform, and none when PMRKIT_ENABLE_VIRTUAL and
+// PMRKIT_WITH_SHM are both OFF.
 //
 // Addresses and sizes passed in must be multiples of page_size(); reserve()
 // rounds nothing. Reserved memory is inaccessible until committed; committed
@@ -43,6 +43,13 @@ void decommit(void* p, std::size_t bytes) noexcept;
 
 /// Gives back a whole reservation: `p` and `bytes` as reserve() took them.
 void release(void* p, std::size_t bytes) noexcept;
+
+/// Maps `bytes` of the shared memory object or file open as `fd` (from its
+/// start, readable and writable, shared with every process that maps it), or
+/// with fd == -1 a new anonymous shared mapping that the children this
+/// process forks inherit. Returns nullptr and leaves errno when the OS
+/// refuses. POSIX only; release() unmaps it.
+[[nodiscard]] void* map_shared(int fd, std::size_t bytes) noexcept;
 
 /// Asks for [p, p + bytes) to be backed by huge pages where they fit. A hint:
 /// returns false when the OS does not support it or refuses.

@@ -69,6 +69,12 @@ void* reserve(std::size_t bytes, std::size_t alignment) noexcept {
   return raw + head;
 }
 
+void* map_shared(int fd, std::size_t bytes) noexcept {
+  const int flags = fd == -1 ? MAP_SHARED | MAP_ANONYMOUS : MAP_SHARED;
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, flags, fd, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
 bool commit(void* p, std::size_t bytes) noexcept {
   return ::mprotect(p, bytes, PROT_READ | PROT_WRITE) == 0;
 }
