@@ -717,7 +717,7 @@ void shm_resource::deallocate_large(void* p, std::size_t bytes, std::size_t alig
   const auto* b = static_cast<std::byte*>(p);
   const std::byte* region = base_ + heap_->region_offset;
   const bool inside = b >= region && b < region + heap_->region_pages * page;
-  if (!inside && !checked_) return;  // not a block of this segment: nothing to give back
+  if ((!inside || size == 0) && !checked_) return;  // no block of this segment: nothing to do
   const auto offset = inside ? static_cast<std::uint64_t>(b - region) : 0;
   std::uint8_t* mark =
       inside ? in_segment<std::uint8_t>(base_, heap_->page_map_offset + offset / page) : nullptr;
