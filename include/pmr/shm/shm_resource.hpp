@@ -313,7 +313,11 @@ class shm_resource final : public std::pmr::memory_resource {
   // Observers.
 
   [[nodiscard]] shm_stats stats() const noexcept;
-  /// Walks every block and every list; empty when all is well, else what is wrong.
+  /// Walks every block and every list under the lock; empty when all is well,
+  /// else what is wrong. The caches of other threads that hold a slot (in any
+  /// process) change without the lock, so they are counted in the totals but
+  /// not walked, and the in-use bits are matched against the blocks in use
+  /// only when no other thread holds a slot.
   [[nodiscard]] std::string verify() const;
   /// The block size a request of `bytes` at `alignment` takes (its class, or
   /// its power of two of pages); 0 when it cannot be served.
