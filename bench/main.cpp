@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
   pmrkit::bench::add_pmrkit_rows(rows);
   pmrkit::bench::add_peer_rows(rows);
   pmrkit::bench::add_json_rows(rows);
+  pmrkit::bench::add_shm_rows(rows);
   rows.register_benchmarks();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,6 +53,21 @@ class registry {
   template <class S>
   void add(std::string_view row);
 
+  // A subject of the shm scenarios (shm.cpp), and only those: shm_churn_32, shm_churn_uniform,
+  // shm_message_256 and their shm_*_t<N> forms (N from PMRKIT_BENCH_THREADS). A subject with
+  // individual frees; in the threaded forms a thread-safe one is shared by the N threads, any
+  // other is built once per thread (the non-shared reference).
+  template <class S>
+  void add_shm(std::string_view row);
+  template <capabilities Caps = capabilities{}, class Factory>
+  void add_shm_resource(std::string_view row, Factory) {
+    add_shm<resource_subject<Caps, Factory>>(row);
+  }
+  template <class Api>
+  void add_shm_native(std::string_view row) {
+    add_shm<resource_subject<Api::caps, construct<Api>>>(row);
+  }
+
   // One row of a scenario that is not written against subjects (json_parse): `run` is the whole
   // benchmark. These scenarios come after the container workloads, rows in the order added.
   void add_custom(std::string_view scenario, std::string_view row,
@@ -81,9 +97,10 @@ class registry {
                  std::function<void(benchmark::State&)> run, int threads = 0, hook setup = nullptr,
                  hook teardown = nullptr);
 
-  // Report positions: the allocation scenarios first, then churn_t, then the containers, then
-  // the custom scenarios.
+  // Report positions: the allocation scenarios first, then churn_t, then the shm scenarios, then
+  // the containers, then the custom scenarios.
   static constexpr std::size_t threaded_rank = 1000;
+  static constexpr std::size_t shm_rank = 500000;
   static constexpr std::size_t container_rank = 1000000;
   static constexpr std::size_t custom_rank = 2000000;
 
@@ -99,6 +116,9 @@ class registry {
 void add_peer_rows(registry& rows);
 // The json_parse scenario, pmrkit rows and peers (json_parse.cpp).
 void add_json_rows(registry& rows);
+// The shm scenarios and their rows, pmrkit_shm, boost_ipc and pmrkit_multipool (shm.cpp); none
+// when the library is built without the shared-memory family.
+void add_shm_rows(registry& rows);
 
 template <class S>
 void registry::add(std::string_view row) {
@@ -133,6 +153,32 @@ void registry::add(std::string_view row) {
     }
   }
   if constexpr (container_subject<S>) add_containers<S>(row, container_workloads{});
+}
+
+template <class S>
+void registry::add_shm(std::string_view row) {
+  static_assert(allocating_subject<S> && S::caps.individual_free && S::caps.block_size == 0,
+                "the shm scenarios free one block at a time, of any size up to 4096 bytes");
+  const std::span<const std::size_t> fixed = size_variants().front().sizes;
+  const std::span<const std::size_t> uniform = uniform_sizes();
+  add_entry(shm_rank, "shm_churn_32", row, [fixed](auto& st) { churn<S>(st, fixed); });
+  add_entry(shm_rank + 1, "shm_churn_uniform", row, [uniform](auto& st) { churn<S>(st, uniform); });
+  add_entry(shm_rank + 2, "shm_message_" + std::to_string(message_size), row, message<S>);
+  for (std::size_t t = 0; t < thread_counts_.size(); ++t) {
+    const int threads = thread_counts_[t];
+    const std::string n = std::to_string(threads);
+    const std::size_t rank = shm_rank + 3 * (t + 1);
+    add_entry(
+        rank, "shm_churn_t" + n + "_32", row, [fixed](auto& st) { churn_threaded<S>(st, fixed); },
+        threads, &shared_subject<S>::setup, &shared_subject<S>::teardown);
+    add_entry(
+        rank + 1, "shm_churn_t" + n + "_uniform", row,
+        [uniform](auto& st) { churn_threaded<S>(st, uniform); }, threads, &shared_subject<S>::setup,
+        &shared_subject<S>::teardown);
+    add_entry(rank + 2, "shm_message_t" + n + "_" + std::to_string(message_size), row,
+              message_threaded<S>, threads, &shared_subject<S>::setup,
+              &shared_subject<S>::teardown);
+  }
 }
 
 template <class S, class... Workloads>

@@ -131,16 +131,21 @@ void churn(benchmark::State& state, std::span<const std::size_t> sizes) {
 //
 // The subject lives in shared_subject<S>, built by setup() and destroyed by teardown(), which
 // Google Benchmark calls on the main thread before it starts a run's threads and after it has
-// joined them: the threads only read the slot, and every run still gets a fresh subject.
+// joined them: the threads only read the slot, and every run still gets a fresh subject. A
+// subject that is not thread-safe (only in the shm scenarios) is not shared: each thread builds
+// its own (thread_subject), and shared_subject<S> only holds the peak.
 template <allocating_subject S>
 struct shared_subject {
   static void setup(const benchmark::State&) {
     error.clear();
     peak.emplace();  // before the subject: the peak starts here
-    try {
-      subject.emplace();
-    } catch (const std::exception& e) {
-      error = e.what();
+    // A subject that is not thread-safe: each thread builds its own (thread_subject).
+    if constexpr (S::caps.thread_safe) {
+      try {
+        subject.emplace();
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
     }
   }
   static void teardown(const benchmark::State&) {
@@ -153,11 +158,23 @@ struct shared_subject {
   static inline std::optional<upstream_peak> peak;
 };
 
+// The subject a thread of a threaded scenario works on: the one shared_subject<S> holds, or, for
+// a subject that is not thread-safe (only the shm scenarios' non-shared reference row, see
+// shm.cpp), `own`, built here: one per thread. Throws what building the subject threw.
+template <allocating_subject S>
+S& thread_subject(std::optional<S>& own) {
+  if constexpr (S::caps.thread_safe) {
+    if (!shared_subject<S>::subject) throw std::runtime_error(shared_subject<S>::error);
+    return *shared_subject<S>::subject;
+  } else {
+    return own.emplace();
+  }
+}
+
 template <allocating_subject S>
 void churn_threaded(benchmark::State& state, std::span<const std::size_t> sizes) {
-  // Every thread throws here alike, before the loop, so none waits for the others there.
-  if (!shared_subject<S>::subject) throw std::runtime_error(shared_subject<S>::error);
-  S& subject = *shared_subject<S>::subject;
+  std::optional<S> own;
+  S* subject = nullptr;
   const std::span<const std::uint32_t> victims = churn_victims();
   const std::size_t offset = static_cast<std::size_t>(state.thread_index()) * sizes.size() /
                              static_cast<std::size_t>(state.threads());
@@ -167,9 +184,10 @@ void churn_threaded(benchmark::State& state, std::span<const std::size_t> sizes)
   // throws still runs the loop (idle) and rethrows after it; leaving early would hang the others.
   std::exception_ptr error;
   try {
+    subject = &thread_subject<S>(own);
     for (std::size_t slot = 0; slot < live.size(); ++slot) {
       live_sizes[slot] = sizes[(slot + offset) % sizes.size()];
-      live[slot] = subject.allocate(live_sizes[slot], alignment);
+      live[slot] = subject->allocate(live_sizes[slot], alignment);
     }
   } catch (...) {
     error = std::current_exception();
@@ -180,9 +198,9 @@ void churn_threaded(benchmark::State& state, std::span<const std::size_t> sizes)
     try {
       for (; step < victims.size(); ++step) {
         const std::uint32_t slot = victims[step];
-        subject.deallocate(live[slot], live_sizes[slot], alignment);
+        subject->deallocate(live[slot], live_sizes[slot], alignment);
         live_sizes[slot] = sizes[(step + sizes.size() / 2 + offset) % sizes.size()];
-        live[slot] = subject.allocate(live_sizes[slot], alignment);
+        live[slot] = subject->allocate(live_sizes[slot], alignment);
         observe(live[slot]);
       }
     } catch (...) {
@@ -191,11 +209,72 @@ void churn_threaded(benchmark::State& state, std::span<const std::size_t> sizes)
     }
   }
   for (std::size_t slot = 0; slot < live.size(); ++slot) {
-    if (live[slot] != nullptr) subject.deallocate(live[slot], live_sizes[slot], alignment);
+    if (live[slot] != nullptr) subject->deallocate(live[slot], live_sizes[slot], alignment);
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * victims.size()));
   // Past the loop's end no thread allocates any more, so the peak is final; counters are summed
   // over the threads, so one reports it.
+  if (state.thread_index() == 0) shared_subject<S>::peak->report(state);
+  if (error) std::rethrow_exception(error);
+}
+
+// One batch of shm_message: message_rounds times, message_queue_length messages of message_size
+// bytes allocated, then freed oldest first, as a producer/consumer queue does. Frees what it
+// allocated before rethrowing a failure, so a threaded run can go on idle.
+template <allocating_subject S>
+void message_batch(S& subject, std::span<void*> queue) {
+  for (std::size_t round = 0; round < message_rounds; ++round) {
+    std::size_t sent = 0;
+    try {
+      for (; sent < queue.size(); ++sent)
+        queue[sent] = subject.allocate(message_size, alignment);
+    } catch (...) {
+      for (std::size_t i = 0; i < sent; ++i)
+        subject.deallocate(queue[i], message_size, alignment);
+      throw;
+    }
+    benchmark::DoNotOptimize(queue.data());
+    benchmark::ClobberMemory();
+    for (void* message : queue)
+      subject.deallocate(message, message_size, alignment);
+  }
+}
+
+// shm_message: message_batch on one thread.
+template <allocating_subject S>
+void message(benchmark::State& state) {
+  const upstream_peak peak;
+  S subject;
+  std::array<void*, message_queue_length> queue{};
+  for (auto _ : state)
+    message_batch(subject, queue);
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch_size));
+  peak.report(state);
+}
+
+// shm_message_t<N>: message_batch on N threads at once, each with its own queue, over the subject
+// shared_subject<S> holds (a subject that is not thread-safe: one per thread). Timed as
+// churn_threaded: wall time, all the threads' allocations counted.
+template <allocating_subject S>
+void message_threaded(benchmark::State& state) {
+  std::optional<S> own;
+  S* subject = nullptr;
+  std::array<void*, message_queue_length> queue{};
+  std::exception_ptr error;  // as in churn_threaded: the loop runs idle after a failure
+  try {
+    subject = &thread_subject<S>(own);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  for (auto _ : state) {
+    if (error) continue;
+    try {
+      message_batch(*subject, queue);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch_size));
   if (state.thread_index() == 0) shared_subject<S>::peak->report(state);
   if (error) std::rethrow_exception(error);
 }

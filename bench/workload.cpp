@@ -45,6 +45,14 @@ std::vector<std::size_t> make_mixed_sizes() {
   return sizes;
 }
 
+std::vector<std::size_t> make_uniform_sizes() {
+  splitmix64 rng(0x5eed0007);
+  std::vector<std::size_t> sizes(batch_size);
+  for (std::size_t& size : sizes)
+    size = min_mixed_size + rng.below(max_mixed_size - min_mixed_size + 1);
+  return sizes;
+}
+
 struct json_text {
   std::string text;
   std::size_t records = 0;
@@ -111,6 +119,11 @@ std::span<const size_variant> size_variants() {
       {"mixed", mixed, *std::max_element(mixed.begin(), mixed.end())},
   }};
   return variants;
+}
+
+std::span<const std::size_t> uniform_sizes() {
+  static const std::vector<std::size_t> sizes = make_uniform_sizes();
+  return sizes;
 }
 
 std::span<const std::uint32_t> forward_order() {

@@ -24,6 +24,13 @@ inline constexpr std::size_t fixed_size = 32;
 inline constexpr std::size_t min_mixed_size = 16;
 inline constexpr std::size_t max_mixed_size = 4096;
 
+// The shm scenarios (shm.cpp): shm_message allocates message_queue_length messages of
+// message_size bytes, then frees them oldest first, message_rounds times per batch (batch_size
+// allocations in all).
+inline constexpr std::size_t message_size = 256;
+inline constexpr std::size_t message_queue_length = 64;
+inline constexpr std::size_t message_rounds = batch_size / message_queue_length;
+
 // Elements per batch in the container workloads.
 inline constexpr std::size_t container_items = 65536;
 inline constexpr std::size_t string_items = 16384;
@@ -39,6 +46,10 @@ struct size_variant {
 // [min_mixed_size, max_mixed_size] (each power-of-two octave equally likely), so small requests
 // dominate by count as in real programs.
 std::span<const size_variant> size_variants();
+
+// batch_size sizes uniform over [min_mixed_size, max_mixed_size]: every size equally likely, so
+// large requests dominate by bytes (2 KiB on average). Only the shm scenarios use it.
+std::span<const std::size_t> uniform_sizes();
 
 // Permutations of [0, batch_size) giving the order in which a batch is freed.
 std::span<const std::uint32_t> forward_order();
