@@ -383,19 +383,9 @@ void shm_resource::return_slot(cache_slot& slot) noexcept {
     const locked guard(*this);
     for (std::size_t index = 0; index < class_count; ++index) {
       cache_slot::bin& bin = slot.bins[index];
-      std::uint64_t block = bin.head.load(std::memory_order_relaxed);
-      const std::uint64_t count = bin.count.load(std::memory_order_relaxed);
+      const std::uint64_t block = bin.head.load(std::memory_order_relaxed);
       if (block == 0) continue;
-      heap::class_state& c = heap_->classes[index];
-      // Splice the whole list in front of the class's.
-      std::uint64_t tail = block;
-      while (link_of(base_, tail) != 0)
-        tail = link_of(base_, tail);
-      link_of(base_, tail) = c.free_head;
-      c.free_head = block;
-      c.free_count += count;
-      heap_->bytes_out -= count * size_classes::class_size(index);
-      heap_->blocks_out -= count;
+      give_list_locked(index, block, bin.count.load(std::memory_order_relaxed));
       bin.head.store(0, std::memory_order_relaxed);
       bin.count.store(0, std::memory_order_relaxed);
     }
@@ -636,6 +626,21 @@ void shm_resource::deallocate_small_locked(std::uint64_t block, std::size_t inde
   --heap_->blocks_out;
 }
 
+// Puts a cache's list of `count` blocks of class `index`, from `head`, in front of the
+// class's free list; the lock is held.
+void shm_resource::give_list_locked(std::size_t index, std::uint64_t head,
+                                    std::uint64_t count) noexcept {
+  heap::class_state& c = heap_->classes[index];
+  std::uint64_t tail = head;
+  while (link_of(base_, tail) != 0)
+    tail = link_of(base_, tail);
+  link_of(base_, tail) = c.free_head;
+  c.free_head = head;
+  c.free_count += count;
+  heap_->bytes_out -= count * size_classes::class_size(index);
+  heap_->blocks_out -= count;
+}
+
 // Moves the older half of a full bin to the class's list.
 void shm_resource::spill(cache_slot& slot, std::size_t index) noexcept {
   cache_slot::bin& bin = slot.bins[index];
@@ -649,15 +654,7 @@ void shm_resource::spill(cache_slot& slot, std::size_t index) noexcept {
   }
   try {
     const locked guard(*this);
-    heap::class_state& c = heap_->classes[index];
-    std::uint64_t tail = block;
-    while (link_of(base_, tail) != 0)
-      tail = link_of(base_, tail);
-    link_of(base_, tail) = c.free_head;
-    c.free_head = block;
-    c.free_count += count - keep;
-    heap_->bytes_out -= (count - keep) * size_classes::class_size(index);
-    heap_->blocks_out -= count - keep;
+    give_list_locked(index, block, count - keep);
   } catch (const shm_error&) {
     return;  // a damaged segment: the bin stays full and the block goes into it anyway
   }

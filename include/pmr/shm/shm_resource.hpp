@@ -207,12 +207,9 @@ class shm_resource final : public std::pmr::memory_resource {
   [[nodiscard]] full_ptr<T> new_objects(std::size_t count, const Args&... args) {
     const std::size_t bytes = array_bytes<T>(count);
     T* first = static_cast<T*>(allocate(bytes, alignof(T)));
-    std::size_t built = 0;
     try {
-      for (; built < count; ++built)
-        ::new (static_cast<void*>(first + built)) T(args...);
+      construct_n(first, count, args...);
     } catch (...) {
-      destroy_n(first, built);
       deallocate(first, bytes, alignof(T));
       throw;
     }
@@ -342,6 +339,18 @@ class shm_resource final : public std::pmr::memory_resource {
     if (count > SIZE_MAX / sizeof(T)) throw std::bad_array_new_length();
     return count * sizeof(T);
   }
+  // Constructs `count` Ts from `args` at `first`; if one throws, the ones built are destroyed.
+  template <class T, class... Args>
+  static void construct_n(T* first, std::size_t count, const Args&... args) {
+    std::size_t built = 0;
+    try {
+      for (; built < count; ++built)
+        ::new (static_cast<void*>(first + built)) T(args...);
+    } catch (...) {
+      destroy_n(first, built);
+      throw;
+    }
+  }
   template <class T>
   static void destroy_n(T* first, std::size_t count) noexcept {
     if constexpr (!std::is_trivially_destructible_v<T>) {
@@ -359,17 +368,7 @@ class shm_resource final : public std::pmr::memory_resource {
   template <class T, class... Args>
   std::pair<std::span<T>, bool> emplace(std::string_view name, std::size_t count, bool or_find,
                                         const Args&... args) {
-    auto build = [&](void* p) {
-      T* first = static_cast<T*>(p);
-      std::size_t built = 0;
-      try {
-        for (; built < count; ++built)
-          ::new (static_cast<void*>(first + built)) T(args...);
-      } catch (...) {
-        destroy_n(first, built);
-        throw;
-      }
-    };
+    auto build = [&](void* p) { construct_n(static_cast<T*>(p), count, args...); };
     const entry_view e = emplace_named(
         name, array_bytes<T>(count), count, sizeof(T), alignof(T), shm_type_tag<T>::value, or_find,
         [](void* context, void* p) { (*static_cast<decltype(build)*>(context))(p); }, &build);
@@ -394,6 +393,7 @@ class shm_resource final : public std::pmr::memory_resource {
   void spill(cache_slot& slot, std::size_t index) noexcept;
   void* allocate_small_locked(std::size_t index);
   void deallocate_small_locked(std::uint64_t offset, std::size_t index) noexcept;
+  void give_list_locked(std::size_t index, std::uint64_t head, std::uint64_t count) noexcept;
   void* allocate_large(std::size_t bytes, std::size_t alignment);
   void deallocate_large(void* p, std::size_t bytes, std::size_t alignment) noexcept;
   [[nodiscard]] bool check_small_free(void* p, std::size_t bytes, std::size_t alignment,
