@@ -306,6 +306,9 @@ struct binding {
 struct registry {
   std::mutex lock;
   std::unordered_map<std::uint64_t, shm_resource*> live;
+  // By mapping base, for from_base(): the newest resource over each mapping.
+  std::unordered_map<const void*, shm_resource*> by_base;
+  std::atomic<std::uint64_t> version{1};  // changes whenever a resource comes or goes
   std::atomic<std::uint32_t> threads{0};
 };
 registry& the_registry() {
@@ -452,12 +455,21 @@ void shm_resource::attach(shm_resource_options options) {
   registry& reg = the_registry();
   const std::lock_guard guard(reg.lock);
   reg.live.emplace(instance_, this);
+  reg.by_base[base_] = this;
+  reg.version.fetch_add(1, std::memory_order_relaxed);
 }
 
 shm_resource::~shm_resource() {
   registry& reg = the_registry();
   const std::lock_guard guard(reg.lock);
   reg.live.erase(instance_);
+  reg.version.fetch_add(1, std::memory_order_relaxed);
+  if (const auto at = reg.by_base.find(base_); at != reg.by_base.end() && at->second == this) {
+    reg.by_base.erase(at);
+    for (const auto& [instance, other] : reg.live) {  // another over the same mapping takes over
+      if (other->base_ == base_) reg.by_base[base_] = other;
+    }
+  }
   const std::uint64_t generation = fork_generation.load(std::memory_order_relaxed);
   std::vector<std::pair<cache_slot*, std::uint64_t>> slots;
   {
@@ -468,6 +480,28 @@ shm_resource::~shm_resource() {
     if (claimed == generation) return_slot(*slot);
   }
   if (last_binding.instance == instance_) last_binding = {};
+}
+
+namespace {
+struct base_lookup {
+  const void* base;
+  std::uint64_t version;
+  shm_resource* resource;
+};
+thread_local base_lookup last_lookup{};
+}  // namespace
+
+shm_resource* shm_resource::from_base(const void* base) noexcept {
+  registry& reg = the_registry();
+  const std::uint64_t version = reg.version.load(std::memory_order_acquire);
+  if (last_lookup.base == base && last_lookup.version == version) [[likely]] {
+    return last_lookup.resource;
+  }
+  const std::lock_guard guard(reg.lock);
+  const auto at = reg.by_base.find(base);
+  shm_resource* found = at == reg.by_base.end() ? nullptr : at->second;
+  if (found != nullptr) last_lookup = {base, reg.version.load(std::memory_order_relaxed), found};
+  return found;
 }
 
 bool shm_resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {

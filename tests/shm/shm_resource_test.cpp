@@ -460,3 +460,23 @@ TEST(ShmResource, VerifyFindsADamagedFreeList) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(ShmResource, FromBaseFindsThisProcesssResourceOverAMapping) {
+  auto segment = pmrkit::shm_segment::anonymous(4 * mib);
+  EXPECT_EQ(shm_resource::from_base(segment.base()), nullptr);
+  {
+    shm_resource r(segment);
+    EXPECT_EQ(shm_resource::from_base(segment.base()), &r);
+    EXPECT_EQ(shm_resource::from_base(segment.base()), &r) << "the remembered answer";
+    {
+      shm_resource newer(segment);
+      EXPECT_EQ(shm_resource::from_base(segment.base()), &newer);
+    }
+    EXPECT_EQ(shm_resource::from_base(segment.base()), &r) << "the older one takes over";
+  }
+  EXPECT_EQ(shm_resource::from_base(segment.base()), nullptr);
+}
+
+}  // namespace

@@ -166,6 +166,11 @@ class shm_resource final : public std::pmr::memory_resource {
   // Pointers.
 
   [[nodiscard]] const shm_segment& segment() const noexcept { return *segment_; }
+  /// The resource of this process over the mapping that starts at `base` (the
+  /// newest, if several), or nullptr. For allocators stored inside the segment
+  /// that keep only where the segment is (shm_allocator); a thread remembers
+  /// its last answer, so a repeated lookup costs two loads.
+  [[nodiscard]] static shm_resource* from_base(const void* base) noexcept;
   [[nodiscard]] std::byte* base() const noexcept { return base_; }
   /// The offset of `p`, a pointer into the segment (null gives the null offset).
   [[nodiscard]] shm_offset offset_of(const void* p) const noexcept {
