@@ -10,6 +10,7 @@
 #include "heap_format.hpp"
 
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +18,8 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <unordered_map>
 
@@ -29,7 +32,7 @@ using detail::buddy_tree;
 namespace {
 
 constexpr std::uint64_t heap_magic = 0x5041454853524D50ULL;  // "PMRSHEAP"
-constexpr std::uint32_t heap_version = 1;
+constexpr std::uint32_t heap_version = 2;
 constexpr std::size_t page = 4096;  // the buddy's min-block and the largest alignment
 constexpr unsigned page_shift = 12;
 constexpr std::size_t small_limit = 8192;
@@ -40,8 +43,9 @@ constexpr std::size_t slot_count = 64;
 constexpr std::size_t bucket_count = 64;
 constexpr std::size_t max_cache_limit = 1024;
 constexpr std::size_t max_name = 1024;
-constexpr std::uint8_t large_mark = 0x80;  // page map: the first page of a large block, | level
-constexpr std::size_t granule = 16;        // the in-use bits: one per granule of the region
+constexpr std::uint8_t large_mark = 0x80;     // page map: the first page of a large block, | level
+constexpr std::size_t granule = 16;           // the in-use bits: one per granule of the region
+constexpr std::size_t journal_capacity = 64;  // words one locked step may change (at most ~16)
 
 static_assert(size_classes::class_size(class_count - 1) == small_limit);
 static_assert(run_bytes == page << run_level);
@@ -69,7 +73,8 @@ struct shm_resource::cache_slot {
     std::atomic<std::uint64_t> count;
   };
   std::atomic<std::uint64_t> owner;  // 0: free; else pid << 32 | the thread's number
-  std::uint64_t reserved[7];
+  std::atomic<std::uint64_t> token;  // the owner process's start time (0: unknown)
+  std::uint64_t reserved[6];
   bin bins[class_count];
 
   // Returns `slot`, one of r's, to the segment and forgets it (a thread exits or flushes).
@@ -102,7 +107,25 @@ struct shm_resource::heap {
   std::uint64_t used_bits_offset;  // one bit per granule of the region
   buddy_layout layout;
   pthread_mutex_t lock;
-  std::uint64_t damaged;
+  std::uint64_t damaged;  // 1: a repair failed; the segment is refused from then on
+  std::uint64_t repairs;  // times a process found the lock's owner dead and repaired the state
+  // The undo journal of the locked step in flight: each word a step changes is recorded
+  // (where, its old value, and for an in-use bit its mask) before it changes; the step's
+  // end empties it. The next locker after a death undoes what it holds (repair_locked).
+  struct journal_entry {
+    std::uint64_t offset;
+    std::uint64_t old;
+    std::uint64_t mask;  // 0: the whole word; else the one bit restored
+  };
+  std::uint64_t journal_count;
+  journal_entry journal[journal_capacity];
+  // A named object under construction (its constructor runs under the lock): its blocks,
+  // freed by a repair when the entry never got linked.
+  std::uint64_t pending_entry;
+  std::uint64_t pending_entry_bytes;
+  std::uint64_t pending_object;
+  std::uint64_t pending_object_bytes;
+  std::uint64_t pending_alignment;
   // Under the lock.
   std::uint64_t bytes_out;  // out of the free lists and the buddy: callers' and caches'
   std::uint64_t blocks_out;
@@ -150,6 +173,117 @@ std::atomic_ref<std::uint64_t> used_word(std::byte* base, const heap_t& h,
 }
 std::uint64_t used_bit(const heap_t& h, std::uint64_t block) noexcept {
   return std::uint64_t{1} << ((block - h.region_offset) / granule % 64);
+}
+
+// The journal (heap::journal). Each locked step records a word before changing it; the
+// compiler keeps the three stores in order (a killed process loses no executed store, so
+// program order is all that matters): the entry, then the count, then the word.
+void journal_word(std::byte* base, heap_t& h, const void* word, std::uint64_t mask = 0) noexcept {
+  const std::uint64_t n = h.journal_count;
+  if (n == journal_capacity) std::abort();  // a step larger than designed: a pmrkit bug
+  const std::uint64_t old =
+      std::atomic_ref<std::uint64_t>(*static_cast<std::uint64_t*>(const_cast<void*>(word)))
+          .load(std::memory_order_relaxed);
+  h.journal[n] = {static_cast<std::uint64_t>(static_cast<const std::byte*>(word) - base),
+                  mask == 0 ? old : old & mask, mask};
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  h.journal_count = n + 1;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+void logged(std::byte* base, heap_t& h, std::uint64_t& word, std::uint64_t value) noexcept {
+  journal_word(base, h, &word);
+  word = value;
+}
+void logged(std::byte* base, heap_t& h, std::atomic<std::uint64_t>& word,
+            std::uint64_t value) noexcept {
+  journal_word(base, h, &word);
+  word.store(value, std::memory_order_relaxed);
+}
+// The page map's byte `page`, through the journal (the word holding it is recorded).
+void logged_mark(std::byte* base, heap_t& h, std::uint64_t page, std::uint8_t value,
+                 std::size_t count = 1) noexcept {
+  auto* first = in_segment<std::uint8_t>(base, h.page_map_offset + page);
+  const std::uint64_t begin = (h.page_map_offset + page) & ~std::uint64_t{7};
+  for (std::uint64_t at = begin; at < h.page_map_offset + page + count; at += 8)
+    journal_word(base, h, base + at);
+  std::memset(first, value, count);
+}
+// Sets or clears the in-use bit of `block` through the journal (only that bit is restored:
+// other threads change the word's other bits without the lock).
+void logged_used(std::byte* base, heap_t& h, std::uint64_t block, bool in_use) noexcept {
+  const std::uint64_t cell = (block - h.region_offset) / granule;
+  auto* word = in_segment<std::uint64_t>(base, h.used_bits_offset + cell / 64 * 8);
+  const std::uint64_t bit = std::uint64_t{1} << (cell % 64);
+  journal_word(base, h, word, bit);
+  if (in_use) {
+    std::atomic_ref<std::uint64_t>(*word).fetch_or(bit);
+  } else {
+    std::atomic_ref<std::uint64_t>(*word).fetch_and(~bit);
+  }
+}
+// The step is whole: nothing to undo.
+void commit(heap_t& h) noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  h.journal_count = 0;
+}
+// Puts back every word the journal holds, newest first.
+void undo(std::byte* base, heap_t& h) noexcept {
+  for (std::uint64_t i = std::min<std::uint64_t>(h.journal_count, journal_capacity); i-- > 0;) {
+    const heap_t::journal_entry& e = h.journal[i];
+    std::atomic_ref<std::uint64_t> word(*in_segment<std::uint64_t>(base, e.offset));
+    if (e.mask == 0) {
+      word.store(e.old, std::memory_order_relaxed);
+    } else if (e.old != 0) {
+      word.fetch_or(e.mask);
+    } else {
+      word.fetch_and(~e.mask);
+    }
+  }
+  commit(h);
+}
+
+// Whether the process that took a cache slot as `owner` (pid << 32 | thread) with `token`
+// (its start time) still runs: a pid reused by another process has another start time.
+std::uint64_t start_time_of(long pid) noexcept {
+#if defined(__linux__)
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  std::FILE* file = std::fopen(path, "r");
+  if (file == nullptr) return 0;
+  char line[1024];
+  const std::size_t n = std::fread(line, 1, sizeof line - 1, file);
+  std::fclose(file);
+  line[n] = '\0';
+  const char* after_name = std::strrchr(line, ')');  // the name may hold spaces
+  if (after_name == nullptr) return 0;
+  // Fields 3.. follow; the start time is field 22.
+  unsigned long long value = 0;
+  int field = 2;
+  for (const char* c = after_name + 1; *c != '\0'; ++c) {
+    if (*c == ' ') {
+      if (++field == 22) {
+        value = std::strtoull(c + 1, nullptr, 10);
+        break;
+      }
+    }
+  }
+  return value;
+#else
+  (void)pid;
+  return 0;
+#endif
+}
+std::uint64_t this_process_token() noexcept {
+  static const std::uint64_t token = start_time_of(static_cast<long>(::getpid()));
+  return token;
+}
+bool owner_alive(std::uint64_t owner, std::uint64_t token) noexcept {
+  const auto pid = static_cast<pid_t>(owner >> 32);
+  if (pid == ::getpid()) return true;
+  if (::kill(pid, 0) == -1 && errno == ESRCH) return false;
+  if (token == 0) return true;
+  const std::uint64_t now = start_time_of(static_cast<long>(pid));
+  return now == 0 || now == token;
 }
 
 // Blocks of class `index` in a run, from a table (no division on the free path).
@@ -262,30 +396,35 @@ class shm_resource::locked {
   explicit locked(const shm_resource& r) : r_(r) {
     const int err = pthread_mutex_lock(&r.heap_->lock);
     if (err == EOWNERDEAD) {
-      // Its holder died: the state may be half-changed. Make the lock usable so that every
-      // later user sees the mark, and refuse.
-      r.heap_->damaged = 1;
+      // Its holder died in a locked step: undo the step from the journal, take back what
+      // dead processes' caches hold, rebuild what follows from the rest, and carry on.
+      try {
+        r.repair_locked();
+      } catch (...) {
+        r.heap_->damaged = 1;
+        pthread_mutex_consistent(&r.heap_->lock);
+        pthread_mutex_unlock(&r.heap_->lock);
+        r.segment_->mark_corrupted();
+        throw;
+      }
       pthread_mutex_consistent(&r.heap_->lock);
-      pthread_mutex_unlock(&r.heap_->lock);
-      r.segment_->mark_corrupted();
-      throw shm_error(shm_errc::owner_died,
-                      "pmrkit: shm segment '" + r.name_ +
-                          "': owner died: a process died holding its lock; the segment is "
-                          "marked corrupted");
-    }
-    if (err != 0) {
+    } else if (err != 0) {
       throw shm_error(shm_errc::system_error,
                       "pmrkit: shm segment '" + r.name_ + "': cannot take its lock", err);
     }
     if (r.heap_->damaged != 0) {
       pthread_mutex_unlock(&r.heap_->lock);
-      throw shm_error(shm_errc::corrupted, "pmrkit: shm segment '" + r.name_ +
-                                               "': corrupted: a process died holding its lock");
+      throw shm_error(shm_errc::corrupted,
+                      "pmrkit: shm segment '" + r.name_ +
+                          "': corrupted: a repair after a lock owner's death failed");
     }
   }
   locked(const locked&) = delete;
   locked& operator=(const locked&) = delete;
-  ~locked() { pthread_mutex_unlock(&r_.heap_->lock); }
+  ~locked() {
+    commit(*r_.heap_);
+    pthread_mutex_unlock(&r_.heap_->lock);
+  }
 
  private:
   const shm_resource& r_;
@@ -368,12 +507,16 @@ shm_resource::cache_slot* shm_resource::bind_slot() {
     registry& reg = the_registry();
     if (bindings.number == 0) bindings.number = reg.threads.fetch_add(1) + 1;
     const std::uint64_t owner = static_cast<std::uint64_t>(::getpid()) << 32 | bindings.number;
-    for (cache_slot& s : heap_->slots) {
-      std::uint64_t expected = 0;
-      if (s.owner.load(std::memory_order_relaxed) == 0 &&
-          s.owner.compare_exchange_strong(expected, owner, std::memory_order_acquire)) {
-        slot = &s;
-        break;
+    for (int attempt = 0; attempt < 2 && slot == nullptr; ++attempt) {
+      if (attempt == 1) (void)reclaim_dead_caches();  // none free: maybe some owner is gone
+      for (cache_slot& s : heap_->slots) {
+        std::uint64_t expected = 0;
+        if (s.owner.load(std::memory_order_relaxed) == 0 &&
+            s.owner.compare_exchange_strong(expected, owner, std::memory_order_acquire)) {
+          s.token.store(this_process_token(), std::memory_order_relaxed);
+          slot = &s;
+          break;
+        }
       }
     }
     if (slot != nullptr) {
@@ -392,14 +535,7 @@ shm_resource::cache_slot* shm_resource::bind_slot() {
 void shm_resource::return_slot(cache_slot& slot) noexcept {
   try {
     const locked guard(*this);
-    for (std::size_t index = 0; index < class_count; ++index) {
-      cache_slot::bin& bin = slot.bins[index];
-      const std::uint64_t block = bin.head.load(std::memory_order_relaxed);
-      if (block == 0) continue;
-      give_list_locked(index, block, bin.count.load(std::memory_order_relaxed));
-      bin.head.store(0, std::memory_order_relaxed);
-      bin.count.store(0, std::memory_order_relaxed);
-    }
+    empty_slot_locked(slot, false);
   } catch (const shm_error&) {  // a damaged segment keeps the blocks where they are
   }
   slot.owner.store(0, std::memory_order_release);
@@ -536,98 +672,126 @@ void* shm_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   cache_slot* slot = my_slot();
   if (slot == nullptr) [[unlikely]] {
     const locked guard(*this);
-    return allocate_small_locked(index);
+    return base_ + allocate_small_locked(index, true);
   }
   cache_slot::bin& bin = slot->bins[index];
   const std::uint64_t block = bin.head.load(std::memory_order_relaxed);
   if (block == 0) [[unlikely]] {
     return refill(*slot, index);
   }
+  // In use before it leaves the cache: a process killed in between leaves a cached block
+  // marked in use, which reclaiming its cache clears (never a block out but unmarked).
+  if (checked_) used_word(base_, *heap_, block).fetch_or(used_bit(*heap_, block));
   bin.head.store(link_of(base_, block), std::memory_order_relaxed);
   bin.count.store(bin.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  if (checked_) used_word(base_, *heap_, block).fetch_or(used_bit(*heap_, block));
   return base_ + block;
 }
 
 // Takes one block of class `index` from its free list or its newest run, a new run when
-// neither has one; the lock is held.
-void* shm_resource::allocate_small_locked(std::size_t index) {
-  heap::class_state& c = heap_->classes[index];
+// neither has one; the lock is held and the step journaled. `for_caller`: the block leaves
+// for a caller (its in-use bit is set), else for a cache.
+std::uint64_t shm_resource::allocate_small_locked(std::size_t index, bool for_caller) {
+  heap& h = *heap_;
+  heap::class_state& c = h.classes[index];
   const std::size_t size = size_classes::class_size(index);
   std::uint64_t block = c.free_head;
   if (block != 0) {
-    c.free_head = link_of(base_, block);
-    --c.free_count;
+    logged(base_, h, c.free_head, link_of(base_, block));
+    logged(base_, h, c.free_count, c.free_count - 1);
   } else {
     if (c.carve == c.carve_end) {
-      const buddy_tree tree(heap_->layout, in_segment<std::uint64_t>(base_, heap_->words_offset));
+      const buddy_tree tree(h.layout, in_segment<std::uint64_t>(base_, h.words_offset));
       if (!tree.can_take(run_level)) {
         throw_allocation_error(failure_reason::out_of_capacity, size,
                                size_classes::class_alignment(index), name_);
       }
+      // The buddy's words are not journaled: a repair rebuilds them from the page map.
       const std::size_t run = tree.take(run_level);
       if (checked_) tree.set_used(run_level, run);
       const std::uint64_t first_page = run << run_level;
-      std::memset(base_ + heap_->page_map_offset + first_page, static_cast<int>(index + 1),
+      logged_mark(base_, h, first_page, static_cast<std::uint8_t>(index + 1),
                   std::size_t{1} << run_level);
-      c.carve = heap_->region_offset + first_page * page;
-      c.carve_end = c.carve + blocks_per_run(index) * size;
-      ++c.runs;
+      const std::uint64_t start = h.region_offset + first_page * page;
+      logged(base_, h, c.carve_end, start + blocks_per_run(index) * size);
+      logged(base_, h, c.carve, start);
+      logged(base_, h, c.runs, c.runs + 1);
     }
     block = c.carve;
-    c.carve += size;
+    logged(base_, h, c.carve, block + size);
   }
-  heap_->bytes_out += size;
-  ++heap_->blocks_out;
-  heap_->peak_bytes_out = std::max(heap_->peak_bytes_out, heap_->bytes_out);
-  if (checked_) used_word(base_, *heap_, block).fetch_or(used_bit(*heap_, block));
-  return base_ + block;
+  h.bytes_out += size;  // the counters are rebuilt by a repair, not journaled
+  ++h.blocks_out;
+  h.peak_bytes_out = std::max(h.peak_bytes_out, h.bytes_out);
+  if (checked_ && for_caller) logged_used(base_, h, block, true);
+  return block;
 }
 
 void* shm_resource::refill(cache_slot& slot, std::size_t index) {
   const locked guard(*this);
-  void* first = allocate_small_locked(index);  // throws when there is none at all
+  const std::uint64_t first = allocate_small_locked(index, true);  // throws when none is left
+  commit(*heap_);
   cache_slot::bin& bin = slot.bins[index];
   const std::size_t want = (cache_limit_of(index) + 1) / 2;
-  std::uint64_t head = bin.head.load(std::memory_order_relaxed);
-  std::uint64_t count = bin.count.load(std::memory_order_relaxed);
   try {
-    for (std::size_t i = 1; i < want; ++i) {
-      auto* p = static_cast<std::byte*>(allocate_small_locked(index));
-      const auto block = static_cast<std::uint64_t>(p - base_);
-      if (checked_) used_word(base_, *heap_, block).fetch_and(~used_bit(*heap_, block));
-      link_of(base_, block) = head;
-      head = block;
-      ++count;
+    for (std::size_t i = 1; i < want; ++i) {  // one journaled step per block
+      const std::uint64_t block = allocate_small_locked(index, false);
+      logged(base_, *heap_, link_of(base_, block), bin.head.load(std::memory_order_relaxed));
+      logged(base_, *heap_, bin.head, block);
+      logged(base_, *heap_, bin.count, bin.count.load(std::memory_order_relaxed) + 1);
+      commit(*heap_);
     }
   } catch (const allocation_error&) {  // the segment is nearly full: one block is enough
   }
-  bin.head.store(head, std::memory_order_relaxed);
-  bin.count.store(count, std::memory_order_relaxed);
-  return first;
+  return base_ + first;
 }
 
 void* shm_resource::allocate_large(std::size_t bytes, std::size_t alignment) {
   check_request(bytes, alignment, name_);
   const std::size_t size = block_size(bytes, alignment);
   if (size == 0) throw_allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_);
-  const auto level = static_cast<unsigned>(std::countr_zero(size) - page_shift);
   const locked guard(*this);
-  const buddy_tree tree(heap_->layout, in_segment<std::uint64_t>(base_, heap_->words_offset));
+  return base_ + allocate_large_locked(bytes, alignment, size);
+}
+
+std::uint64_t shm_resource::allocate_large_locked(std::size_t bytes, std::size_t alignment,
+                                                  std::size_t size) {
+  heap& h = *heap_;
+  const auto level = static_cast<unsigned>(std::countr_zero(size) - page_shift);
+  const buddy_tree tree(h.layout, in_segment<std::uint64_t>(base_, h.words_offset));
   if (!tree.can_take(level)) {
     throw_allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_);
   }
   const std::size_t index = tree.take(level);
   if (checked_) tree.set_used(level, index);
   const std::uint64_t first_page = static_cast<std::uint64_t>(index) << level;
-  *in_segment<std::uint8_t>(base_, heap_->page_map_offset + first_page) =
-      static_cast<std::uint8_t>(large_mark | level);
-  heap_->bytes_out += size;
-  ++heap_->blocks_out;
-  heap_->peak_bytes_out = std::max(heap_->peak_bytes_out, heap_->bytes_out);
-  ++heap_->large_blocks;
-  heap_->large_bytes += size;
-  return base_ + heap_->region_offset + first_page * page;
+  logged_mark(base_, h, first_page, static_cast<std::uint8_t>(large_mark | level));
+  h.bytes_out += size;
+  ++h.blocks_out;
+  h.peak_bytes_out = std::max(h.peak_bytes_out, h.bytes_out);
+  ++h.large_blocks;
+  h.large_bytes += size;
+  return h.region_offset + first_page * page;
+}
+
+// Any block, with the lock held (named objects take theirs here, so a repair can undo them).
+std::uint64_t shm_resource::allocate_locked(std::size_t bytes, std::size_t alignment) {
+  const std::size_t index = size_classes::index_of(bytes, alignment, class_count);
+  if (index < class_count) return allocate_small_locked(index, true);
+  check_request(bytes, alignment, name_);
+  const std::size_t size = block_size(bytes, alignment);
+  if (size == 0) throw_allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_);
+  return allocate_large_locked(bytes, alignment, size);
+}
+
+void shm_resource::deallocate_locked(std::uint64_t block, std::size_t bytes,
+                                     std::size_t alignment) noexcept {
+  const std::size_t index = size_classes::index_of(bytes, alignment, class_count);
+  if (index < class_count) {
+    if (checked_) logged_used(base_, *heap_, block, false);
+    deallocate_small_locked(block, index);
+  } else {
+    free_large_locked(block - heap_->region_offset, block_size(bytes, alignment));
+  }
 }
 
 // Deallocation.
@@ -645,6 +809,7 @@ void shm_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignme
   cache_slot* slot = my_slot();
   if (slot == nullptr) [[unlikely]] {
     const locked guard(*this);
+    if (checked_) logged_used(base_, *heap_, block, false);
     deallocate_small_locked(block, index);
     return;
   }
@@ -657,33 +822,110 @@ void shm_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignme
   link_of(base_, block) = bin.head.load(std::memory_order_relaxed);
   bin.head.store(block, std::memory_order_relaxed);
   bin.count.store(count + 1, std::memory_order_relaxed);
+  // Free once it is in the cache (a process killed before leaves it in use: its own).
+  if (checked_ && (used_word(base_, *heap_, block).fetch_and(~used_bit(*heap_, block)) &
+                   used_bit(*heap_, block)) == 0) [[unlikely]] {
+    report_violation({violation_kind::double_free, name_, p, bytes, alignment});  // a race
+  }
 }
 
 void shm_resource::deallocate_small_locked(std::uint64_t block, std::size_t index) noexcept {
-  heap::class_state& c = heap_->classes[index];
-  link_of(base_, block) = c.free_head;
-  c.free_head = block;
-  ++c.free_count;
-  heap_->bytes_out -= size_classes::class_size(index);
-  --heap_->blocks_out;
+  heap& h = *heap_;
+  heap::class_state& c = h.classes[index];
+  link_of(base_, block) = c.free_head;  // the block is in no list: nothing to undo there
+  logged(base_, h, c.free_head, block);
+  logged(base_, h, c.free_count, c.free_count + 1);
+  h.bytes_out -= size_classes::class_size(index);
+  --h.blocks_out;
 }
 
 // Puts a cache's list of `count` blocks of class `index`, from `head`, in front of the
 // class's free list; the lock is held.
 void shm_resource::give_list_locked(std::size_t index, std::uint64_t head,
                                     std::uint64_t count) noexcept {
-  heap::class_state& c = heap_->classes[index];
+  heap& h = *heap_;
+  heap::class_state& c = h.classes[index];
   std::uint64_t tail = head;
   while (link_of(base_, tail) != 0)
     tail = link_of(base_, tail);
-  link_of(base_, tail) = c.free_head;
-  c.free_head = head;
-  c.free_count += count;
-  heap_->bytes_out -= count * size_classes::class_size(index);
-  heap_->blocks_out -= count;
+  logged(base_, h, link_of(base_, tail), c.free_head);
+  logged(base_, h, c.free_head, head);
+  logged(base_, h, c.free_count, c.free_count + count);
+  h.bytes_out -= count * size_classes::class_size(index);
+  h.blocks_out -= count;
 }
 
-// Moves the older half of a full bin to the class's list.
+// Gives every bin of `slot` back to the class lists, one journaled step per bin; with
+// `clear_marks` (a dead process's cache) the blocks' in-use bits are cleared too, and each
+// list is walked defensively: it stops at the first link that is no free block of the class
+// (a push the process did not finish).
+std::size_t shm_resource::empty_slot_locked(cache_slot& slot, bool clear_marks) noexcept {
+  heap& h = *heap_;
+  std::size_t blocks = 0;
+  for (std::size_t index = 0; index < class_count; ++index) {
+    cache_slot::bin& bin = slot.bins[index];
+    const std::uint64_t head = bin.head.load(std::memory_order_relaxed);
+    if (head == 0) continue;
+    std::uint64_t count = bin.count.load(std::memory_order_relaxed);
+    if (clear_marks) {
+      const std::size_t size = size_classes::class_size(index);
+      const std::uint8_t* map = in_segment<std::uint8_t>(base_, h.page_map_offset);
+      const auto valid = [&](std::uint64_t block) {
+        if (block < h.region_offset || block >= h.region_offset + h.region_pages * page) {
+          return false;
+        }
+        const std::uint64_t offset = block - h.region_offset;
+        const heap::class_state& c = h.classes[index];
+        return map[offset / page] == index + 1 && offset % run_bytes % size == 0 &&
+               offset % run_bytes / size < blocks_per_run(index) &&
+               !(block >= c.carve && block < c.carve_end);
+      };
+      if (!valid(head)) {
+        logged(base_, h, bin.head, 0);
+        logged(base_, h, bin.count, 0);
+        commit(h);
+        continue;
+      }
+      std::uint64_t walked = 1;
+      std::uint64_t last = head;
+      const std::uint64_t limit = std::min<std::uint64_t>(count + 1, max_cache_limit + 1);
+      while (link_of(base_, last) != 0 && walked < limit && valid(link_of(base_, last))) {
+        last = link_of(base_, last);
+        ++walked;
+      }
+      if (link_of(base_, last) != 0) logged(base_, h, link_of(base_, last), 0);
+      count = walked;
+      if (checked_) {  // free blocks: clearing is idempotent, so it is not journaled
+        for (std::uint64_t b = head; b != 0; b = link_of(base_, b))
+          used_word(base_, h, b).fetch_and(~used_bit(h, b));
+      }
+    }
+    give_list_locked(index, head, count);
+    logged(base_, h, bin.head, 0);
+    logged(base_, h, bin.count, 0);
+    commit(h);
+    blocks += count;
+  }
+  return blocks;
+}
+
+std::size_t shm_resource::reclaim_dead_caches() {
+  const locked guard(*this);
+  return reclaim_dead_locked();
+}
+
+std::size_t shm_resource::reclaim_dead_locked() noexcept {
+  std::size_t blocks = 0;
+  for (cache_slot& slot : heap_->slots) {
+    const std::uint64_t owner = slot.owner.load(std::memory_order_acquire);
+    if (owner == 0 || owner_alive(owner, slot.token.load(std::memory_order_relaxed))) continue;
+    blocks += empty_slot_locked(slot, true);
+    slot.owner.store(0, std::memory_order_release);
+  }
+  return blocks;
+}
+
+// Moves the older half of a full bin to the class's list, in one journaled step.
 void shm_resource::spill(cache_slot& slot, std::size_t index) noexcept {
   cache_slot::bin& bin = slot.bins[index];
   const std::uint64_t count = bin.count.load(std::memory_order_relaxed);
@@ -696,16 +938,16 @@ void shm_resource::spill(cache_slot& slot, std::size_t index) noexcept {
   }
   try {
     const locked guard(*this);
+    heap& h = *heap_;
+    if (last_kept == 0) {
+      logged(base_, h, bin.head, 0);
+    } else {
+      logged(base_, h, link_of(base_, last_kept), 0);
+    }
+    logged(base_, h, bin.count, keep);
     give_list_locked(index, block, count - keep);
-  } catch (const shm_error&) {
-    return;  // a damaged segment: the bin stays full and the block goes into it anyway
+  } catch (const shm_error&) {  // a damaged segment: the bin stays full and takes the block
   }
-  if (last_kept == 0) {
-    bin.head.store(0, std::memory_order_relaxed);
-  } else {
-    link_of(base_, last_kept) = 0;
-  }
-  bin.count.store(keep, std::memory_order_relaxed);
 }
 
 bool shm_resource::check_small_free(void* p, std::size_t bytes, std::size_t alignment,
@@ -736,14 +978,11 @@ bool shm_resource::check_small_free(void* p, std::size_t bytes, std::size_t alig
     return false;
   }
   const auto block = static_cast<std::uint64_t>(b - base_);
-  const std::uint64_t previous =
-      used_word(base_, *heap_, block).fetch_and(~used_bit(*heap_, block));
-  if ((previous & used_bit(*heap_, block)) == 0) {
+  if ((used_word(base_, *heap_, block).load() & used_bit(*heap_, block)) == 0) {
     report_violation({violation_kind::double_free, name_, p, bytes, alignment});
     return false;
   }
   if (actual != index) {
-    used_word(base_, *heap_, block).fetch_or(used_bit(*heap_, block));  // still in use
     report_violation({violation_kind::size_mismatch, name_, p, bytes, alignment, size,
                       size_classes::class_alignment(actual)});
     return false;
@@ -778,17 +1017,24 @@ void shm_resource::deallocate_large(void* p, std::size_t bytes, std::size_t alig
   }
   try {
     const locked guard(*this);
-    *mark = 0;
-    const buddy_tree tree(heap_->layout, in_segment<std::uint64_t>(base_, heap_->words_offset));
-    const std::size_t index = offset / page >> level;
-    if (checked_) tree.clear_used(level, index);
-    tree.give(level, index);
-    heap_->bytes_out -= size;
-    --heap_->blocks_out;
-    --heap_->large_blocks;
-    heap_->large_bytes -= size;
+    free_large_locked(offset, size);
   } catch (const shm_error&) {  // a damaged segment: the block stays taken
   }
+}
+
+// Gives back the large block `size` bytes at `offset` in the region; the lock is held.
+void shm_resource::free_large_locked(std::uint64_t offset, std::size_t size) noexcept {
+  heap& h = *heap_;
+  const auto level = static_cast<unsigned>(std::countr_zero(size) - page_shift);
+  logged_mark(base_, h, offset / page, 0);
+  const buddy_tree tree(h.layout, in_segment<std::uint64_t>(base_, h.words_offset));
+  const std::size_t index = offset / page >> level;
+  if (checked_) tree.clear_used(level, index);
+  tree.give(level, index);
+  h.bytes_out -= size;
+  --h.blocks_out;
+  --h.large_blocks;
+  h.large_bytes -= size;
 }
 
 full_ptr<void> shm_resource::reallocate_full(full_ptr<void> p, std::size_t old_bytes,
@@ -857,29 +1103,53 @@ shm_resource::entry_view shm_resource::emplace_named(std::string_view name, std:
     check_type(info_of(*e), size, alignment, tag);
     return {base_ + e->object, static_cast<std::size_t>(e->count), false};
   }
+  // Both blocks in one journaled step, recorded as pending before the constructor runs: a
+  // process dying in the constructor leaves them to the next locker's repair, which frees
+  // them since the entry never got linked.
+  heap& h = *heap_;
   const std::size_t entry_bytes = sizeof(name_entry) + name.size();
-  void* entry_block = allocate(entry_bytes, alignof(name_entry));
-  void* object = nullptr;
+  const std::size_t object_bytes = bytes == 0 ? 1 : bytes;
+  const std::uint64_t entry_block = allocate_locked(entry_bytes, alignof(name_entry));
+  std::uint64_t object_block = 0;
   try {
-    object = allocate(bytes == 0 ? 1 : bytes, alignment);
-    build(context, object);
+    object_block = allocate_locked(object_bytes, alignment);
   } catch (...) {
-    if (object != nullptr) deallocate(object, bytes == 0 ? 1 : bytes, alignment);
-    deallocate(entry_block, entry_bytes, alignof(name_entry));
+    deallocate_locked(entry_block, entry_bytes, alignof(name_entry));
     throw;
   }
-  auto* e = new (entry_block) name_entry{.next = 0,
-                                         .object = offset_of(object).value,
-                                         .count = count,
-                                         .size = size,
-                                         .alignment = alignment,
-                                         .tag = tag,
-                                         .name_length = name.size()};
+  h.pending_entry = entry_block;
+  h.pending_entry_bytes = entry_bytes;
+  h.pending_object = object_block;
+  h.pending_object_bytes = object_bytes;
+  h.pending_alignment = alignment;
+  commit(h);
+  const auto forget_pending = [&h] {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    h.pending_entry = 0;
+  };
+  void* object = base_ + object_block;
+  try {
+    build(context, object);
+  } catch (...) {
+    deallocate_locked(object_block, object_bytes, alignment);
+    deallocate_locked(entry_block, entry_bytes, alignof(name_entry));
+    forget_pending();
+    throw;
+  }
+  auto* e = new (base_ + entry_block) name_entry{.next = 0,
+                                                 .object = object_block,
+                                                 .count = count,
+                                                 .size = size,
+                                                 .alignment = alignment,
+                                                 .tag = tag,
+                                                 .name_length = name.size()};
   std::memcpy(e->name(), name.data(), name.size());
-  std::uint64_t& bucket = heap_->buckets[fnv(name) % bucket_count];
+  std::uint64_t& bucket = h.buckets[fnv(name) % bucket_count];
   e->next = bucket;
-  bucket = offset_of(e).value;
-  ++heap_->named_count;
+  logged(base_, h, bucket, entry_block);
+  ++h.named_count;
+  commit(h);
+  forget_pending();
   return {object, count, true};
 }
 
@@ -891,14 +1161,104 @@ bool shm_resource::erase_named(std::string_view name, std::size_t size, std::siz
   name_entry* e = find_entry(base_, *heap_, name, &link);
   if (e == nullptr) return false;
   check_type(info_of(*e), size, alignment, tag);
-  void* object = base_ + e->object;
-  destroy(object, e->count);
-  *link = e->next;
-  --heap_->named_count;
+  destroy(base_ + e->object, e->count);
+  heap& h = *heap_;
+  logged(base_, h, *link, e->next);
+  --h.named_count;
   const std::size_t bytes = e->count * e->size;
-  deallocate(object, bytes == 0 ? 1 : bytes, e->alignment);
-  deallocate(e, sizeof(name_entry) + e->name_length, alignof(name_entry));
+  const std::uint64_t entry_block = offset_of(e).value;
+  deallocate_locked(e->object, bytes == 0 ? 1 : bytes, e->alignment);
+  deallocate_locked(entry_block, sizeof(name_entry) + e->name_length, alignof(name_entry));
   return true;
+}
+
+// Repair.
+
+// After a lock owner died: undo its step, free a named object's blocks it left pending,
+// take back dead processes' caches, rebuild the buddy and the counters from the page map,
+// the runs and the lists, and check the result. Throws shm_error (corrupted) if it is not
+// whole; the caller then marks the segment corrupted.
+void shm_resource::repair_locked() const {
+  auto& self = const_cast<shm_resource&>(*this);
+  heap& h = *heap_;
+  undo(base_, h);
+  if (h.pending_entry != 0) {
+    bool linked = false;
+    for (const std::uint64_t head : h.buckets) {
+      for (std::uint64_t e = head; e != 0 && !linked; e = in_segment<name_entry>(base_, e)->next)
+        linked = e == h.pending_entry;
+    }
+    if (!linked) {
+      self.deallocate_locked(h.pending_object, h.pending_object_bytes, h.pending_alignment);
+      self.deallocate_locked(h.pending_entry, h.pending_entry_bytes, alignof(name_entry));
+      commit(h);
+    }
+    h.pending_entry = 0;
+  }
+  (void)self.reclaim_dead_locked();
+  rebuild_locked();
+  ++h.repairs;
+  if (std::string problem = verify_locked(); !problem.empty()) {
+    throw shm_error(shm_errc::corrupted, "pmrkit: shm segment '" + name_ +
+                                             "': corrupted: the repair after a lock owner's "
+                                             "death left: " +
+                                             problem);
+  }
+}
+
+// Rebuilds what follows from the page map, the runs and the lists: the buddy's words (free
+// pages are those no run or large block covers), the runs per class, and the counters.
+void shm_resource::rebuild_locked() const {
+  heap& h = *heap_;
+  const std::uint8_t* map = in_segment<std::uint8_t>(base_, h.page_map_offset);
+  auto* words = in_segment<std::uint64_t>(base_, h.words_offset);
+  std::fill_n(words, h.layout.words(), std::uint64_t{0});
+  const buddy_tree tree(h.layout, words);
+  std::array<std::uint64_t, class_count> runs{};
+  std::uint64_t large_blocks = 0;
+  std::uint64_t large_bytes = 0;
+  std::uint64_t free_from = 0;
+  for (std::uint64_t p = 0; p < h.region_pages;) {
+    const std::uint8_t mark = map[p];
+    if (mark == 0) {
+      ++p;
+      continue;
+    }
+    tree.free_range(free_from, p);
+    unsigned level = run_level;
+    if ((mark & large_mark) != 0) {
+      level = mark & ~large_mark;
+      ++large_blocks;
+      large_bytes += page << level;
+    } else {
+      ++runs[mark - 1u];
+    }
+    if (h.checked != 0) tree.set_used(level, p >> level);
+    p += std::uint64_t{1} << level;
+    free_from = p;
+  }
+  tree.free_range(free_from, h.region_pages);
+  std::uint64_t bytes_out = large_bytes;
+  std::uint64_t blocks_out = large_blocks;
+  for (std::size_t index = 0; index < class_count; ++index) {
+    heap::class_state& c = h.classes[index];
+    c.runs = runs[index];
+    const std::size_t size = size_classes::class_size(index);
+    const std::uint64_t carved = c.runs * blocks_per_run(index) - (c.carve_end - c.carve) / size;
+    blocks_out += carved - c.free_count;
+    bytes_out += (carved - c.free_count) * size;
+  }
+  h.bytes_out = bytes_out;
+  h.blocks_out = blocks_out;
+  h.peak_bytes_out = std::max(h.peak_bytes_out, bytes_out);
+  h.large_blocks = large_blocks;
+  h.large_bytes = large_bytes;
+  std::uint64_t named = 0;
+  for (const std::uint64_t head : h.buckets) {
+    for (std::uint64_t e = head; e != 0; e = in_segment<name_entry>(base_, e)->next)
+      ++named;
+  }
+  h.named_count = named;
 }
 
 std::optional<shm_object_info> shm_resource::lookup(std::string_view name) const {
@@ -969,6 +1329,7 @@ shm_stats shm_resource::stats() const noexcept {
     s.large_blocks_in_use = heap_->large_blocks;
     s.large_bytes_in_use = heap_->large_bytes;
     s.named_objects = heap_->named_count;
+    s.repairs = heap_->repairs;
   } catch (const shm_error&) {  // a damaged segment: no figures
   }
   return s;
@@ -976,6 +1337,10 @@ shm_stats shm_resource::stats() const noexcept {
 
 std::string shm_resource::verify() const {
   const locked guard(*this);
+  return verify_locked();
+}
+
+std::string shm_resource::verify_locked() const {
   const heap& h = *heap_;
   const buddy_tree tree(h.layout, in_segment<std::uint64_t>(base_, h.words_offset));
   if (std::string problem = tree.verify(0, h.region_pages); !problem.empty()) {

@@ -111,6 +111,7 @@ struct shm_stats {
   std::size_t large_bytes_in_use = 0;   ///< their sizes as block sizes
   std::size_t cache_slots_in_use = 0;   ///< threads holding a cache slot, all processes
   std::size_t named_objects = 0;
+  std::size_t repairs = 0;  ///< times a process found the lock's owner dead and repaired the state
 };
 
 /// A named object as the table records it.
@@ -330,6 +331,10 @@ class shm_resource final : public std::pmr::memory_resource {
   /// Returns the calling thread's cache slot to the segment now (threads do
   /// it when they exit).
   void flush_thread_cache() noexcept;
+  /// Takes back the cache slots of processes that are gone (killed, or ended
+  /// with _exit): their blocks return to the free lists. Returns the blocks
+  /// taken back. Done also when a thread finds no free slot, and by a repair.
+  std::size_t reclaim_dead_caches();
 
   struct heap;        // the allocator's state in the segment (src/shm/shm_resource.cpp)
   struct cache_slot;  // one thread's cache, in the segment
@@ -396,11 +401,20 @@ class shm_resource final : public std::pmr::memory_resource {
   [[nodiscard]] std::size_t cache_limit_of(std::size_t index) const noexcept;
   void* refill(cache_slot& slot, std::size_t index);
   void spill(cache_slot& slot, std::size_t index) noexcept;
-  void* allocate_small_locked(std::size_t index);
+  std::uint64_t allocate_small_locked(std::size_t index, bool for_caller);
   void deallocate_small_locked(std::uint64_t offset, std::size_t index) noexcept;
   void give_list_locked(std::size_t index, std::uint64_t head, std::uint64_t count) noexcept;
+  std::size_t empty_slot_locked(cache_slot& slot, bool clear_marks) noexcept;
+  std::size_t reclaim_dead_locked() noexcept;
   void* allocate_large(std::size_t bytes, std::size_t alignment);
+  std::uint64_t allocate_large_locked(std::size_t bytes, std::size_t alignment, std::size_t size);
+  std::uint64_t allocate_locked(std::size_t bytes, std::size_t alignment);
+  void deallocate_locked(std::uint64_t block, std::size_t bytes, std::size_t alignment) noexcept;
   void deallocate_large(void* p, std::size_t bytes, std::size_t alignment) noexcept;
+  void free_large_locked(std::uint64_t offset, std::size_t size) noexcept;
+  void repair_locked() const;
+  void rebuild_locked() const;
+  [[nodiscard]] std::string verify_locked() const;
   [[nodiscard]] bool check_small_free(void* p, std::size_t bytes, std::size_t alignment,
                                       std::size_t index) const noexcept;
 
