@@ -23,6 +23,15 @@
 //     Exits 10 when this process created the segment, 11 when it opened it,
 //     1 on an error.
 //
+//   boost_containers NAME GENERATION
+//     Maps the segment NAME (after a reservation, so at an address of its
+//     own), finds the Boost.Container containers with a shm_allocator that
+//     shm_allocator_test built there (shm_allocator_common.hpp), checks they
+//     hold generation 0 and GENERATION rounds of changes, makes round
+//     GENERATION (allocating, and freeing memory other processes allocated),
+//     checks again and records its mapping's base in the named "bases" array.
+//     Exits 0, or 1 with a message on stderr.
+//
 // READY_FD and GO_FD make a start barrier: the child writes one byte to
 // READY_FD, then blocks reading GO_FD until the parent closes its end, so
 // that every child starts its work at the same moment.
@@ -30,6 +39,7 @@
 #include <pmr/shm/shm_resource.hpp>
 #include <pmr/shm/shm_segment.hpp>
 
+#include "shm_allocator_common.hpp"
 #include "shm_process_common.hpp"
 
 #include <sys/mman.h>
@@ -221,6 +231,34 @@ int race(char** argv) {
   return created ? 10 : 11;
 }
 
+int boost_containers(char** argv) {
+  const std::string name = argv[2];
+  const std::uint64_t generation = number(argv[3], "generation");
+  if (generation >= shm_allocator_test::max_generations) fail("generation out of range");
+  // As in churn: a reservation first, so that the segment lands elsewhere even without ASLR.
+  const std::size_t padding_size = (generation + 1) * 65536;
+  void* padding = ::mmap(nullptr, padding_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (padding == MAP_FAILED) fail("cannot reserve the padding");
+  pmrkit::shm_segment segment = pmrkit::shm_segment::open(name);
+  {
+    pmrkit::shm_resource r(segment);
+    const int g = static_cast<int>(generation);
+    if (std::string problem = shm_allocator_test::check(r, g); !problem.empty()) {
+      fail("before the changes: " + problem);
+    }
+    shm_allocator_test::add_generation(r, g);
+    if (std::string problem = shm_allocator_test::check(r, g + 1); !problem.empty()) {
+      fail("after the changes: " + problem);
+    }
+    const std::span<std::uint64_t> bases =
+        r.find_array<std::uint64_t>(shm_allocator_test::bases_name);
+    if (bases.size() <= generation) fail("no bases array");
+    bases[generation] = reinterpret_cast<std::uintptr_t>(segment.base());
+  }  // the resource gives its cache slot back here
+  ::munmap(padding, padding_size);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -228,9 +266,11 @@ int main(int argc, char** argv) {
   try {
     if (role == "churn" && (argc == 8 || argc == 9)) return churn(argv);
     if (role == "race" && argc == 6) return race(argv);
+    if (role == "boost_containers" && argc == 4) return boost_containers(argv);
     std::fprintf(stderr,
                  "usage: shm_child churn NAME INDEX ITERATIONS SEED READY_FD GO_FD [verify]\n"
-                 "       shm_child race NAME SIZE READY_FD GO_FD\n");
+                 "       shm_child race NAME SIZE READY_FD GO_FD\n"
+                 "       shm_child boost_containers NAME GENERATION\n");
     return 2;
   } catch (const failure& f) {
     std::fprintf(stderr, "shm_child %s (pid %d): %s\n", argv[1], static_cast<int>(::getpid()),
