@@ -47,6 +47,7 @@
 #if PMRKIT_HAS_SHM
 #include <pmr/shm/full_ptr.hpp>
 #include <pmr/shm/offset_ptr.hpp>
+#include <pmr/shm/shm_allocator.hpp>
 #include <pmr/shm/shm_error.hpp>
 #include <pmr/shm/shm_resource.hpp>
 #include <pmr/shm/shm_segment.hpp>

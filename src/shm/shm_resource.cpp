@@ -352,7 +352,7 @@ void format_heap(std::byte* base, std::span<std::byte> area) {
   pthread_mutexattr_init(&attributes);
   pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
   pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
-#if defined(PTHREAD_MUTEX_ROBUST)
+#if PMRKIT_SHM_ROBUST
   pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
 #endif
   const int err = pthread_mutex_init(&h->lock, &attributes);
@@ -865,8 +865,14 @@ std::size_t shm_resource::empty_slot_locked(cache_slot& slot, bool clear_marks) 
   for (std::size_t index = 0; index < class_count; ++index) {
     cache_slot::bin& bin = slot.bins[index];
     const std::uint64_t head = bin.head.load(std::memory_order_relaxed);
-    if (head == 0) continue;
     std::uint64_t count = bin.count.load(std::memory_order_relaxed);
+    if (head == 0) {
+      if (count != 0) {  // a pop the dead process did not finish: its count is stale
+        logged(base_, h, bin.count, 0);
+        commit(h);
+      }
+      continue;
+    }
     if (clear_marks) {
       const std::size_t size = size_classes::class_size(index);
       const std::uint8_t* map = in_segment<std::uint8_t>(base_, h.page_map_offset);

@@ -4,6 +4,7 @@
 #include "heap_format.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -34,7 +35,7 @@ struct segment_header {
   std::uint64_t size;
   std::uint64_t preferred_base;
   std::atomic<std::uint32_t> state;
-  std::uint32_t creator_pid;
+  std::atomic<std::uint32_t> creator_pid;  // 0 until the creator wrote it
   std::uint64_t user_header_offset;
   std::uint64_t user_header_size;
   std::uint64_t allocator_offset;
@@ -203,22 +204,16 @@ void shm_segment::validate_name(std::string_view name) {
 
 namespace {
 
-// Lays out and formats the segment at `base` of `size` bytes, claiming its state word.
-void format_segment(std::byte* base, std::size_t size, const shm_segment_options& options,
-                    std::string_view name) {
+// Lays out and formats the segment at `base` of `size` bytes, whose state word this process
+// holds as "initialising", then publishes it ready.
+void build_segment(std::byte* base, std::size_t size, const shm_segment_options& options) {
   segment_header& h = header_of(base);
-  std::uint32_t expected = uninitialised;
-  if (!h.state.compare_exchange_strong(expected, initialising, std::memory_order_acq_rel)) {
-    throw shm_error(shm_errc::name_in_use, "pmrkit: shm segment " + quoted(name) +
-                                               ": name in use (another process is "
-                                               "building it)");
-  }
+  h.creator_pid.store(static_cast<std::uint32_t>(::getpid()), std::memory_order_relaxed);
   h.magic = segment_magic;
   h.version = layout_version;
   h.header_size = static_cast<std::uint32_t>(shm_segment::header_size);
   h.size = size;
   h.preferred_base = reinterpret_cast<std::uintptr_t>(base);
-  h.creator_pid = static_cast<std::uint32_t>(::getpid());
   h.user_header_offset = shm_segment::header_size;
   h.user_header_size = options.user_header_size;
   h.allocator_offset =
@@ -231,6 +226,23 @@ void format_segment(std::byte* base, std::size_t size, const shm_segment_options
     throw;
   }
   h.state.store(ready, std::memory_order_release);
+}
+
+// Claims the state word of a new segment and builds it.
+void format_segment(std::byte* base, std::size_t size, const shm_segment_options& options,
+                    std::string_view name) {
+  segment_header& h = header_of(base);
+  std::uint32_t expected = uninitialised;
+  if (!h.state.compare_exchange_strong(expected, initialising, std::memory_order_acq_rel)) {
+    throw shm_error(shm_errc::name_in_use, "pmrkit: shm segment " + quoted(name) +
+                                               ": name in use (another process is "
+                                               "building it)");
+  }
+  build_segment(base, size, options);
+}
+
+bool process_gone(std::uint32_t pid) noexcept {
+  return pid == 0 || (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH);
 }
 
 std::size_t checked_size(std::size_t size, const shm_segment_options& options) {
@@ -297,6 +309,11 @@ shm_segment shm_segment::anonymous(std::size_t size, shm_segment_options options
 }
 
 shm_segment shm_segment::open(std::string_view name, shm_segment_options options) {
+  return open_impl(name, options, false);
+}
+
+shm_segment shm_segment::open_impl(std::string_view name, shm_segment_options options,
+                                   bool rebuild_abandoned) {
   if (options.backend == shm_backend::anonymous) {
     throw std::invalid_argument("pmrkit::shm_segment: an anonymous segment has no name to open");
   }
@@ -325,13 +342,42 @@ shm_segment shm_segment::open(std::string_view name, shm_segment_options options
   if (head == nullptr) throw_os(shm_errc::system_error, path, "mapping its header", errno);
   auto* h = &header_of(static_cast<std::byte*>(head));
   std::uint32_t state = h->state.load(std::memory_order_acquire);
+  auto give_up_at = deadline;
   while (state == uninitialised || state == initialising) {
     if (h->magic != 0 && h->magic != segment_magic) break;  // not a pmrkit segment at all
-    if (std::chrono::steady_clock::now() >= deadline) {
-      detail::os::release(head, header_size);
-      fail(shm_errc::still_initialising,
-           "its creator did not finish within " + std::to_string(options.wait.count()) +
-               " ms (it may have died; remove the segment and create it again)");
+    if (std::chrono::steady_clock::now() >= give_up_at) {
+      const std::uint32_t creator = h->creator_pid.load(std::memory_order_relaxed);
+      const bool gone = state == initialising && process_gone(creator);
+      if (rebuild_abandoned && gone) {
+        // Its creator died building it: whoever takes over the creator's pid rebuilds it.
+        std::uint32_t seen = creator;
+        if (h->creator_pid.compare_exchange_strong(seen, static_cast<std::uint32_t>(::getpid()))) {
+          detail::os::release(head, header_size);
+          object_size = object_size / detail::os::page_size() * detail::os::page_size();
+          if (object_size < min_size) {
+            fail(shm_errc::truncated, std::to_string(object_size) +
+                                          " bytes left by a creator that died: too small to "
+                                          "rebuild");
+          }
+          shm_segment segment;
+          segment.name_ = path;
+          segment.backend_ = options.backend;
+          void* p = detail::os::map_shared(fd.fd, object_size);
+          if (p == nullptr) throw_os(shm_errc::system_error, path, "mapping", errno);
+          segment.base_ = static_cast<std::byte*>(p);
+          segment.size_ = object_size;
+          build_segment(segment.base_, object_size, options);
+          segment.created_ = true;
+          return segment;
+        }
+        give_up_at = std::chrono::steady_clock::now() + options.wait;  // another rebuilds it
+      } else {
+        detail::os::release(head, header_size);
+        fail(shm_errc::still_initialising,
+             "its creator (pid " + std::to_string(creator) + (gone ? ", gone" : ", alive") +
+                 ") did not finish within " + std::to_string(options.wait.count()) + " ms" +
+                 (gone ? "; open_or_create rebuilds it, or remove it and create it again" : ""));
+      }
     }
     sleep_a_little();
     state = h->state.load(std::memory_order_acquire);
@@ -342,7 +388,7 @@ shm_segment shm_segment::open(std::string_view name, shm_segment_options options
                             .size = h->size,
                             .preferred_base = h->preferred_base,
                             .state = {state},
-                            .creator_pid = h->creator_pid,
+                            .creator_pid = {h->creator_pid.load()},
                             .user_header_offset = h->user_header_offset,
                             .user_header_size = h->user_header_size,
                             .allocator_offset = h->allocator_offset,
@@ -397,7 +443,7 @@ shm_segment shm_segment::open_or_create(std::string_view name, std::size_t size,
       if (e.code() != shm_errc::name_in_use) throw;
     }
     try {
-      return open(name, options);
+      return open_impl(name, options, true);
     } catch (const shm_error& e) {
       // Removed between our create and open: try again, a few times.
       if (e.code() != shm_errc::not_found || attempt == 8) throw;

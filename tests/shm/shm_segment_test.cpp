@@ -99,6 +99,7 @@ struct raw_mapping {
 constexpr std::size_t version_at = 8;
 constexpr std::size_t size_at = 16;
 constexpr std::size_t state_at = 32;
+constexpr std::size_t creator_at = 36;
 
 const pmrkit::shm_segment_options short_wait{.wait = std::chrono::milliseconds(50)};
 
@@ -278,6 +279,32 @@ TEST(ShmSegment, ASegmentStuckInitialisingIsReportedAfterTheWait) {
   EXPECT_EQ(
       code_of([&] { (void)shm_segment::open_or_create(name.str(), segment_size, short_wait); }),
       shm_errc::still_initialising);
+}
+
+TEST(ShmSegment, ASegmentWhoseCreatorDiedIsRebuiltByOpenOrCreate) {
+  const scoped_name name;
+  (void)shm_segment::create(name.str(), segment_size);
+  const pid_t dead = ::fork();  // a pid that is gone
+  ASSERT_GE(dead, 0);
+  if (dead == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(dead, nullptr, 0), dead);
+  {
+    raw_mapping raw(name.str());
+    raw.write<std::uint32_t>(state_at, 1);  // "initialising", as its creator left it
+    raw.write<std::uint32_t>(creator_at, static_cast<std::uint32_t>(dead));
+  }
+  std::string message;
+  EXPECT_EQ(code_of([&] { (void)shm_segment::open(name.str(), short_wait); }, &message),
+            shm_errc::still_initialising);
+  EXPECT_NE(message.find("gone"), std::string::npos) << message;
+  auto rebuilt = shm_segment::open_or_create(name.str(), segment_size, short_wait);
+  EXPECT_TRUE(rebuilt.created());
+  EXPECT_EQ(rebuilt.size(), segment_size);
+  pmrkit::shm_resource r(rebuilt);
+  void* p = r.allocate(100);
+  r.deallocate(p, 100);
+  EXPECT_EQ(r.verify(), "");
+  EXPECT_NO_THROW((void)shm_segment::open(name.str()));  // ready now
 }
 
 TEST(ShmSegment, OpenWaitsForACreatorThatFinishesInTime) {

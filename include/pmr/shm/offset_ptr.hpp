@@ -102,9 +102,9 @@ class offset_ptr {
 
   /// Null.
   offset_ptr() noexcept = default;
-  /// Null.
-  offset_ptr(std::nullptr_t) noexcept {}
-  /// Points at `target` (implicit, as a raw pointer converts).
+  /// Points at `target` (implicit, as a raw pointer converts); nullptr and a
+  /// literal 0 give null (Boost.Container's deque and string write `= 0`, so
+  /// there is no separate nullptr_t constructor to make that ambiguous).
   offset_ptr(T* target) noexcept : offset_(encode(target)) {}
   /// Recomputes the offset from this object's address.
   offset_ptr(const offset_ptr& other) noexcept : offset_(encode(other.get())) {}

@@ -99,7 +99,10 @@ class shm_segment {
   /// Opens and validates the existing segment `name` (its size from its header).
   [[nodiscard]] static shm_segment open(std::string_view name, shm_segment_options options = {});
   /// Opens `name` if it exists, else creates it with `size`; exactly one of
-  /// several racing callers creates it. created() says which happened.
+  /// several racing callers creates it. created() says which happened. A
+  /// segment left "initialising" by a creator that died (its pid gone) is
+  /// rebuilt, empty, after options.wait, by exactly one caller (created() is
+  /// then true); `open` reports it as still_initialising instead.
   [[nodiscard]] static shm_segment open_or_create(std::string_view name, std::size_t size,
                                                   shm_segment_options options = {});
   /// A new anonymous shared segment (options.backend is ignored).
@@ -157,6 +160,8 @@ class shm_segment {
 
  private:
   shm_segment() = default;
+  static shm_segment open_impl(std::string_view name, shm_segment_options options,
+                               bool rebuild_abandoned);
   void check_user_header(std::size_t size, std::size_t alignment) const;
   void unmap() noexcept;
 
