@@ -51,6 +51,18 @@ void release(void* p, std::size_t bytes) noexcept;
 /// refuses. POSIX only; release() unmaps it.
 [[nodiscard]] void* map_shared(int fd, std::size_t bytes) noexcept;
 
+/// Maps `bytes` at exactly `address` (page-aligned): the object open as `fd`,
+/// shared, or with fd == -1 private zeroed pages, readable and writable. With
+/// `replace` the range must be this process's own reservation (or mapping) and
+/// is replaced; without it the call fails, changing nothing, when any page of
+/// the range is in use (MAP_FIXED_NOREPLACE). Returns false and leaves errno
+/// (EEXIST for a range in use). POSIX only.
+[[nodiscard]] bool map_at(void* address, std::size_t bytes, int fd, bool replace) noexcept;
+
+/// Reserves `bytes` of inaccessible address space at `hint` if it is free,
+/// else wherever the OS puts it; nullptr when it refuses. POSIX only.
+[[nodiscard]] void* reserve_near(void* hint, std::size_t bytes) noexcept;
+
 /// Asks for [p, p + bytes) to be backed by huge pages where they fit. A hint:
 /// returns false when the OS does not support it or refuses.
 bool advise_huge_pages(void* p, std::size_t bytes) noexcept;

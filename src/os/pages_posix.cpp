@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 
@@ -72,6 +73,28 @@ void* reserve(std::size_t bytes, std::size_t alignment) noexcept {
 void* map_shared(int fd, std::size_t bytes) noexcept {
   const int flags = fd == -1 ? MAP_SHARED | MAP_ANONYMOUS : MAP_SHARED;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, flags, fd, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+bool map_at(void* address, std::size_t bytes, int fd, bool replace) noexcept {
+#if defined(MAP_FIXED_NOREPLACE)
+  const int fixed = replace ? MAP_FIXED : MAP_FIXED_NOREPLACE;
+#else
+  const int fixed = replace ? MAP_FIXED : 0;  // a hint, checked below
+#endif
+  const int flags = (fd == -1 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED) | fixed;
+  void* p = ::mmap(address, bytes, PROT_READ | PROT_WRITE, flags, fd, 0);
+  if (p == MAP_FAILED) return false;
+  if (p != address) {  // a kernel without MAP_FIXED_NOREPLACE took it as a hint
+    ::munmap(p, bytes);
+    errno = EEXIST;
+    return false;
+  }
+  return true;
+}
+
+void* reserve_near(void* hint, std::size_t bytes) noexcept {
+  void* p = ::mmap(hint, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
 

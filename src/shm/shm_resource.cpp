@@ -445,7 +445,10 @@ struct binding {
 struct registry {
   std::mutex lock;
   std::unordered_map<std::uint64_t, shm_resource*> live;
-  // By mapping base, for from_base(): the newest resource over each mapping.
+  // By mapping base, for from_base(): the newest resource over each mapping. Its own lock,
+  // taken last and holding nothing else: from_base runs under a segment's lock (a container's
+  // destructor in destroy<T>), while the registry's lock is taken before a segment's.
+  std::mutex base_lock;
   std::unordered_map<const void*, shm_resource*> by_base;
   std::atomic<std::uint64_t> version{1};  // changes whenever a resource comes or goes
   std::atomic<std::uint32_t> threads{0};
@@ -570,6 +573,19 @@ shm_resource::shm_resource(shm_segment& segment, shm_resource_options options)
   attach(options);
 }
 
+shm_resource& shm_resource::at_fixed_address(shm_segment& segment, shm_resource_options options) {
+  if (segment.fixed_resource_ != nullptr) return *segment.fixed_resource_;
+  void* page = segment.resource_page();
+  if (page == nullptr) {
+    throw std::invalid_argument(
+        "pmrkit::shm_resource: at_fixed_address: the segment is not mapped with fixed_address");
+  }
+  static_assert(sizeof(shm_resource) <= 4096, "the resource fits the smallest page");
+  auto* r = ::new (page) shm_resource(segment, options);
+  segment.fixed_resource_ = r;
+  return *r;
+}
+
 void shm_resource::attach(shm_resource_options options) {
   require_option(options.cache_limit <= max_cache_limit, "shm_resource", "cache_limit",
                  "must be at most 1024");
@@ -591,6 +607,7 @@ void shm_resource::attach(shm_resource_options options) {
   registry& reg = the_registry();
   const std::lock_guard guard(reg.lock);
   reg.live.emplace(instance_, this);
+  const std::lock_guard base_guard(reg.base_lock);
   reg.by_base[base_] = this;
   reg.version.fetch_add(1, std::memory_order_relaxed);
 }
@@ -599,11 +616,14 @@ shm_resource::~shm_resource() {
   registry& reg = the_registry();
   const std::lock_guard guard(reg.lock);
   reg.live.erase(instance_);
-  reg.version.fetch_add(1, std::memory_order_relaxed);
-  if (const auto at = reg.by_base.find(base_); at != reg.by_base.end() && at->second == this) {
-    reg.by_base.erase(at);
-    for (const auto& [instance, other] : reg.live) {  // another over the same mapping takes over
-      if (other->base_ == base_) reg.by_base[base_] = other;
+  {
+    const std::lock_guard base_guard(reg.base_lock);
+    reg.version.fetch_add(1, std::memory_order_relaxed);
+    if (const auto at = reg.by_base.find(base_); at != reg.by_base.end() && at->second == this) {
+      reg.by_base.erase(at);
+      for (const auto& [instance, other] : reg.live) {  // another over the mapping takes over
+        if (other->base_ == base_) reg.by_base[base_] = other;
+      }
     }
   }
   const std::uint64_t generation = fork_generation.load(std::memory_order_relaxed);
@@ -633,7 +653,7 @@ shm_resource* shm_resource::from_base(const void* base) noexcept {
   if (last_lookup.base == base && last_lookup.version == version) [[likely]] {
     return last_lookup.resource;
   }
-  const std::lock_guard guard(reg.lock);
+  const std::lock_guard guard(reg.base_lock);
   const auto at = reg.by_base.find(base);
   shm_resource* found = at == reg.by_base.end() ? nullptr : at->second;
   if (found != nullptr) last_lookup = {base, reg.version.load(std::memory_order_relaxed), found};

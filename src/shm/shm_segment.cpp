@@ -1,5 +1,7 @@
 #include <pmr/shm/shm_segment.hpp>
 
+#include <pmr/shm/shm_resource.hpp>
+
 #include "../os/pages.hpp"
 #include "heap_format.hpp"
 
@@ -40,6 +42,7 @@ struct segment_header {
   std::uint64_t user_header_size;
   std::uint64_t allocator_offset;
   std::uint64_t allocator_size;
+  std::uint64_t fixed;  // 1: its creator mapped it with fixed_address
 };
 static_assert(sizeof(segment_header) <= shm_segment::header_size);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -172,6 +175,8 @@ std::string_view to_string(shm_errc code) noexcept {
       return "corrupted";
     case shm_errc::owner_died:
       return "owner died";
+    case shm_errc::address_in_use:
+      return "address in use";
     case shm_errc::object_exists:
       return "object exists";
     case shm_errc::object_not_found:
@@ -214,6 +219,7 @@ void build_segment(std::byte* base, std::size_t size, const shm_segment_options&
   h.header_size = static_cast<std::uint32_t>(shm_segment::header_size);
   h.size = size;
   h.preferred_base = reinterpret_cast<std::uintptr_t>(base);
+  h.fixed = options.fixed_address ? 1 : 0;
   h.user_header_offset = shm_segment::header_size;
   h.user_header_size = options.user_header_size;
   h.allocator_offset =
@@ -266,10 +272,6 @@ std::size_t checked_size(std::size_t size, const shm_segment_options& options) {
 
 }  // namespace
 
-struct shm_segment_access {
-  static shm_segment make() { return shm_segment(); }
-};
-
 shm_segment shm_segment::create(std::string_view name, std::size_t size,
                                 shm_segment_options options) {
   if (options.backend == shm_backend::anonymous) return anonymous(size, options);
@@ -282,10 +284,14 @@ shm_segment shm_segment::create(std::string_view name, std::size_t size,
   segment.backend_ = options.backend;
   try {
     reserve_space(fd.fd, size, path);
-    void* p = detail::os::map_shared(fd.fd, size);
-    if (p == nullptr) throw_os(shm_errc::system_error, path, "mapping", errno);
-    segment.base_ = static_cast<std::byte*>(p);
-    segment.size_ = size;
+    if (options.fixed_address) {
+      segment.map_fixed_new(fd.fd, size, options.address_hint, path);
+    } else {
+      void* p = detail::os::map_shared(fd.fd, size);
+      if (p == nullptr) throw_os(shm_errc::system_error, path, "mapping", errno);
+      segment.base_ = static_cast<std::byte*>(p);
+      segment.size_ = size;
+    }
     format_segment(segment.base_, size, options, path);
   } catch (...) {
     (void)unlink_name(path, options.backend);
@@ -296,6 +302,11 @@ shm_segment shm_segment::create(std::string_view name, std::size_t size,
 }
 
 shm_segment shm_segment::anonymous(std::size_t size, shm_segment_options options) {
+  if (options.fixed_address) {
+    throw std::invalid_argument(
+        "pmrkit::shm_segment: fixed_address: an anonymous segment is at the same address in the "
+        "children it is shared with already; fixed_address is for named segments");
+  }
   size = checked_size(size, options);
   void* p = detail::os::map_shared(-1, size);
   if (p == nullptr) throw_os(shm_errc::no_space, "(anonymous)", "mapping", errno);
@@ -392,7 +403,8 @@ shm_segment shm_segment::open_impl(std::string_view name, shm_segment_options op
                             .user_header_offset = h->user_header_offset,
                             .user_header_size = h->user_header_size,
                             .allocator_offset = h->allocator_offset,
-                            .allocator_size = h->allocator_size};
+                            .allocator_size = h->allocator_size,
+                            .fixed = h->fixed};
   detail::os::release(head, header_size);
   if (copy.magic != segment_magic) fail(shm_errc::bad_magic, "not a pmrkit segment");
   if (copy.version != layout_version) {
@@ -422,10 +434,14 @@ shm_segment shm_segment::open_impl(std::string_view name, shm_segment_options op
   shm_segment segment;
   segment.name_ = path;
   segment.backend_ = options.backend;
-  void* p = detail::os::map_shared(fd.fd, copy.size);
-  if (p == nullptr) throw_os(shm_errc::system_error, path, "mapping", errno);
-  segment.base_ = static_cast<std::byte*>(p);
-  segment.size_ = copy.size;
+  if (options.fixed_address) {
+    segment.map_fixed_at(fd.fd, copy.size, copy.preferred_base, path);
+  } else {
+    void* p = detail::os::map_shared(fd.fd, copy.size);
+    if (p == nullptr) throw_os(shm_errc::system_error, path, "mapping", errno);
+    segment.base_ = static_cast<std::byte*>(p);
+    segment.size_ = copy.size;
+  }
   const std::span<const std::byte> area(segment.base_ + copy.allocator_offset, copy.allocator_size);
   if (const char* problem = detail::shm::check_heap(segment.base_, area)) {
     fail(shm_errc::corrupted, std::string("its allocator state is invalid: ") + problem);
@@ -466,7 +482,11 @@ shm_segment::shm_segment(shm_segment&& other) noexcept
       backend_(other.backend_),
       base_(std::exchange(other.base_, nullptr)),
       size_(std::exchange(other.size_, 0)),
-      created_(other.created_) {}
+      created_(other.created_),
+      fixed_(std::exchange(other.fixed_, false)),
+      fixed_resource_(std::exchange(other.fixed_resource_, nullptr)) {
+  if (fixed_resource_ != nullptr) fixed_resource_->segment_ = this;
+}
 
 shm_segment& shm_segment::operator=(shm_segment&& other) noexcept {
   if (this != &other) {
@@ -476,6 +496,9 @@ shm_segment& shm_segment::operator=(shm_segment&& other) noexcept {
     base_ = std::exchange(other.base_, nullptr);
     size_ = std::exchange(other.size_, 0);
     created_ = other.created_;
+    fixed_ = std::exchange(other.fixed_, false);
+    fixed_resource_ = std::exchange(other.fixed_resource_, nullptr);
+    if (fixed_resource_ != nullptr) fixed_resource_->segment_ = this;
   }
   return *this;
 }
@@ -485,9 +508,71 @@ shm_segment::~shm_segment() {
 }
 
 void shm_segment::unmap() noexcept {
-  if (base_ != nullptr) detail::os::release(base_, size_);
+  if (fixed_resource_ != nullptr) std::exchange(fixed_resource_, nullptr)->~shm_resource();
+  if (base_ != nullptr) {
+    const std::size_t below = fixed_ ? detail::os::page_size() : 0;
+    detail::os::release(base_ - below, size_ + below);
+  }
   base_ = nullptr;
   size_ = 0;
+  fixed_ = false;
+}
+
+void* shm_segment::resource_page() const noexcept {
+  return fixed_ ? base_ - detail::os::page_size() : nullptr;
+}
+
+namespace {
+// Where a creator asks for a fixed segment: 32 TiB plus 4 GiB steps chosen by the name, far
+// above the heap and below where Linux puts libraries and stacks (near 128 TiB).
+std::uintptr_t default_hint(std::string_view name) noexcept {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const char c : name)
+    hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return (std::uintptr_t{1} << 45) +
+         static_cast<std::uintptr_t>(hash % 4096) * (std::uintptr_t{1} << 32);
+}
+}  // namespace
+
+void shm_segment::map_fixed_new(int fd, std::size_t size, std::uintptr_t hint,
+                                std::string_view path) {
+  const std::size_t page = detail::os::page_size();
+  void* want = reinterpret_cast<void*>(hint != 0 ? hint : default_hint(path));
+  auto* reservation = static_cast<std::byte*>(detail::os::reserve_near(want, size + page));
+  if (reservation == nullptr) {
+    throw_os(shm_errc::system_error, path, "reserving its address", errno);
+  }
+  if (!detail::os::map_at(reservation + page, size, fd, true) ||
+      !detail::os::map_at(reservation, page, -1, true)) {
+    const int err = errno;
+    detail::os::release(reservation, size + page);
+    throw_os(shm_errc::system_error, path, "mapping", err);
+  }
+  base_ = reservation + page;
+  size_ = size;
+  fixed_ = true;
+}
+
+void shm_segment::map_fixed_at(int fd, std::size_t size, std::uintptr_t address,
+                               std::string_view path) {
+  const std::size_t page = detail::os::page_size();
+  auto* base = reinterpret_cast<std::byte*>(address);
+  const auto taken = [&](const char* what) {
+    throw shm_error(shm_errc::address_in_use,
+                    "pmrkit: shm segment " + quoted(path) + ": address in use: " + what +
+                        " at its creator's address " + std::to_string(address) +
+                        " is taken in this process (fixed_address never maps elsewhere)",
+                    EEXIST);
+  };
+  if (address < page || address % page != 0) taken("the header's address");
+  if (!detail::os::map_at(base - page, page, -1, false)) taken("the resource page");
+  if (!detail::os::map_at(base, size, fd, false)) {
+    detail::os::release(base - page, page);
+    taken("the segment");
+  }
+  base_ = base;
+  size_ = size;
+  fixed_ = true;
 }
 
 std::uintptr_t shm_segment::preferred_base() const noexcept {

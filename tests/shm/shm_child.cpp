@@ -32,6 +32,13 @@
 //     checks again and records its mapping's base in the named "bases" array.
 //     Exits 0, or 1 with a message on stderr.
 //
+//   pmr_containers NAME
+//     Maps the segment NAME with fixed_address (at its creator's address),
+//     builds this process's resource at the agreed address below it, finds
+//     the std::pmr map, vector and unordered_map shm_pmr_test built
+//     (shm_pmr_common.hpp), checks them, adds to each and exits 0 (1 with a
+//     message on stderr; 3 when the address is taken in this process).
+//
 // READY_FD and GO_FD make a start barrier: the child writes one byte to
 // READY_FD, then blocks reading GO_FD until the parent closes its end, so
 // that every child starts its work at the same moment.
@@ -40,6 +47,7 @@
 #include <pmr/shm/shm_segment.hpp>
 
 #include "shm_allocator_common.hpp"
+#include "shm_pmr_common.hpp"
 #include "shm_process_common.hpp"
 
 #include <sys/mman.h>
@@ -261,16 +269,52 @@ int boost_containers(char** argv) {
 
 }  // namespace
 
+int pmr_containers(char** argv) {
+  pmrkit::shm_segment segment = [&] {
+    try {
+      return pmrkit::shm_segment::open(argv[2], {.fixed_address = true});
+    } catch (const pmrkit::shm_error& e) {
+      if (e.code() == pmrkit::shm_errc::address_in_use) std::exit(3);
+      throw;
+    }
+  }();
+  pmrkit::shm_resource& r = pmrkit::shm_resource::at_fixed_address(segment);
+  auto* map = r.find<shm_pmr::map_type>(shm_pmr::map_name);
+  auto* strings = r.find<shm_pmr::strings_type>(shm_pmr::strings_name);
+  auto* counts = r.find<shm_pmr::counts_type>(shm_pmr::counts_name);
+  if (map == nullptr || strings == nullptr || counts == nullptr) {
+    std::fprintf(stderr, "pmr_containers: a container is missing\n");
+    return 1;
+  }
+  for (int i = 0; i < 100; ++i) {
+    if (std::string_view(map->at(i)) != shm_pmr::text(i) ||
+        std::string_view((*strings)[static_cast<std::size_t>(i)]) != shm_pmr::text(i) ||
+        counts->at(i) != i) {
+      std::fprintf(stderr, "pmr_containers: element %d differs\n", i);
+      return 1;
+    }
+  }
+  for (int i = 100; i < 200; ++i) {  // additions, allocated by this process
+    map->emplace(i, shm_pmr::text(i));
+    strings->emplace_back(shm_pmr::text(i));
+    (*counts)[i] = i;
+  }
+  map->erase(0);  // a node the other process allocated, freed here
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const std::string_view role = argc > 1 ? argv[1] : "";
   try {
     if (role == "churn" && (argc == 8 || argc == 9)) return churn(argv);
     if (role == "race" && argc == 6) return race(argv);
     if (role == "boost_containers" && argc == 4) return boost_containers(argv);
+    if (role == "pmr_containers" && argc == 3) return pmr_containers(argv);
     std::fprintf(stderr,
                  "usage: shm_child churn NAME INDEX ITERATIONS SEED READY_FD GO_FD [verify]\n"
                  "       shm_child race NAME SIZE READY_FD GO_FD\n"
-                 "       shm_child boost_containers NAME GENERATION\n");
+                 "       shm_child boost_containers NAME GENERATION\n"
+                 "       shm_child pmr_containers NAME\n");
     return 2;
   } catch (const failure& f) {
     std::fprintf(stderr, "shm_child %s (pid %d): %s\n", argv[1], static_cast<int>(::getpid()),

@@ -39,6 +39,7 @@ enum class shm_errc : unsigned char {
   still_initialising,  ///< its creator did not finish within the wait (it may have died)
   corrupted,           ///< the segment is marked corrupted, or its allocator state is invalid
   owner_died,          ///< the process holding the segment's lock died while holding it
+  address_in_use,      ///< fixed_address: the segment's address is taken in this process
   object_exists,       ///< construct: a named object of that name exists
   object_not_found,    ///< destroy: no named object of that name
   type_mismatch,       ///< a named object found with another size, alignment or type tag

@@ -152,6 +152,14 @@ class shm_resource final : public std::pmr::memory_resource {
   shm_resource() : shm_resource(shm_resource_options{}) {}
   /// Allocates in `segment` (formatted by shm_segment), which must outlive it.
   explicit shm_resource(shm_segment& segment, shm_resource_options options = {});
+  /// This process's resource for a segment mapped with fixed_address: built
+  /// (first call) in the segment's resource page, at the same address in every
+  /// process, so a std::pmr container in the segment, holding that address as
+  /// its memory_resource*, works from all of them. The segment destroys it
+  /// before unmapping (do not delete it). std::invalid_argument when the
+  /// segment is not mapped with fixed_address.
+  static shm_resource& at_fixed_address(shm_segment& segment, shm_resource_options options = {});
+
   /// Takes `segment` over. (A template, so that `shm_resource r({})` means the options.)
   template <std::same_as<shm_segment> Segment>
   explicit shm_resource(Segment&& segment, shm_resource_options options = {})
@@ -417,6 +425,8 @@ class shm_resource final : public std::pmr::memory_resource {
   [[nodiscard]] std::string verify_locked() const;
   [[nodiscard]] bool check_small_free(void* p, std::size_t bytes, std::size_t alignment,
                                       std::size_t index) const noexcept;
+
+  friend class shm_segment;  // retargets segment_ when a fixed segment moves
 
   std::optional<shm_segment> owned_;  // when it owns its segment
   shm_segment* segment_ = nullptr;

@@ -38,6 +38,13 @@
 // Choose it to share memory between processes; put a shm_resource over it to
 // allocate inside it. POSIX only (Linux, the BSDs, macOS).
 //
+// std::pmr containers hold raw pointers and a `memory_resource*` whose vtable
+// is per process; with `fixed_address` the segment is at the same address in
+// every process and each process builds its own resource at the same address
+// just below it (`shm_resource::at_fixed_address`), so such containers work
+// from all of them. Boost.Container's containers with `shm_allocator` need
+// neither (offset pointers): choose those when the address cannot be agreed.
+//
 // Thread safety: a segment object is not shared between threads while it is
 // moved or destroyed; its accessors may be called from any thread.
 //
@@ -81,7 +88,19 @@ struct shm_segment_options {
   unsigned permissions = 0600;
   /// How long open and open_or_create wait for a segment being created elsewhere to become ready.
   std::chrono::milliseconds wait{2000};
+  /// Map the segment at the same address in every process (the one its creator
+  /// chose, recorded in the header), with a private page just below it where
+  /// each process keeps its own shm_resource (shm_resource::at_fixed_address),
+  /// so std::pmr containers, which hold raw pointers and a memory_resource*,
+  /// work from every process. An address already in use in this process is a
+  /// shm_error (address_in_use), never a mapping elsewhere. Named segments only.
+  bool fixed_address = false;
+  /// With fixed_address, where a creator asks to map it (0: an address derived
+  /// from the name, far from where the OS puts libraries, heaps and stacks).
+  std::uintptr_t address_hint = 0;
 };
+
+class shm_resource;
 
 /// Where a segment lies in this process and what its header says.
 class shm_segment {
@@ -158,20 +177,30 @@ class shm_segment {
   /// Marks the segment corrupted: every later open fails with shm_errc::corrupted.
   void mark_corrupted() noexcept;
 
+  /// With fixed_address: the private page below base() where this process's
+  /// resource lives (shm_resource::at_fixed_address); else nullptr.
+  [[nodiscard]] void* resource_page() const noexcept;
+  /// True when mapped with fixed_address (at preferred_base()).
+  [[nodiscard]] bool fixed_address() const noexcept { return fixed_; }
+
  private:
   shm_segment() = default;
   static shm_segment open_impl(std::string_view name, shm_segment_options options,
                                bool rebuild_abandoned);
   void check_user_header(std::size_t size, std::size_t alignment) const;
   void unmap() noexcept;
+  void map_fixed_new(int fd, std::size_t size, std::uintptr_t hint, std::string_view path);
+  void map_fixed_at(int fd, std::size_t size, std::uintptr_t address, std::string_view path);
 
   std::string name_;
   shm_backend backend_ = shm_backend::posix;
   std::byte* base_ = nullptr;
   std::size_t size_ = 0;
   bool created_ = false;
+  bool fixed_ = false;
+  shm_resource* fixed_resource_ = nullptr;  // in resource_page(), destroyed before unmapping
 
-  friend struct shm_segment_access;
+  friend class shm_resource;
 };
 
 }  // namespace pmrkit
