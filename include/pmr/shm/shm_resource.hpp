@@ -14,13 +14,17 @@
 //
 // The common path takes no lock: each thread that uses the resource claims
 // one of the segment's 64 cache slots and keeps up to `cache_limit` small
-// blocks of each class there (and no more than a 64 KiB run's worth); an allocation pops from its
-// own slot, a free pushes to it, and only a refill or an overflow (half a slot's class at a time)
-// takes the lock. The slots live in the segment, so `stats()` sees the blocks they hold in every
-// process. A slot goes back to the segment, its blocks to the free lists, when its thread exits and
-// when this object is destroyed. A process that dies without that (killed, _exit) leaves its slots'
-// blocks cached: they are not lost, but not reusable by others (the next release of pmrkit reclaims
-// them). A thread beyond the 64th goes through the lock.
+// blocks of each class there (and no more than a 64 KiB run's worth); an
+// allocation pops from its own slot, a free pushes to it, and only a refill
+// or an overflow (half a slot's class at a time) takes the lock. The slots
+// live in the segment, so `stats()` sees the blocks they hold in every
+// process. A slot goes back to the segment, its blocks to the free lists,
+// when its thread exits and when this object is destroyed. A process that
+// dies without that (killed, _exit) leaves its slots' blocks cached until
+// another process sees the slot's owner gone (its pid, and its start time
+// against pid reuse): when a thread finds no free slot, on
+// reclaim_dead_caches(), and in a repair. A thread beyond the 64th goes
+// through the lock.
 //
 // Contract (docs/contract.md): a request the segment has no room for is an
 // `allocation_error` (out_of_capacity) naming the segment; alignments above
@@ -38,8 +42,25 @@
 // shm_resource objects over the same mapping compare equal, since either
 // frees what the other allocated.
 //
-// Lock owner death: if a process dies holding the lock, the next locker gets
-// a `shm_error` (owner_died) and the segment is marked corrupted.
+// A process killed at any moment leaves the allocator whole (where
+// Boost.Interprocess leaves its segment locked for good). The lock is a
+// robust mutex (PMRKIT_SHM_ROBUST; where the platform has none, a lock
+// owner's death leaves every other process waiting, and the build warns).
+// Every locked step first records, in an undo journal in the segment, each
+// word it will change; the next process to lock after the owner died
+// (EOWNERDEAD) undoes the step in flight, frees the blocks of a named object
+// whose constructor never returned, takes back the caches of dead processes,
+// rebuilds the buddy and the counters from the page map and the free lists,
+// checks the result as verify() does, marks the mutex consistent and goes on
+// (`stats().repairs` counts it). No free block is lost or handed out twice.
+// Blocks the dead process held, and one it was in the middle of allocating
+// or freeing, are its user's: they stay in use until someone frees them. A
+// state beyond repair marks the segment corrupted (shm_error).
+//
+// std::pmr containers in a segment need it at one address in every process:
+// map it with `fixed_address` and use `at_fixed_address(segment)`, this
+// process's resource at an address every process agrees on. Boost.Container's
+// containers with `shm_allocator<T>` (offset pointers) work at any address.
 //
 // Construction: `shm_resource r;`, `r(options)`, `r({})` own a new anonymous
 // segment of `options.segment_size` bytes (shared with children forked after
