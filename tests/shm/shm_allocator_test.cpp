@@ -30,6 +30,7 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+#include "segment_name.hpp"
 
 #ifndef SHM_CHILD_PATH
 #error "SHM_CHILD_PATH (the shm_child program's absolute path) must be defined"
@@ -39,27 +40,7 @@ namespace {
 
 using namespace shm_allocator_test;
 
-// A unique segment name, removed on scope exit (also when an assertion fails).
-class segment_name {
- public:
-  explicit segment_name(const std::string& what) {
-    static std::atomic<unsigned> counter{0};
-    name_ = "/pmrkit-test-" + std::to_string(::getpid()) + "-" +
-            std::to_string(counter.fetch_add(1)) + "-" + what;
-  }
-  segment_name(const segment_name&) = delete;
-  segment_name& operator=(const segment_name&) = delete;
-  ~segment_name() {
-    try {
-      (void)pmrkit::shm_segment::remove(name_);
-    } catch (...) {
-    }
-  }
-  [[nodiscard]] const std::string& str() const noexcept { return name_; }
-
- private:
-  std::string name_;
-};
+using shm_test::segment_name;
 
 // What the caller holds, all caches returned first.
 pmrkit::shm_stats settled(pmrkit::shm_resource& r) {

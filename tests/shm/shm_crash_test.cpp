@@ -17,6 +17,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include "segment_name.hpp"
 
 namespace {
 
@@ -37,26 +38,7 @@ constexpr int kills = 300;
 constexpr int kills = 300;
 #endif
 
-class scoped_name {
- public:
-  explicit scoped_name(const char* what) {
-    static std::atomic<int> counter{0};
-    name_ = "/pmrkit-test-" + std::to_string(::getpid()) + "-" + what + "-" +
-            std::to_string(counter.fetch_add(1));
-  }
-  scoped_name(const scoped_name&) = delete;
-  scoped_name& operator=(const scoped_name&) = delete;
-  ~scoped_name() {
-    try {
-      (void)shm_segment::remove(name_);
-    } catch (...) {
-    }
-  }
-  [[nodiscard]] const std::string& str() const noexcept { return name_; }
-
- private:
-  std::string name_;
-};
+using shm_test::segment_name;
 
 // What a churning child holds, so the parent (its "user") can free it after the kill:
 // a slot is written after the allocation and cleared before the free, so a kill leaves at
@@ -96,7 +78,7 @@ struct held_table {
 
 TEST(ShmCrash, ProcessesKilledAtRandomMomentsLeaveAWholeSegment) {
   if (PMRKIT_SHM_ROBUST == 0) GTEST_SKIP() << "no robust mutexes here: no crash recovery";
-  const scoped_name name("crash");
+  const segment_name name("crash");
   auto segment = shm_segment::create(name.str(), 64 * mib);
   shm_resource r(segment);
   held_table& table = r.construct<held_table>("held");
@@ -162,7 +144,7 @@ struct holds_the_lock {
 
 TEST(ShmCrash, AProcessKilledHoldingTheLockIsRepairedAfter) {
   if (PMRKIT_SHM_ROBUST == 0) GTEST_SKIP() << "no robust mutexes here: no crash recovery";
-  const scoped_name name("holder");
+  const segment_name name("holder");
   auto segment = shm_segment::create(name.str(), 16 * mib);
   shm_resource r(segment);
   auto& running = r.construct<std::atomic<int>>("running", 0);

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "segment_name.hpp"
 #include "shm_pmr_common.hpp"
 
 #ifndef SHM_CHILD_PATH
@@ -27,26 +28,7 @@ using pmrkit::shm_segment;
 
 constexpr std::size_t mib = std::size_t{1} << 20;
 
-class scoped_name {
- public:
-  scoped_name() {
-    static std::atomic<int> counter{0};
-    name_ = "/pmrkit-test-" + std::to_string(::getpid()) + "-pmr-" +
-            std::to_string(counter.fetch_add(1));
-  }
-  scoped_name(const scoped_name&) = delete;
-  scoped_name& operator=(const scoped_name&) = delete;
-  ~scoped_name() {
-    try {
-      (void)shm_segment::remove(name_);
-    } catch (...) {
-    }
-  }
-  [[nodiscard]] const std::string& str() const noexcept { return name_; }
-
- private:
-  std::string name_;
-};
+using shm_test::segment_name;
 
 // Runs shm_child with `args` (fork + exec: a fresh address layout); its exit status.
 int run_child(std::vector<std::string> args) {
@@ -66,7 +48,7 @@ int run_child(std::vector<std::string> args) {
 }
 
 TEST(ShmPmr, AFixedSegmentIsAtItsCreatorsAddressWithTheResourceBelow) {
-  const scoped_name name;
+  const segment_name name;
   auto segment = shm_segment::create(name.str(), 8 * mib, {.fixed_address = true});
   EXPECT_TRUE(segment.fixed_address());
   EXPECT_EQ(segment.preferred_base(), reinterpret_cast<std::uintptr_t>(segment.base()));
@@ -93,7 +75,7 @@ TEST(ShmPmr, AFixedSegmentIsAtItsCreatorsAddressWithTheResourceBelow) {
 }
 
 TEST(ShmPmr, ContainersBuiltByOneProcessAreReadAndExtendedByAnother) {
-  const scoped_name name;
+  const segment_name name;
   auto segment = shm_segment::create(name.str(), 32 * mib, {.fixed_address = true});
   shm_resource& r = shm_resource::at_fixed_address(segment);
   auto& map = r.construct<shm_pmr::map_type>(shm_pmr::map_name, &r);
@@ -127,7 +109,7 @@ TEST(ShmPmr, ContainersBuiltByOneProcessAreReadAndExtendedByAnother) {
 }
 
 TEST(ShmPmr, ATakenAddressIsAnErrorNeverAMappingElsewhere) {
-  const scoped_name name;
+  const segment_name name;
   auto segment = shm_segment::create(name.str(), 4 * mib, {.fixed_address = true});
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);

@@ -26,6 +26,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "segment_name.hpp"
 
 #ifndef SHM_CHILD_PATH
 #error "SHM_CHILD_PATH (the shm_child program's absolute path) must be defined"
@@ -49,27 +50,7 @@ using namespace shm_process;
 
 constexpr std::uint64_t churn_iterations = SHM_PROCESS_SANITIZED ? 10000 : 20000;
 
-// A unique name, removed on scope exit (also when an assertion fails).
-class segment_name {
- public:
-  explicit segment_name(const std::string& what) {
-    static std::atomic<unsigned> counter{0};
-    name_ = "/pmrkit-test-" + std::to_string(::getpid()) + "-" +
-            std::to_string(counter.fetch_add(1)) + "-" + what;
-  }
-  segment_name(const segment_name&) = delete;
-  segment_name& operator=(const segment_name&) = delete;
-  ~segment_name() {
-    try {
-      (void)pmrkit::shm_segment::remove(name_);
-    } catch (...) {
-    }
-  }
-  [[nodiscard]] const std::string& str() const noexcept { return name_; }
-
- private:
-  std::string name_;
-};
+using shm_test::segment_name;
 
 // The start barrier: children write a byte to `ready` when set, then block on
 // `go` until the parent closes its end.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "conformance/conformance.hpp"
+#include "segment_name.hpp"
 
 namespace {
 
@@ -49,26 +50,7 @@ using shm_types = ::testing::Types<shm_traits, uncached_shm_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(shm, resource_conformance, shm_types,
                                pmrkit::conformance::traits_names);
 
-class scoped_name {
- public:
-  scoped_name() {
-    static std::atomic<int> counter{0};
-    name_ = "/pmrkit-test-" + std::to_string(::getpid()) + "-res-" +
-            std::to_string(counter.fetch_add(1));
-  }
-  scoped_name(const scoped_name&) = delete;
-  scoped_name& operator=(const scoped_name&) = delete;
-  ~scoped_name() {
-    try {
-      (void)shm_segment::remove(name_);
-    } catch (...) {
-    }
-  }
-  [[nodiscard]] const std::string& str() const noexcept { return name_; }
-
- private:
-  std::string name_;
-};
+using shm_test::segment_name;
 
 constexpr std::size_t mib = std::size_t{1} << 20;
 
@@ -138,7 +120,7 @@ TEST(ShmResource, StatsCountBlocksAtTheirSizeAndAddUp) {
 }
 
 TEST(ShmResource, AFullSegmentIsAnAllocationErrorNamingItAndStaysUsable) {
-  const scoped_name name;
+  const segment_name name;
   auto segment = shm_segment::create(name.str(), 2 * mib);
   shm_resource r(segment);
   std::vector<void*> large;
@@ -344,7 +326,7 @@ TEST(ShmResource, AConstructorMayAllocateFromTheSameResource) {
 }
 
 TEST(ShmResource, TwoMappingsOfOneSegmentAllocateAndFreeEachOthersBlocks) {
-  const scoped_name name;
+  const segment_name name;
   auto first = shm_segment::create(name.str(), 32 * mib);
   auto second = shm_segment::open(name.str());
   shm_resource a(first);

@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include "segment_name.hpp"
 
 namespace {
 
@@ -31,30 +32,7 @@ using pmrkit::shm_segment;
 
 constexpr std::size_t segment_size = 1 << 20;
 
-// A name of this test process's own, removed when the guard dies (also when a test fails).
-class scoped_name {
- public:
-  explicit scoped_name(shm_backend backend = shm_backend::posix) : backend_(backend) {
-    static std::atomic<int> counter{0};
-    const std::string stem = "pmrkit-test-" + std::to_string(::getpid()) + "-seg-" +
-                             std::to_string(counter.fetch_add(1));
-    name_ = backend == shm_backend::file ? (std::filesystem::temp_directory_path() / stem).string()
-                                         : "/" + stem;
-  }
-  scoped_name(const scoped_name&) = delete;
-  scoped_name& operator=(const scoped_name&) = delete;
-  ~scoped_name() {
-    try {
-      (void)shm_segment::remove(name_, backend_);
-    } catch (...) {
-    }
-  }
-  [[nodiscard]] const std::string& str() const noexcept { return name_; }
-
- private:
-  shm_backend backend_;
-  std::string name_;
-};
+using shm_test::segment_name;
 
 // The code of the shm_error `f` throws (fails the test when it throws none).
 template <class F>
@@ -104,7 +82,7 @@ constexpr std::size_t creator_at = 36;
 const pmrkit::shm_segment_options short_wait{.wait = std::chrono::milliseconds(50)};
 
 TEST(ShmSegment, CreateThenOpenSharesTheMemoryAndTheUserHeader) {
-  const scoped_name name;
+  const segment_name name;
   struct header {
     int answer;
     char tag[12];
@@ -130,7 +108,7 @@ TEST(ShmSegment, CreateThenOpenSharesTheMemoryAndTheUserHeader) {
 }
 
 TEST(ShmSegment, ANameWithoutTheLeadingSlashMeansTheSameObject) {
-  const scoped_name name;
+  const segment_name name;
   auto created = shm_segment::create(name.str().substr(1), segment_size);
   EXPECT_EQ(created.name(), name.str());
   EXPECT_NO_THROW((void)shm_segment::open(name.str()));
@@ -159,7 +137,7 @@ TEST(ShmSegment, BadNamesAreInvalidArgumentsSayingWhy) {
 }
 
 TEST(ShmSegment, BadSizesAreInvalidArguments) {
-  const scoped_name name;
+  const segment_name name;
   EXPECT_THROW((void)shm_segment::create(name.str(), 4096), std::invalid_argument);
   EXPECT_THROW((void)shm_segment::create(name.str(), std::size_t{1} << 50), std::invalid_argument);
   EXPECT_THROW((void)shm_segment::anonymous(0), std::invalid_argument);
@@ -167,7 +145,7 @@ TEST(ShmSegment, BadSizesAreInvalidArguments) {
 }
 
 TEST(ShmSegment, ANameInUseIsReported) {
-  const scoped_name name;
+  const segment_name name;
   auto first = shm_segment::create(name.str(), segment_size);
   std::string message;
   EXPECT_EQ(code_of([&] { (void)shm_segment::create(name.str(), segment_size); }, &message),
@@ -177,13 +155,13 @@ TEST(ShmSegment, ANameInUseIsReported) {
 }
 
 TEST(ShmSegment, AMissingNameIsNotFound) {
-  const scoped_name name;
+  const segment_name name;
   EXPECT_EQ(code_of([&] { (void)shm_segment::open(name.str()); }), shm_errc::not_found);
   EXPECT_FALSE(shm_segment::remove(name.str()));
 }
 
 TEST(ShmSegment, OpenOrCreateCreatesOnceThenOpens) {
-  const scoped_name name;
+  const segment_name name;
   auto first = shm_segment::open_or_create(name.str(), segment_size, {.user_header_size = 8});
   first.user_header<std::uint64_t>() = 99;
   auto second = shm_segment::open_or_create(name.str(), 2 * segment_size);
@@ -194,7 +172,7 @@ TEST(ShmSegment, OpenOrCreateCreatesOnceThenOpens) {
 }
 
 TEST(ShmSegment, ASizeBeyondTheFreeSpaceFailsAtCreateNamingBothFigures) {
-  const scoped_name name;
+  const segment_name name;
   struct statvfs fs {};
   ASSERT_EQ(::statvfs("/dev/shm", &fs), 0);
   const std::size_t free_bytes = static_cast<std::size_t>(fs.f_bavail) * fs.f_frsize;
@@ -210,7 +188,7 @@ TEST(ShmSegment, ASizeBeyondTheFreeSpaceFailsAtCreateNamingBothFigures) {
 }
 
 TEST(ShmSegment, AnObjectThatIsNoSegmentHasABadMagic) {
-  const scoped_name name;
+  const segment_name name;
   const int fd = ::shm_open(name.str().c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::ftruncate(fd, segment_size), 0);
@@ -223,7 +201,7 @@ TEST(ShmSegment, AnObjectThatIsNoSegmentHasABadMagic) {
 }
 
 TEST(ShmSegment, AnotherLayoutVersionIsReported) {
-  const scoped_name name;
+  const segment_name name;
   (void)shm_segment::create(name.str(), segment_size);
   raw_mapping(name.str()).write<std::uint32_t>(version_at, 2);
   std::string message;
@@ -232,14 +210,14 @@ TEST(ShmSegment, AnotherLayoutVersionIsReported) {
 }
 
 TEST(ShmSegment, AHeaderSizeThatDisagreesIsABadSize) {
-  const scoped_name name;
+  const segment_name name;
   (void)shm_segment::create(name.str(), segment_size);
   raw_mapping(name.str()).write<std::uint64_t>(size_at, segment_size / 2);
   EXPECT_EQ(code_of([&] { (void)shm_segment::open(name.str()); }), shm_errc::bad_size);
 }
 
 TEST(ShmSegment, AnObjectLargerThanItsHeaderSaysIsABadSize) {
-  const scoped_name name;
+  const segment_name name;
   (void)shm_segment::create(name.str(), segment_size);
   const int fd = ::shm_open(name.str().c_str(), O_RDWR, 0);
   ASSERT_EQ(::ftruncate(fd, 2 * segment_size), 0);
@@ -248,7 +226,7 @@ TEST(ShmSegment, AnObjectLargerThanItsHeaderSaysIsABadSize) {
 }
 
 TEST(ShmSegment, AShortenedObjectIsTruncated) {
-  const scoped_name name;
+  const segment_name name;
   (void)shm_segment::create(name.str(), segment_size);
   const int fd = ::shm_open(name.str().c_str(), O_RDWR, 0);
   ASSERT_EQ(::ftruncate(fd, segment_size / 2), 0);
@@ -260,7 +238,7 @@ TEST(ShmSegment, AShortenedObjectIsTruncated) {
 }
 
 TEST(ShmSegment, AnObjectShorterThanAHeaderIsTruncatedAfterTheWait) {
-  const scoped_name name;
+  const segment_name name;
   const int fd = ::shm_open(name.str().c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::ftruncate(fd, 100), 0);
@@ -269,7 +247,7 @@ TEST(ShmSegment, AnObjectShorterThanAHeaderIsTruncatedAfterTheWait) {
 }
 
 TEST(ShmSegment, ASegmentStuckInitialisingIsReportedAfterTheWait) {
-  const scoped_name name;
+  const segment_name name;
   (void)shm_segment::create(name.str(), segment_size);
   raw_mapping(name.str()).write<std::uint32_t>(state_at, 1);  // as if its creator died
   std::string message;
@@ -282,7 +260,7 @@ TEST(ShmSegment, ASegmentStuckInitialisingIsReportedAfterTheWait) {
 }
 
 TEST(ShmSegment, ASegmentWhoseCreatorDiedIsRebuiltByOpenOrCreate) {
-  const scoped_name name;
+  const segment_name name;
   (void)shm_segment::create(name.str(), segment_size);
   const pid_t dead = ::fork();  // a pid that is gone
   ASSERT_GE(dead, 0);
@@ -308,7 +286,7 @@ TEST(ShmSegment, ASegmentWhoseCreatorDiedIsRebuiltByOpenOrCreate) {
 }
 
 TEST(ShmSegment, OpenWaitsForACreatorThatFinishesInTime) {
-  const scoped_name name;
+  const segment_name name;
   (void)shm_segment::create(name.str(), segment_size);
   raw_mapping raw(name.str());
   raw.write<std::uint32_t>(state_at, 1);
@@ -322,14 +300,14 @@ TEST(ShmSegment, OpenWaitsForACreatorThatFinishesInTime) {
 }
 
 TEST(ShmSegment, ASegmentMarkedCorruptedIsReported) {
-  const scoped_name name;
+  const segment_name name;
   auto segment = shm_segment::create(name.str(), segment_size);
   segment.mark_corrupted();
   EXPECT_EQ(code_of([&] { (void)shm_segment::open(name.str()); }), shm_errc::corrupted);
 }
 
 TEST(ShmSegment, ADamagedAllocatorStateIsCorrupted) {
-  const scoped_name name;
+  const segment_name name;
   auto segment = shm_segment::create(name.str(), segment_size);
   std::memset(segment.allocator_area().data(), 0xFF, 8);  // the allocator's magic
   std::string message;
@@ -339,7 +317,7 @@ TEST(ShmSegment, ADamagedAllocatorStateIsCorrupted) {
 }
 
 TEST(ShmSegment, NoPermissionIsReported) {
-  const scoped_name name;
+  const segment_name name;
   (void)shm_segment::create(name.str(), segment_size, {.permissions = 0600});
   // Another user may not open it: a child drops to 'nobody' (when root) and tries.
   const pid_t child = ::fork();
@@ -363,7 +341,7 @@ TEST(ShmSegment, NoPermissionIsReported) {
 }
 
 TEST(ShmSegment, AFileSegmentPersistsAfterEveryMappingIsGone) {
-  const scoped_name name(shm_backend::file);
+  const segment_name name("seg", shm_backend::file);
   const pmrkit::shm_segment_options file{.backend = shm_backend::file, .user_header_size = 8};
   {
     auto segment = shm_segment::create(name.str(), segment_size, file);
@@ -396,7 +374,7 @@ TEST(ShmSegment, AnAnonymousSegmentIsSharedWithAForkedChild) {
 }
 
 TEST(ShmSegment, MovingHandsTheMappingOver) {
-  const scoped_name name;
+  const segment_name name;
   auto a = shm_segment::create(name.str(), segment_size);
   std::byte* base = a.base();
   shm_segment b = std::move(a);
