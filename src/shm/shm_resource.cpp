@@ -51,13 +51,6 @@ static_assert(size_classes::class_size(class_count - 1) == small_limit);
 static_assert(run_bytes == page << run_level);
 static_assert(class_count < large_mark);
 
-std::uint64_t fnv(std::string_view s) noexcept {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;
-  for (const char c : s)
-    hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  return hash;
-}
-
 // The fork generation: a child's inherited bindings to its parent's cache slots are stale.
 std::atomic<std::uint64_t> fork_generation{1};
 std::atomic<std::uint64_t> next_instance{1};
@@ -1082,7 +1075,7 @@ namespace {
 
 name_entry* find_entry(std::byte* base, const heap_t& h, std::string_view name,
                        std::uint64_t** link = nullptr) noexcept {
-  auto* slot = const_cast<std::uint64_t*>(&h.buckets[fnv(name) % bucket_count]);
+  auto* slot = const_cast<std::uint64_t*>(&h.buckets[detail::fnv1a(name) % bucket_count]);
   while (*slot != 0) {
     name_entry* e = in_segment<name_entry>(base, *slot);
     if (std::string_view(e->name(), e->name_length) == name) {
@@ -1170,7 +1163,7 @@ shm_resource::entry_view shm_resource::emplace_named(std::string_view name, std:
                                                  .tag = tag,
                                                  .name_length = name.size()};
   std::memcpy(e->name(), name.data(), name.size());
-  std::uint64_t& bucket = h.buckets[fnv(name) % bucket_count];
+  std::uint64_t& bucket = h.buckets[detail::fnv1a(name) % bucket_count];
   e->next = bucket;
   logged(base_, h, bucket, entry_block);
   ++h.named_count;

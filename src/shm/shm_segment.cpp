@@ -526,9 +526,7 @@ namespace {
 // Where a creator asks for a fixed segment: 32 TiB plus 4 GiB steps chosen by the name, far
 // above the heap and below where Linux puts libraries and stacks (near 128 TiB).
 std::uintptr_t default_hint(std::string_view name) noexcept {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;
-  for (const char c : name)
-    hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  const std::uint64_t hash = detail::fnv1a(name);
   return (std::uintptr_t{1} << 45) +
          static_cast<std::uintptr_t>(hash % 4096) * (std::uintptr_t{1} << 32);
 }

@@ -146,14 +146,18 @@ struct shm_object_info {
 };
 
 namespace detail {
-// FNV-1a of the compiler's spelling of T: equal in every process built by the same compiler.
+// FNV-1a: the shared-memory family's one hash of names (named objects' buckets, type tags,
+// fixed segments' address hints), the same in every process.
+constexpr std::uint64_t fnv1a(std::string_view text) noexcept {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const char c : text)
+    hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return hash;
+}
+// The compiler's spelling of T, hashed: equal in every process built by the same compiler.
 template <class T>
 constexpr std::uint64_t type_name_hash() noexcept {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;
-  for (const char c : std::string_view(__PRETTY_FUNCTION__)) {
-    hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  }
-  return hash;
+  return fnv1a(__PRETTY_FUNCTION__);
 }
 }  // namespace detail
 
