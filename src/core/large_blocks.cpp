@@ -29,13 +29,20 @@ constexpr std::size_t upstream_alignment(std::size_t alignment) noexcept {
   return std::max(alignment, alignof(std::max_align_t));
 }
 
+// The upstream bytes behind a block of `bytes`: a zero-size block takes one byte, so that its
+// address lies inside its own upstream block and not at the start of the memory after it
+// (another resource's block, with an upstream that hands out adjacent pages).
+constexpr std::size_t user_bytes(std::size_t bytes) noexcept {
+  return std::max<std::size_t>(bytes, 1);
+}
+
 }  // namespace
 
 void* large_blocks::allocate(std::pmr::memory_resource* upstream, std::size_t bytes,
                              std::size_t alignment, std::string_view name) {
   const std::size_t offset = offset_for(alignment);
   std::size_t total = 0;
-  if (!checked_add(bytes, offset, total)) {
+  if (!checked_add(user_bytes(bytes), offset, total)) {
     throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name);
   }
   auto* base = static_cast<std::byte*>(allocate_from_upstream(
@@ -81,8 +88,8 @@ void large_blocks::unlink_and_return(std::pmr::memory_resource* upstream, header
   const std::size_t alignment = h->alignment;
   --count_;
   bytes_ -= h->bytes;
-  from_upstream_ -= h->bytes + offset;
-  upstream->deallocate(reinterpret_cast<std::byte*>(h + 1) - offset, h->bytes + offset,
+  from_upstream_ -= user_bytes(h->bytes) + offset;
+  upstream->deallocate(reinterpret_cast<std::byte*>(h + 1) - offset, user_bytes(h->bytes) + offset,
                        upstream_alignment(alignment));
 }
 

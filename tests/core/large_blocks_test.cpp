@@ -27,11 +27,15 @@ class counting_upstream final : public std::pmr::memory_resource {
   bool fail = false;
   std::size_t bytes_in_use = 0;
   std::size_t blocks_in_use = 0;
+  std::byte* last_block = nullptr;  // the newest block handed out, and its size
+  std::size_t last_bytes = 0;
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
     if (fail) throw std::bad_alloc();
     void* p = std::pmr::new_delete_resource()->allocate(bytes, alignment);
+    last_block = static_cast<std::byte*>(p);
+    last_bytes = bytes;
     bytes_in_use += bytes;
     ++blocks_in_use;
     return p;
@@ -45,6 +49,22 @@ class counting_upstream final : public std::pmr::memory_resource {
     return this == &other;
   }
 };
+
+// Found through memory_system's pool tier over page_resource: a zero-size block aligned to a
+// page sat at the end of its upstream block, which was the first byte of the next page, another
+// block's, so the pool took it for one of its own.
+TEST(LargeBlocks, AZeroSizeBlockLiesInsideItsOwnUpstreamBlock) {
+  counting_upstream upstream;
+  large_blocks blocks;
+  for (const std::size_t alignment : {std::size_t{8}, std::size_t{64}, std::size_t{4096}}) {
+    auto* p = static_cast<std::byte*>(blocks.allocate(&upstream, 0, alignment, "large"));
+    EXPECT_GE(p, upstream.last_block);
+    EXPECT_LT(p, upstream.last_block + upstream.last_bytes) << "alignment " << alignment;
+    blocks.deallocate(&upstream, p, 0, alignment, "large");
+  }
+  EXPECT_EQ(upstream.bytes_in_use, 0U);
+  EXPECT_EQ(blocks.bytes_from_upstream(), 0U);
+}
 
 TEST(LargeBlocks, CountsBlocksBytesAndWhatTheUpstreamHolds) {
   counting_upstream upstream;
