@@ -62,6 +62,23 @@ Node* sort_list(Node* head, Key key) noexcept {
 
 }  // namespace
 
+std::size_t blocks_fitting(const block_pool_layout& layout, std::size_t bytes) noexcept {
+  // chunk_bytes grows with the blocks: bisect for the most that fit.
+  std::size_t low = 0;
+  std::size_t high = bytes / layout.block_size;
+  while (low < high) {
+    const std::size_t middle = low + (high - low + 1) / 2;
+    std::size_t trailer_offset = 0;
+    std::size_t needed = 0;
+    if (chunk_bytes(layout, middle, trailer_offset, needed) && needed <= bytes) {
+      low = middle;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return low;
+}
+
 block_pool_layout validated_layout(std::string_view class_name, block_pool_layout requested) {
   constexpr std::size_t max_alignment = 4096;
   require_option(requested.block_size != 0, class_name, "block_size", "must not be 0");

@@ -21,6 +21,14 @@ pool_resource::pool_resource(pool_options options, std::pmr::memory_resource* up
   options_.name = name_;
 }
 
+std::size_t pool_resource::blocks_fitting(std::size_t bytes, const pool_options& options) {
+  const detail::block_pool_layout layout = detail::validated_layout(
+      "pool_resource", {.block_size = options.block_size,
+                        .block_alignment = options.block_alignment,
+                        .growth = {.initial = 1, .max = 1, .factor = 1}});
+  return detail::blocks_fitting(layout, bytes);
+}
+
 void* pool_resource::allocate_from_new_chunk() {
   void* p = blocks_.allocate_from_new_chunk(name_);
   raise_peak();

@@ -136,6 +136,12 @@ class pool_resource final : public std::pmr::memory_resource {
     return bytes <= block_size_ && alignment <= block_alignment_;
   }
   [[nodiscard]] const pool_options& options() const noexcept { return options_; }
+  /// The most blocks of `options.block_size` at `options.block_alignment`
+  /// that one chunk of at most `bytes` upstream bytes holds (what a pool with
+  /// initial_blocks and max_blocks_per_chunk of that count serves from one
+  /// block of `bytes`). Throws std::invalid_argument for a bad block_size or
+  /// block_alignment, as the constructor does.
+  [[nodiscard]] static std::size_t blocks_fitting(std::size_t bytes, const pool_options& options);
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {

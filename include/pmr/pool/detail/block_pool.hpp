@@ -77,6 +77,11 @@ struct block_pool_layout {
 /// max_blocks_per_chunk blocks overflowing std::size_t.
 block_pool_layout validated_layout(std::string_view class_name, block_pool_layout requested);
 
+/// The most blocks of `layout` that one chunk of at most `bytes` upstream
+/// bytes holds, trailer (and checked-build bitmap) included; 0 when none.
+[[nodiscard]] std::size_t blocks_fitting(const block_pool_layout& layout,
+                                         std::size_t bytes) noexcept;
+
 /// The trailer at the end of every chunk.
 struct pool_chunk {
   pool_chunk* next;      // the next newer chunk
