@@ -41,6 +41,8 @@
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>
 #include <pmr/pool/pool_resource.hpp>
+#include <pmr/region/locked_page_resource.hpp>
+#include <pmr/region/page_resource.hpp>
 #include <pmr/region/page_source.hpp>
 #include <pmr/testing/exception_test.hpp>
 #include <pmr/testing/test_resource.hpp>

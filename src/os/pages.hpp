@@ -1,11 +1,12 @@
 // The OS page layer: reserving address space and committing pages on demand.
 //
-// Internal to pmrkit (not installed). The virtual-memory arena uses it now;
-// shared memory (map_shared) uses it too, page sources and locked pages build on it later, so it
-// only speaks in pages and says nothing of arenas. One implementation per OS: pages_posix.cpp
-// (mmap, mprotect, madvise, munmap) and pages_windows.cpp (VirtualAlloc, VirtualFree); CMake
-// compiles the one for the platform, and none when PMRKIT_ENABLE_VIRTUAL and
-// PMRKIT_WITH_SHM are both OFF.
+// Internal to pmrkit (not installed). The virtual-memory arena, shared memory (map_shared) and
+// the page sources (page_resource: map, map_huge, prefault; locked_page_resource: lock, unlock,
+// lock_limit, locked_bytes) use it, so it only speaks in pages and says nothing of arenas or
+// resources. One implementation per OS: pages_posix.cpp (mmap, mprotect, madvise, mlock, munmap)
+// and pages_windows.cpp (VirtualAlloc, VirtualLock, VirtualFree); CMake compiles the one for the
+// platform on every UNIX or WIN32 system (PMRKIT_ENABLE_VIRTUAL only decides whether
+// vmem_arena_resource uses it).
 //
 // Addresses and sizes passed in must be multiples of page_size(); reserve()
 // rounds nothing. Reserved memory is inaccessible until committed; committed
@@ -66,6 +67,52 @@ void release(void* p, std::size_t bytes) noexcept;
 /// Asks for [p, p + bytes) to be backed by huge pages where they fit. A hint:
 /// returns false when the OS does not support it or refuses.
 bool advise_huge_pages(void* p, std::size_t bytes) noexcept;
+
+/// The size of an explicit huge page as map_huge() maps them: 2 MiB.
+inline constexpr std::size_t explicit_huge_page_size = std::size_t{2} << 20;
+
+/// Maps `bytes` (a multiple of page_size()) of private pages, readable,
+/// writable and zeroed, at an address that is a multiple of `alignment` (a
+/// power of two; up to page_size() means page-aligned). Returns nullptr and
+/// leaves errno (ENOMEM when the size and alignment overflow) when the OS
+/// refuses. release() unmaps it.
+[[nodiscard]] void* map(std::size_t bytes, std::size_t alignment = 0) noexcept;
+
+/// As map(), with explicit huge pages of explicit_huge_page_size
+/// (MAP_HUGETLB | MAP_HUGE_2MB): `bytes` is a multiple of 2 MiB, the address
+/// a multiple of 2 MiB and of `alignment`. Returns nullptr and leaves errno
+/// when the system has too few huge pages reserved (ENOMEM; see
+/// /proc/sys/vm/nr_hugepages) or has none at all (Windows: always, large pages
+/// need a privilege). release() unmaps it.
+[[nodiscard]] void* map_huge(std::size_t bytes, std::size_t alignment = 0) noexcept;
+
+/// True when the kernel gives transparent huge pages to ranges advised with
+/// advise_huge_pages (Linux: /sys/kernel/mm/transparent_hugepage/enabled is
+/// "always" or "madvise").
+[[nodiscard]] bool transparent_huge_pages_enabled() noexcept;
+
+/// Faults in every page of [p, p + bytes) (page-aligned, readable and
+/// writable) for writing, keeping its contents, so the first access costs no
+/// fault: MADV_POPULATE_WRITE where the kernel has it, else one write per
+/// page. Returns false and leaves errno when the OS has no memory for them.
+[[nodiscard]] bool prefault(void* p, std::size_t bytes) noexcept;
+
+/// Locks the pages of [p, p + bytes) in RAM (mlock; VirtualLock), faulting
+/// them in. Returns false and leaves errno (EPERM or ENOMEM past
+/// RLIMIT_MEMLOCK without CAP_IPC_LOCK, EAGAIN) when the OS refuses.
+[[nodiscard]] bool lock(void* p, std::size_t bytes) noexcept;
+
+/// Unlocks the pages of [p, p + bytes) (munlock; VirtualUnlock).
+void unlock(void* p, std::size_t bytes) noexcept;
+
+/// The most bytes this process may lock: RLIMIT_MEMLOCK's soft limit
+/// (Windows: the minimum working set size), SIZE_MAX when unlimited.
+[[nodiscard]] std::size_t lock_limit() noexcept;
+
+/// The bytes this process has locked now, as the kernel counts them against
+/// lock_limit() (Linux: VmLck in /proc/self/status). False, leaving `bytes`
+/// alone, where the OS does not say.
+[[nodiscard]] bool locked_bytes(std::size_t& bytes) noexcept;
 
 /// True when address space can be reserved here (probes with one page).
 [[nodiscard]] inline bool virtual_memory_available() noexcept {

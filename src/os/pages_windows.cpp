@@ -1,6 +1,8 @@
 // The OS page layer on Windows: VirtualAlloc reserves (MEM_RESERVE) and
 // commits (MEM_COMMIT), VirtualFree decommits (MEM_DECOMMIT) and releases
-// (MEM_RELEASE).
+// (MEM_RELEASE), VirtualLock and VirtualUnlock lock. Explicit huge pages
+// (MEM_LARGE_PAGES, which need SeLockMemoryPrivilege) are not attempted:
+// map_huge always refuses, and page_resource falls back.
 #include "pages.hpp"
 
 #ifndef WIN32_LEAN_AND_MEAN
@@ -11,6 +13,7 @@
 #endif
 #include <windows.h>
 
+#include <cerrno>
 #include <cstdint>
 
 namespace pmrkit::detail::os {
@@ -75,6 +78,59 @@ void release(void* p, std::size_t /*bytes*/) noexcept {
 }
 
 bool advise_huge_pages(void* /*p*/, std::size_t /*bytes*/) noexcept {
+  return false;
+}
+
+void* map(std::size_t bytes, std::size_t alignment) noexcept {
+  void* p = reserve(bytes, alignment);
+  if (p == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (!commit(p, bytes)) {
+    release(p, bytes);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return p;
+}
+
+void* map_huge(std::size_t /*bytes*/, std::size_t /*alignment*/) noexcept {
+  errno = ENOMEM;
+  return nullptr;
+}
+
+bool transparent_huge_pages_enabled() noexcept {
+  return false;
+}
+
+bool prefault(void* p, std::size_t bytes) noexcept {
+  auto* bytes_at = static_cast<volatile unsigned char*>(p);
+  const std::size_t page = page_size();
+  for (std::size_t offset = 0; offset < bytes; offset += page)
+    bytes_at[offset] = bytes_at[offset];
+  return true;
+}
+
+bool lock(void* p, std::size_t bytes) noexcept {
+  if (::VirtualLock(p, bytes) != 0) return true;
+  errno = ENOMEM;
+  return false;
+}
+
+void unlock(void* p, std::size_t bytes) noexcept {
+  (void)::VirtualUnlock(p, bytes);
+}
+
+// VirtualLock may lock up to the process's minimum working set size.
+std::size_t lock_limit() noexcept {
+  SIZE_T minimum = 0;
+  SIZE_T maximum = 0;
+  if (::GetProcessWorkingSetSize(::GetCurrentProcess(), &minimum, &maximum) == 0) return SIZE_MAX;
+  return static_cast<std::size_t>(minimum);
+}
+
+bool locked_bytes(std::size_t& /*bytes*/) noexcept {
   return false;
 }
 

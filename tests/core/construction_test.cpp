@@ -19,6 +19,8 @@
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>
 #include <pmr/pool/pool_resource.hpp>
+#include <pmr/region/locked_page_resource.hpp>
+#include <pmr/region/page_resource.hpp>
 #include <pmr/testing/test_resource.hpp>
 
 #include <gtest/gtest.h>
@@ -57,6 +59,14 @@ static_assert(constructible_the_six_ways<pmrkit::statistics_resource, pmrkit::st
 static_assert(
     constructible_the_six_ways<pmrkit::synchronized_resource, pmrkit::synchronized_options>);
 static_assert(constructible_the_six_ways<pmrkit::pressure_resource, pmrkit::pressure_options>);
+static_assert(
+    constructible_the_six_ways<pmrkit::locked_page_resource, pmrkit::locked_page_options>);
+// page_resource has no upstream (the OS is its memory): `T r;`, `T r(options)`, `T r({})`.
+static_assert(std::is_default_constructible_v<pmrkit::page_resource> &&
+              std::is_constructible_v<pmrkit::page_resource, pmrkit::page_options> &&
+              !std::is_constructible_v<pmrkit::page_resource, std::pmr::memory_resource*> &&
+              !std::is_copy_constructible_v<pmrkit::page_resource> &&
+              !std::is_move_constructible_v<pmrkit::page_resource>);
 
 // The drop-ins take the standard's options, and that constructor is not explicit.
 static_assert(std::is_convertible_v<std::pmr::pool_options, pmrkit::multipool_resource> == false);
@@ -289,6 +299,22 @@ TEST(Construction, FallbackResourceTheSixWaysAfterThePrimary) {
   EXPECT_EQ(d.secondary_resource(), &secondary);
   EXPECT_EQ(e.secondary_resource(), std::pmr::get_default_resource());
   EXPECT_EQ(f.secondary_resource(), &secondary);
+}
+
+TEST(Construction, LockedPageResourceTheSixWays) {
+  expect_the_six_ways<pmrkit::locked_page_resource>(pmrkit::locked_page_options{.name = "c"});
+}
+
+TEST(Construction, PageResourceWithoutAnUpstream) {
+  pmrkit::page_resource a;
+  pmrkit::page_resource b({});
+  pmrkit::page_resource c(pmrkit::page_options{.prefault = true, .name = "c"});
+  pmrkit::page_resource d({.huge_pages = pmrkit::huge_page_mode::transparent});
+  EXPECT_EQ(a.name(), "pages");
+  EXPECT_EQ(b.options().huge_pages, pmrkit::huge_page_mode::none);
+  EXPECT_EQ(c.name(), "c");
+  EXPECT_TRUE(c.options().prefault);
+  EXPECT_EQ(d.options().huge_pages, pmrkit::huge_page_mode::transparent);
 }
 
 }  // namespace
