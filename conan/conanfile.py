@@ -10,11 +10,13 @@ project() call, so there is a single place to bump it.
 conan/profiles/debian satisfies Boost with Debian's own packages
 ([platform_requires] boost/1.81.0), so nothing is fetched; see conan/README.md.
 
-Two components: `core` (the library pmrkit, target pmrkit::pmrkit, pkg-config
-pmrkit), which needs no Boost, and `boost` (the Boost.Container bridge, the
+Components: `core` (the library pmrkit, target pmrkit::pmrkit, pkg-config
+pmrkit), which needs no Boost, `boost` (the Boost.Container bridge, the
 library pmrkit_boost, target pmrkit::boost, pkg-config pmrkit-boost), which
-requires core and Boost.Container. A consumer that links pmrkit::pmrkit alone
-links no Boost library.
+requires core and Boost.Container, and with `-o with_cuda=True` `cuda` (the
+CUDA page sources, the library pmrkit_cuda, target pmrkit::cuda, pkg-config
+pmrkit-cuda), which requires core and the system's CUDA runtime (cudart). A
+consumer that links pmrkit::pmrkit alone links no Boost and no CUDA library.
 """
 
 import os
@@ -38,9 +40,12 @@ class PmrkitConan(ConanFile):
     options = {
         "shared": [True, False],
         "fPIC": [True, False],
-        # Reserved for the CUDA-pinned page source: passes PMRKIT_WITH_CUDA to
-        # CMake, which accepts it and builds nothing: there is no CUDA code yet,
-        # so True and False give the same library.
+        # The CUDA page sources (cuda_pinned_resource, cuda_registered_resource):
+        # True builds the component `cuda` (the library pmrkit_cuda, target
+        # pmrkit::cuda) with PMRKIT_WITH_CUDA=ON, which needs the CUDA toolkit on
+        # the build machine (found as find_package(CUDAToolkit) finds it; the
+        # conf user.pmrkit:cuda_root or CUDA_PATH names another place) and its
+        # runtime (libcudart) where consumers run. No GPU is needed to build.
         "with_cuda": [True, False],
     }
     default_options = {
@@ -98,7 +103,9 @@ class PmrkitConan(ConanFile):
         # A package is built by compilers the project's CI never saw: their new
         # warnings must not fail the package (CI builds with -Werror).
         tc.cache_variables["PMRKIT_WARNINGS_AS_ERRORS"] = False
-        tc.cache_variables["PMRKIT_WITH_CUDA"] = bool(self.options.with_cuda)
+        tc.cache_variables["PMRKIT_WITH_CUDA"] = "ON" if self.options.with_cuda else "OFF"
+        if self.options.with_cuda and self._cuda_root():
+            tc.cache_variables["CUDAToolkit_ROOT"] = self._cuda_root()
         tc.generate()
         # A Conan-built Boost gets its Boost-config.cmake from CMakeDeps; a
         # platform_requires Boost gets none, and find_package(Boost CONFIG)
@@ -150,6 +157,31 @@ class PmrkitConan(ConanFile):
             bridge.system_libs.append("boost_container")
         else:
             bridge.requires.append("boost::container")
+
+        if self.options.with_cuda:
+            # The CUDA runtime is a system dependency (the toolkit is no Conan
+            # package here): named as a system lib, with the toolkit's include
+            # and library folders, so CMakeDeps and PkgConfigDeps consumers link
+            # it without looking for the toolkit themselves.
+            cuda = self.cpp_info.components["cuda"]
+            cuda.set_property("cmake_target_name", "pmrkit::cuda")
+            cuda.set_property("pkg_config_name", "pmrkit-cuda")
+            cuda.libs = ["pmrkit_cuda"]
+            cuda.requires = ["core"]
+            cuda.system_libs = ["cudart"]
+            root = self._cuda_root()
+            if root:
+                cuda.includedirs = ["include", os.path.join(root, "include")]
+                cuda.libdirs = ["lib"] + [os.path.join(root, d) for d in ("lib64", "lib")
+                                          if os.path.isdir(os.path.join(root, d))]
+
+    def _cuda_root(self):
+        # Where the CUDA toolkit is: the conf user.pmrkit:cuda_root, CUDA_PATH,
+        # or /usr/local/cuda when it exists; None leaves it to CMake's search.
+        root = self.conf.get("user.pmrkit:cuda_root") or os.environ.get("CUDA_PATH")
+        if not root and os.path.isdir("/usr/local/cuda"):
+            root = "/usr/local/cuda"
+        return root
 
     def _boost_from_platform(self):
         # self.dependencies leaves out what [platform_requires] resolved, and

@@ -2,7 +2,8 @@
 
 test_package links the component core (pmrkit::pmrkit) alone and must link no
 Boost library (checked with readelf where there is one); test_package_boost
-links the component boost (pmrkit::boost).
+links the component boost (pmrkit::boost); test_package_cuda, built when the
+package has the component cuda (-o with_cuda=True), links pmrkit::cuda.
 """
 
 import io
@@ -37,6 +38,10 @@ class PmrkitTestConan(ConanFile):
         core = os.path.join(self.cpp.build.bindir, "test_package")
         self.run(core, env="conanrun")
         self.run(os.path.join(self.cpp.build.bindir, "test_package_boost"), env="conanrun")
+        # Built only against a package with -o with_cuda=True (pmrkit::cuda).
+        cuda = os.path.join(self.cpp.build.bindir, "test_package_cuda")
+        if os.path.exists(cuda):
+            self.run(cuda, env="conanrun")
         if shutil.which("readelf"):
             dynamic = io.StringIO()
             self.run(f"readelf -d {core}", stdout=dynamic)
