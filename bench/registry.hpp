@@ -119,6 +119,9 @@ void add_json_rows(registry& rows);
 // The shm scenarios and their rows, pmrkit_shm, boost_ipc and pmrkit_multipool (shm.cpp); none
 // when the library is built without the shared-memory family.
 void add_shm_rows(registry& rows);
+// The page sources' first_touch scenarios: page_resource's kinds of pages, locked pages and
+// malloc, with page faults per iteration (pages.cpp).
+void add_page_rows(registry& rows);
 
 template <class S>
 void registry::add(std::string_view row) {

@@ -6,6 +6,9 @@
 
 #include <sys/mman.h>
 #include <sys/resource.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 #include <unistd.h>
 
 #include <cerrno>
@@ -211,12 +214,23 @@ bool prefault(void* p, std::size_t bytes) noexcept {
   return true;
 }
 
+// On Linux the system calls themselves: AddressSanitizer intercepts mlock and munlock and makes
+// them do nothing ("AddressSanitizer ignores mlock"), which would leave a sanitized build's
+// locked pages unlocked; locking these ranges is harmless to it.
 bool lock(void* p, std::size_t bytes) noexcept {
+#if defined(__linux__) && defined(SYS_mlock)
+  return ::syscall(SYS_mlock, p, bytes) == 0;
+#else
   return ::mlock(p, bytes) == 0;
+#endif
 }
 
 void unlock(void* p, std::size_t bytes) noexcept {
+#if defined(__linux__) && defined(SYS_munlock)
+  (void)::syscall(SYS_munlock, p, bytes);
+#else
   (void)::munlock(p, bytes);
+#endif
 }
 
 std::size_t lock_limit() noexcept {
