@@ -42,8 +42,11 @@
 #include <pmr/pool/object_pool.hpp>
 #include <pmr/pool/pool_resource.hpp>
 #include <pmr/region/locked_page_resource.hpp>
+#include <pmr/region/memory_system.hpp>
+#include <pmr/region/memory_type.hpp>
 #include <pmr/region/page_resource.hpp>
 #include <pmr/region/page_source.hpp>
+#include <pmr/region/region_resource.hpp>
 #include <pmr/testing/exception_test.hpp>
 #include <pmr/testing/test_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>

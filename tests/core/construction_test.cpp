@@ -21,6 +21,7 @@
 #include <pmr/pool/pool_resource.hpp>
 #include <pmr/region/locked_page_resource.hpp>
 #include <pmr/region/page_resource.hpp>
+#include <pmr/region/region_resource.hpp>
 #include <pmr/testing/test_resource.hpp>
 
 #include <gtest/gtest.h>
@@ -61,6 +62,7 @@ static_assert(
 static_assert(constructible_the_six_ways<pmrkit::pressure_resource, pmrkit::pressure_options>);
 static_assert(
     constructible_the_six_ways<pmrkit::locked_page_resource, pmrkit::locked_page_options>);
+static_assert(constructible_the_six_ways<pmrkit::region_resource, pmrkit::region_options>);
 // page_resource has no upstream (the OS is its memory): `T r;`, `T r(options)`, `T r({})`.
 static_assert(std::is_default_constructible_v<pmrkit::page_resource> &&
               std::is_constructible_v<pmrkit::page_resource, pmrkit::page_options> &&
@@ -315,6 +317,11 @@ TEST(Construction, PageResourceWithoutAnUpstream) {
   EXPECT_EQ(c.name(), "c");
   EXPECT_TRUE(c.options().prefault);
   EXPECT_EQ(d.options().huge_pages, pmrkit::huge_page_mode::transparent);
+}
+
+TEST(Construction, RegionResourceTheSixWays) {
+  // Each form takes its region (1 MiB by default) from its upstream at once.
+  expect_the_six_ways<pmrkit::region_resource>(pmrkit::region_spec{.capacity = 4096, .name = "c"});
 }
 
 }  // namespace
