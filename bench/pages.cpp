@@ -10,6 +10,16 @@
 // explicit row is left out, saying so on stderr, when the system has too few huge pages
 // reserved), pmrkit_locked (locked_page_resource over a page_resource: prefaulted and mlocked;
 // left out, saying so, when RLIMIT_MEMLOCK is too low for the block) and malloc (the peer).
+//
+// region_alloc_2KiB (custom rows): allocate and free one 2 KiB buffer (a packet, an audio
+// buffer) per iteration, from a pooled region against a page source per request, the CPU's
+// version of a pinned pool against cudaHostAlloc per request. Rows: pmrkit_region_pool (a
+// network region_resource over page_resource), pmrkit_region_locked_pool (the same region
+// dma_capable: its pages locked once), pmrkit_memory_system (a typed request to a
+// memory_system's network region: the budget, the pressure meter and the region's lock on
+// top), pmrkit_pages (page_resource: mmap and munmap per request), pmrkit_locked_pages
+// (locked_page_resource over page_resource: mmap, prefault, mlock, zero, munlock, munmap per
+// request) and malloc.
 #include <sys/resource.h>
 
 #include <cstddef>
@@ -24,7 +34,9 @@
 #include <benchmark/benchmark.h>
 
 #include <pmr/region/locked_page_resource.hpp>
+#include <pmr/region/memory_system.hpp>
 #include <pmr/region/page_resource.hpp>
+#include <pmr/region/region_resource.hpp>
 
 #include "registry.hpp"
 
@@ -86,6 +98,61 @@ std::size_t free_huge_page_bytes() {
   return 0;
 }
 
+/// Allocates and frees one `bytes` block per iteration.
+void one_block(benchmark::State& state, std::pmr::memory_resource& resource, std::size_t bytes) {
+  for (auto _ : state) {
+    void* p = resource.allocate(bytes, 64);
+    benchmark::DoNotOptimize(p);
+    resource.deallocate(p, bytes, 64);
+  }
+}
+
+void add_region_rows(registry& rows) {
+  constexpr std::size_t bytes = 2048;
+  const std::string scenario = "region_alloc_2KiB";
+  rows.add_custom(scenario, "pmrkit_region_pool", [](benchmark::State& state) {
+    page_resource pages;
+    region_resource packets({.capacity = std::size_t{1} << 20, .type = memory_type::network},
+                            &pages);
+    one_block(state, packets, bytes);
+  });
+  rows.add_custom(scenario, "pmrkit_region_locked_pool", [](benchmark::State& state) {
+    page_resource pages;
+    region_resource packets({.capacity = std::size_t{1} << 20,
+                             .type = memory_type::network,
+                             .flags = memory_flags::dma_capable},
+                            &pages);
+    one_block(state, packets, bytes);
+  });
+  rows.add_custom(scenario, "pmrkit_memory_system", [](benchmark::State& state) {
+    memory_system_config config;
+    config.regions = {region_spec::for_type(memory_type::network, std::size_t{1} << 20)};
+    config.total_budget = std::size_t{64} << 20;
+    memory_system memory(config);
+    for (auto _ : state) {
+      const memory_block block = memory.allocate({.size = bytes, .type = memory_type::network});
+      benchmark::DoNotOptimize(block.pointer);
+      memory.deallocate(block);
+    }
+  });
+  rows.add_custom(scenario, "pmrkit_pages", [](benchmark::State& state) {
+    page_resource pages;
+    one_block(state, pages, bytes);
+  });
+  rows.add_custom(scenario, "pmrkit_locked_pages", [](benchmark::State& state) {
+    page_resource pages;
+    locked_page_resource locked({}, &pages);
+    one_block(state, locked, bytes);
+  });
+  rows.add_custom(scenario, "malloc", [](benchmark::State& state) {
+    for (auto _ : state) {
+      void* p = std::malloc(bytes);
+      benchmark::DoNotOptimize(p);
+      std::free(p);
+    }
+  });
+}
+
 }  // namespace
 
 void add_page_rows(registry& rows) {
@@ -140,6 +207,7 @@ void add_page_rows(registry& rows) {
           [](void* p, std::size_t) { std::free(p); });
     });
   }
+  add_region_rows(rows);
 }
 
 }  // namespace pmrkit::bench

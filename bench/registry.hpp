@@ -120,7 +120,8 @@ void add_json_rows(registry& rows);
 // when the library is built without the shared-memory family.
 void add_shm_rows(registry& rows);
 // The page sources' first_touch scenarios: page_resource's kinds of pages, locked pages and
-// malloc, with page faults per iteration (pages.cpp).
+// malloc, with page faults per iteration, and region_alloc_2KiB: a pooled region against a page
+// source per request (pages.cpp).
 void add_page_rows(registry& rows);
 
 template <class S>
