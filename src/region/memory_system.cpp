@@ -25,6 +25,7 @@ constexpr std::uint32_t source_small = 0x10000;
 constexpr std::uint32_t source_arena = 0x10001;
 constexpr std::uint32_t source_pages = 0x10002;
 constexpr std::uint32_t source_reserve = 0x10003;
+constexpr std::uint32_t source_locked_pages = 0x10004;
 
 std::size_t arena_chunk(std::size_t large_threshold) {
   // A chunk holds a few of the largest arena requests; 64 KiB at least, 4 MiB at most.
@@ -451,6 +452,8 @@ void* memory_system::allocate_from(std::uint32_t source, std::size_t size, std::
       return arena_lock_.allocate(size, alignment);
     case source_pages:
       return pages_.allocate(size, alignment);
+    case source_locked_pages:
+      return locked_pages_.allocate(size, alignment);
     case source_reserve:
       return reserve_->lock.allocate(size, alignment);
     default:
@@ -470,6 +473,9 @@ void memory_system::free_to(std::uint32_t source, void* p, std::size_t size,
     case source_pages:
       pages_.deallocate(p, size, alignment);
       return;
+    case source_locked_pages:
+      locked_pages_.deallocate(p, size, alignment);
+      return;
     case source_reserve:
       reserve_->lock.deallocate(p, size, alignment);
       return;
@@ -480,8 +486,10 @@ void memory_system::free_to(std::uint32_t source, void* p, std::size_t size,
 
 bool memory_system::try_region(memory_type type, const memory_request& request,
                                std::size_t alignment, memory_block& block) {
+  const bool dma = has_flag(request.flags, memory_flags::dma_capable);
   for (std::uint32_t i = 0; i < regions_.size(); ++i) {
     if (regions_[i]->region.type() != type) continue;
+    if (dma && !regions_[i]->region.locked()) continue;  // only locked pages serve DMA
     try {
       block.pointer = regions_[i]->lock.allocate(request.size, alignment);
     } catch (const allocation_error& e) {
@@ -498,34 +506,42 @@ bool memory_system::try_region(memory_type type, const memory_request& request,
 memory_block memory_system::serve(const memory_request& request, std::size_t alignment) {
   memory_block block{.size = request.size, .alignment = request.alignment, .flags = request.flags};
   const bool critical = has_flag(request.flags, memory_flags::critical);
+  const bool dma = has_flag(request.flags, memory_flags::dma_capable);
+  // System pages for a request no region takes: locked ones for DMA.
+  const auto from_pages = [&] {
+    block.source = dma ? source_locked_pages : source_pages;
+    block.pointer = allocate_from(block.source, request.size, alignment);
+    block.type = memory_type::system;
+    return block;
+  };
   if (request.type) {
     const memory_type type = *request.type;
     if (try_region(type, request, alignment, block)) return block;
-    const bool has_type = std::any_of(regions_.begin(), regions_.end(),
-                                      [&](const auto& r) { return r->region.type() == type; });
     if (request.allow_fallback && type != memory_type::system) {
       if (try_region(memory_type::system, request, alignment, block)) {
         fallbacks_.fetch_add(1, std::memory_order_relaxed);
         return block;
       }
-      const bool has_system = std::any_of(regions_.begin(), regions_.end(), [](const auto& r) {
-        return r->region.type() == memory_type::system;
+      const bool has_system = std::any_of(regions_.begin(), regions_.end(), [&](const auto& r) {
+        return r->region.type() == memory_type::system && (!dma || r->region.locked());
       });
-      if (!has_system) {  // no system region: system pages
-        block.pointer = pages_.allocate(request.size, alignment);
-        block.source = source_pages;
-        block.type = memory_type::system;
+      if (!has_system) {
         fallbacks_.fetch_add(1, std::memory_order_relaxed);
-        return block;
+        return from_pages();
       }
     }
-    if (!critical || reserve_ == nullptr) {
+    if (!critical || dma || reserve_ == nullptr) {
+      const bool has_type = std::any_of(regions_.begin(), regions_.end(), [&](const auto& r) {
+        return r->region.type() == type && (!dma || r->region.locked());
+      });
+      const std::string kind =
+          std::string(dma ? "dma_capable " : "") + std::string(to_string(type));
       throw allocation_error(
           failure_reason::out_of_capacity, request.size, request.alignment, config_.name,
-          has_type ? "every " + std::string(to_string(type)) + " region is full"
-                   : "no " + std::string(to_string(type)) + " region is configured");
+          has_type ? "every " + kind + " region is full" : "no " + kind + " region is configured");
     }
   } else {
+    if (dma) return from_pages();  // the tiers are not locked
     const std::uint32_t source = untyped_source(request.size);
     try {
       block.pointer = allocate_from(source, request.size, alignment);

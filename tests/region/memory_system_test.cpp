@@ -133,6 +133,45 @@ TEST(MemorySystem, WithoutASystemRegionFallbackUsesSystemPages) {
   memory.deallocate(b);
 }
 
+TEST(MemorySystem, DmaRequestsAreServedByLockedMemoryOnly) {
+  memory_system_config config;
+  config.regions = {region_spec::for_type(memory_type::audio, 64_KiB),  // locked pages
+                    region_spec::for_type(memory_type::video, 1_MiB),   // plain pages
+                    region_spec::for_type(memory_type::system, 1_MiB)};
+  memory_system memory(config);
+  const memory_block buffer = memory.allocate(
+      {.size = 4096, .type = memory_type::audio, .flags = memory_flags::dma_capable});
+  EXPECT_EQ(buffer.type, memory_type::audio);
+  // The video region is not locked: a DMA request for video falls back to locked system pages
+  // (the system region is not locked either), never to the plain video region.
+  const memory_block frame = memory.allocate(
+      {.size = 4096, .type = memory_type::video, .flags = memory_flags::dma_capable});
+  EXPECT_EQ(frame.type, memory_type::system);
+  for (const auto& region : memory.regions()) {
+    if (region.name != "audio") {
+      EXPECT_EQ(region.used, 0U) << region.name;
+    }
+  }
+  try {
+    (void)memory.allocate({.size = 4096,
+                           .type = memory_type::video,
+                           .flags = memory_flags::dma_capable,
+                           .allow_fallback = false});
+    ADD_FAILURE() << "no locked video region";
+  } catch (const pmrkit::allocation_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no dma_capable video region is configured"),
+              std::string::npos)
+        << e.what();
+  }
+  // Untyped DMA requests skip the (unlocked) tiers.
+  const memory_block scratch = memory.allocate({.size = 64, .flags = memory_flags::dma_capable});
+  EXPECT_EQ(memory.stats().small_tier_bytes, 0U);
+  memory.deallocate(scratch);
+  memory.deallocate(frame);
+  memory.deallocate(buffer);
+  EXPECT_EQ(memory.stats().bytes_in_use, 0U);
+}
+
 TEST(MemorySystem, UntypedRequestsFollowTheTiers) {
   memory_system_config config = video_and_system(1_MiB, 8_MiB);
   config.small_threshold = 256;

@@ -14,7 +14,8 @@
 //   - typed (Flight): `allocate({.size, .alignment, .type, .flags,
 //     .allow_fallback})` returns a `memory_block` {pointer, size, alignment,
 //     type actually used}; a full region falls back to the system region (or,
-//     with none configured, to system pages) when `allow_fallback` is set;
+//     with none configured, to system pages) when `allow_fallback` is set; a
+//     request flagged `dma_capable` is served by locked memory only;
 //     `deallocate(block)` gives it back. `resource(type)` is the memory
 //     resource of a type for pmr containers (no fallback: its blocks stay in
 //     the type's regions).
@@ -149,8 +150,11 @@ struct memory_system_config {
 struct memory_request {
   std::size_t size = 0;
   std::size_t alignment = alignof(std::max_align_t);
-  std::optional<memory_type> type{};        ///< none: the untyped tiers
-  memory_flags flags = memory_flags::none;  ///< zero_fill, critical honoured per request
+  std::optional<memory_type> type{};  ///< none: the untyped tiers
+  /// zero_fill: the block reads as zero; critical: may use the reserve; dma_capable: only
+  /// locked memory serves it (locked regions, else locked system pages). huge_pages is a
+  /// region's property (region_spec::flags), not a request's.
+  memory_flags flags = memory_flags::none;
   bool allow_fallback = true;  ///< a full region may pass the request to the system region
 };
 
