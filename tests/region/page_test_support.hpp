@@ -32,7 +32,7 @@ inline long minor_faults() {
 /// Writes one byte per page, with no sanitizer instrumentation (whose shadow reads would fault
 /// too): the faults counted around it are the block's own.
 #if defined(__clang__) || defined(__GNUC__)
-__attribute__((no_sanitize("address", "undefined")))
+__attribute__((no_sanitize("address", "undefined", "thread")))
 #endif
 inline void
 touch_pages(void* p, std::size_t bytes, unsigned char value) {
