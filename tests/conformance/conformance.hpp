@@ -134,6 +134,17 @@ inline constexpr std::string_view containers_free_out_of_order =
 inline constexpr std::string_view containers_need_any_size =
     "containers ask for sizes the resource refuses (a growing vector)";
 
+/// The message of the std::invalid_argument `make()` throws, or "(nothing thrown)": for the
+/// tests of bad options, which compare it with the exact text.
+inline std::string invalid_argument_of(const auto& make) {
+  try {
+    make();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(nothing thrown)";
+}
+
 /// "not applicable to <name>: <why>", the message of every skipped check.
 inline std::string not_applicable(std::string_view name, std::string_view why) {
   std::string text = "not applicable to ";

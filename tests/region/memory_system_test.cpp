@@ -74,14 +74,7 @@ using port_types = ::testing::Types<typed_port_traits, untyped_port_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(memory_system, resource_conformance, port_types,
                                pmrkit::conformance::traits_names);
 
-std::string invalid_argument_of(const auto& make) {
-  try {
-    make();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
-}
+using pmrkit::conformance::invalid_argument_of;
 
 TEST(MemorySystem, TypedRequestsComeFromTheirRegionAndFallBackToSystem) {
   memory_system memory(video_and_system(4_MiB, 4_MiB));

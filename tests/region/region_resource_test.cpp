@@ -73,14 +73,7 @@ using region_types = ::testing::Types<buddy_region_traits, pool_region_traits, a
 INSTANTIATE_TYPED_TEST_SUITE_P(region, resource_conformance, region_types,
                                pmrkit::conformance::traits_names);
 
-std::string invalid_argument_of(const auto& make) {
-  try {
-    make();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(nothing thrown)";
-}
+using pmrkit::conformance::invalid_argument_of;
 
 TEST(MemoryType, NamesRoundTrip) {
   for (const memory_type type : pmrkit::all_memory_types) {
