@@ -2,8 +2,10 @@
 
 #include <pmr/core/align.hpp>
 #include <pmr/core/error.hpp>
+#include <pmr/core/violation.hpp>
 
 #include "cuda_common.hpp"
+#include "page_map.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -16,7 +18,7 @@ namespace pmrkit {
 
 struct cuda_pinned_resource::state {
   std::mutex mutex;
-  detail::cuda::block_table blocks;
+  detail::page_map blocks;
   cuda_pinned_stats figures;
 };
 
@@ -46,7 +48,8 @@ cuda_pinned_resource::~cuda_pinned_resource() {
 
 void cuda_pinned_resource::release() noexcept {
   const std::lock_guard lock(state_->mutex);
-  state_->blocks.drain([](void*, const detail::cuda::block& b) { (void)cudaFreeHost(b.base); });
+  for (const auto& [p, b] : state_->blocks.take_all())
+    (void)cudaFreeHost(b.base);
   (void)cudaGetLastError();
   state_->figures.bytes_in_use = 0;
   state_->figures.blocks_in_use = 0;
@@ -93,14 +96,13 @@ void* cuda_pinned_resource::do_allocate(std::size_t bytes, std::size_t alignment
 
   const std::lock_guard lock(state_->mutex);
   try {
-    state_->blocks.reserve_one();
+    state_->blocks.insert(
+        p, {.extent = extent, .requested = bytes, .alignment = alignment, .base = base});
   } catch (const std::bad_alloc&) {
     (void)cudaFreeHost(base);
     throw allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_,
                            "no memory for the table of pinned blocks");
   }
-  state_->blocks.insert(p,
-                        {.base = base, .extent = extent, .bytes = bytes, .alignment = alignment});
   cuda_pinned_stats& f = state_->figures;
   f.bytes_in_use += bytes;
   f.peak_bytes_in_use = std::max(f.peak_bytes_in_use, f.bytes_in_use);
@@ -113,19 +115,26 @@ void* cuda_pinned_resource::do_allocate(std::size_t bytes, std::size_t alignment
 }
 
 void cuda_pinned_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  std::optional<detail::cuda::block> taken;
+  detail::page_take taken;
   {
     const std::lock_guard lock(state_->mutex);
     ++state_->figures.deallocations;
-    taken = state_->blocks.take(p, bytes, alignment, name_);
-    if (!taken) return;
-    cuda_pinned_stats& f = state_->figures;
-    f.bytes_in_use -= taken->bytes;
-    --f.blocks_in_use;
-    f.bytes_pinned -= taken->extent;
+    taken = state_->blocks.take(p, bytes, alignment);
+    if (taken.block) {
+      cuda_pinned_stats& f = state_->figures;
+      f.bytes_in_use -= taken.block->requested;
+      --f.blocks_in_use;
+      f.bytes_pinned -= taken.block->extent;
+    }
   }
+  if (taken.problem) {  // reported outside the lock: a handler may call the resource
+    taken.problem->resource_name = name_;
+    report_violation(*taken.problem);
+    return;
+  }
+  if (!taken.block) return;
   // Outside the lock: cudaFreeHost synchronises with the device and may take a while.
-  if (cudaFreeHost(taken->base) != cudaSuccess) (void)cudaGetLastError();
+  if (cudaFreeHost(taken.block->base) != cudaSuccess) (void)cudaGetLastError();
 }
 
 }  // namespace pmrkit

@@ -5,7 +5,10 @@
 #include <pmr/core/options.hpp>
 #include <pmr/core/upstream.hpp>
 
+#include <pmr/core/violation.hpp>
+
 #include "cuda_common.hpp"
+#include "page_map.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -22,7 +25,7 @@ namespace pmrkit {
 struct cuda_registered_resource::state {
   std::mutex mutex;           // the table and the figures
   std::mutex upstream_mutex;  // calls to the upstream (taken after `mutex` when both are)
-  detail::cuda::block_table blocks;
+  detail::page_map blocks;
   cuda_registered_stats figures;
 };
 
@@ -106,11 +109,11 @@ cuda_registered_resource::~cuda_registered_resource() {
 
 void cuda_registered_resource::release() noexcept {
   const std::lock_guard lock(state_->mutex);
-  state_->blocks.drain([this](void*, const detail::cuda::block& b) {
-    (void)cudaHostUnregister(b.base);
+  for (const auto& [p, b] : state_->blocks.take_all()) {
+    (void)cudaHostUnregister(p);
     const std::lock_guard upstream_lock(state_->upstream_mutex);
-    upstream_->deallocate(b.base, b.extent, b.upstream_alignment);
-  });
+    upstream_->deallocate(p, b.extent, b.upstream_alignment);
+  }
   (void)cudaGetLastError();
   cuda_registered_stats& f = state_->figures;
   f.bytes_in_use = 0;
@@ -160,18 +163,16 @@ void* cuda_registered_resource::do_allocate(std::size_t bytes, std::size_t align
     detail::cuda::throw_cuda_error("cudaHostRegister", error, bytes, alignment, name_);
   }
   try {
-    state_->blocks.reserve_one();
+    state_->blocks.insert(base, {.extent = extent,
+                                 .requested = bytes,
+                                 .alignment = alignment,
+                                 .upstream_alignment = upstream_alignment});
   } catch (const std::bad_alloc&) {
     (void)cudaHostUnregister(base);
     give_back();
     throw allocation_error(failure_reason::out_of_capacity, bytes, alignment, name_,
                            "no memory for the table of registered blocks");
   }
-  state_->blocks.insert(base, {.base = base,
-                               .extent = extent,
-                               .bytes = bytes,
-                               .alignment = alignment,
-                               .upstream_alignment = upstream_alignment});
   f.bytes_in_use += bytes;
   f.peak_bytes_in_use = std::max(f.peak_bytes_in_use, f.bytes_in_use);
   ++f.blocks_in_use;
@@ -185,22 +186,29 @@ void* cuda_registered_resource::do_allocate(std::size_t bytes, std::size_t align
 }
 
 void cuda_registered_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  std::optional<detail::cuda::block> taken;
+  detail::page_take taken;
   {
     const std::lock_guard lock(state_->mutex);
     ++state_->figures.deallocations;
-    taken = state_->blocks.take(p, bytes, alignment, name_);
-    if (!taken) return;
-    cuda_registered_stats& f = state_->figures;
-    f.bytes_in_use -= taken->bytes;
-    --f.blocks_in_use;
-    f.bytes_from_upstream -= taken->extent;
-    f.bytes_registered -= taken->extent;
+    taken = state_->blocks.take(p, bytes, alignment);
+    if (taken.block) {
+      cuda_registered_stats& f = state_->figures;
+      f.bytes_in_use -= taken.block->requested;
+      --f.blocks_in_use;
+      f.bytes_from_upstream -= taken.block->extent;
+      f.bytes_registered -= taken.block->extent;
+    }
   }
+  if (taken.problem) {  // reported outside the lock: a handler may call the resource
+    taken.problem->resource_name = name_;
+    report_violation(*taken.problem);
+    return;
+  }
+  if (!taken.block) return;
   // Outside the table's lock: unregistering waits for the device and may take a while.
-  if (cudaHostUnregister(taken->base) != cudaSuccess) (void)cudaGetLastError();
+  if (cudaHostUnregister(p) != cudaSuccess) (void)cudaGetLastError();
   const std::lock_guard upstream_lock(state_->upstream_mutex);
-  upstream_->deallocate(taken->base, taken->extent, taken->upstream_alignment);
+  upstream_->deallocate(p, taken.block->extent, taken.block->upstream_alignment);
 }
 
 }  // namespace pmrkit

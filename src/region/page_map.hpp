@@ -1,5 +1,6 @@
-// The live blocks of a page source (page_resource, locked_page_resource): address -> what was
-// mapped or locked for it, so that release() finds every block and, in checked builds, a
+// The live blocks of a page source (page_resource, locked_page_resource, and in pmrkit::cuda
+// cuda_pinned_resource, cuda_registered_resource): address -> what was mapped, locked, pinned or
+// registered for it, so that release() finds every block and, in checked builds, a
 // foreign pointer, a double free or a mismatched size or alignment is told apart and reported.
 //
 // Internal to pmrkit. Not synchronised: the page source holds its mutex around every call, and
@@ -22,6 +23,10 @@ struct page_block {
   std::size_t requested = 0;  ///< the caller's size
   std::size_t alignment = 0;  ///< the caller's alignment
   bool huge = false;          ///< explicit huge pages (page_resource)
+  /// Where the backing block starts when the pointer handed out lies inside it (an
+  /// over-aligned cudaHostAlloc block); nullptr: at the pointer.
+  void* base = nullptr;
+  std::size_t upstream_alignment = 0;  ///< the alignment the backing block was taken at
 };
 
 /// What take() found: the block, or the misuse to report (the call is then ignored).

@@ -21,7 +21,7 @@
 // detected". The resource is unchanged after a failure.
 //
 // Misuse on deallocation (checked builds): a pointer it never handed out
-// (`foreign_pointer`), one freed twice (`double_free`, among the last 256
+// (`foreign_pointer`), one freed twice (`double_free`, among the last 64
 // freed), a size or alignment other than the allocation's (`size_mismatch`,
 // `alignment_mismatch`) go to the violation handler, and the call is ignored.
 //
