@@ -22,10 +22,10 @@ pool_resource::pool_resource(pool_options options, std::pmr::memory_resource* up
 }
 
 std::size_t pool_resource::blocks_fitting(std::size_t bytes, const pool_options& options) {
-  const detail::block_pool_layout layout = detail::validated_layout(
-      "pool_resource", {.block_size = options.block_size,
-                        .block_alignment = options.block_alignment,
-                        .growth = {.initial = 1, .max = 1, .factor = 1}});
+  const detail::block_pool_layout layout =
+      detail::validated_layout("pool_resource", {.block_size = options.block_size,
+                                                 .block_alignment = options.block_alignment,
+                                                 .growth = {.initial = 1, .max = 1, .factor = 1}});
   return detail::blocks_fitting(layout, bytes);
 }
 
