@@ -3,8 +3,11 @@
 //
 //   pinned_alloc/pmrkit_pool      allocate + free one 64 KiB block from a pool_resource over
 //                                 cuda_pinned_resource (target: >= 1000x cheaper than ...)
+//   pinned_alloc/pmrkit_region    ... from a video region_resource (buddy, 64 MiB) over
+//                                 cuda_pinned_resource, taken once
 //   pinned_alloc/cudaHostAlloc    ... cudaHostAlloc + cudaFreeHost of 64 KiB per request
-//   h2d_copy_64MiB/pinned         cudaMemcpy host->device of 64 MiB from cuda_pinned_resource
+//   h2d_copy_64MiB/pinned         cudaMemcpy host->device of 64 MiB from a video region_resource
+//                                 over cuda_pinned_resource
 //   h2d_copy_64MiB/registered     ... from cuda_registered_resource over page_resource
 //   h2d_copy_64MiB/pageable       ... from malloc'd memory (target: pinned >= 3x this)
 //   register_1GiB/touch_1         a 1 GiB cuda_registered_resource block, touched by 1 thread
@@ -14,6 +17,7 @@
 #include <pmr/pool/pool_resource.hpp>
 #include <pmr/region/cuda_pinned_resource.hpp>
 #include <pmr/region/cuda_registered_resource.hpp>
+#include <pmr/region/region_resource.hpp>
 #if __has_include(<pmr/region/page_resource.hpp>)
 #include <pmr/region/page_resource.hpp>
 #define PMRKIT_CUDA_BENCH_PAGES 1
@@ -69,6 +73,18 @@ void pinned_alloc_pool(benchmark::State& state) {
   state.counters["cuda_allocations"] = static_cast<double>(pinned.stats().allocations);
 }
 
+void pinned_alloc_region(benchmark::State& state) {
+  pmrkit::cuda_pinned_resource pinned;
+  pmrkit::region_resource video(
+      {.capacity = std::size_t{64} << 20, .type = pmrkit::memory_type::video}, &pinned);
+  for (auto _ : state) {
+    void* p = video.allocate(block);
+    benchmark::DoNotOptimize(p);
+    video.deallocate(p, block);
+  }
+  state.counters["cuda_allocations"] = static_cast<double>(pinned.stats().allocations);
+}
+
 void pinned_alloc_cuda(benchmark::State& state) {
   for (auto _ : state) {
     void* p = nullptr;
@@ -100,10 +116,13 @@ void copy_from(benchmark::State& state, void* host) {
 }
 
 void h2d_pinned(benchmark::State& state) {
+  // A texture in a video region backed by pinned memory, as a memory_system would place it.
   pmrkit::cuda_pinned_resource pinned;
-  void* host = pinned.allocate(copy_bytes, 4096);
+  pmrkit::region_resource video({.capacity = 2 * copy_bytes, .type = pmrkit::memory_type::video},
+                                &pinned);
+  void* host = video.allocate(copy_bytes);
   copy_from(state, host);
-  pinned.deallocate(host, copy_bytes, 4096);
+  video.deallocate(host, copy_bytes);
 }
 
 void h2d_registered(benchmark::State& state) {
@@ -157,6 +176,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("registered_upstream", "default resource");
 #endif
   benchmark::RegisterBenchmark("pinned_alloc/pmrkit_pool", pinned_alloc_pool);
+  benchmark::RegisterBenchmark("pinned_alloc/pmrkit_region", pinned_alloc_region);
   benchmark::RegisterBenchmark("pinned_alloc/cudaHostAlloc", pinned_alloc_cuda);
   benchmark::RegisterBenchmark("h2d_copy_64MiB/pinned", h2d_pinned)->UseRealTime();
   benchmark::RegisterBenchmark("h2d_copy_64MiB/registered", h2d_registered)->UseRealTime();
