@@ -127,14 +127,10 @@ void cuda_pinned_resource::do_deallocate(void* p, std::size_t bytes, std::size_t
       f.bytes_pinned -= taken.block->extent;
     }
   }
-  if (taken.problem) {  // reported outside the lock: a handler may call the resource
-    taken.problem->resource_name = name_;
-    report_violation(*taken.problem);
-    return;
-  }
-  if (!taken.block) return;
+  const auto block = detail::settle(taken, name_);
+  if (!block) return;
   // Outside the lock: cudaFreeHost synchronises with the device and may take a while.
-  if (cudaFreeHost(taken.block->base) != cudaSuccess) (void)cudaGetLastError();
+  if (cudaFreeHost(block->base) != cudaSuccess) (void)cudaGetLastError();
 }
 
 }  // namespace pmrkit

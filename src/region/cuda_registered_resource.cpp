@@ -199,16 +199,12 @@ void cuda_registered_resource::do_deallocate(void* p, std::size_t bytes, std::si
       f.bytes_registered -= taken.block->extent;
     }
   }
-  if (taken.problem) {  // reported outside the lock: a handler may call the resource
-    taken.problem->resource_name = name_;
-    report_violation(*taken.problem);
-    return;
-  }
-  if (!taken.block) return;
+  const auto block = detail::settle(taken, name_);
+  if (!block) return;
   // Outside the table's lock: unregistering waits for the device and may take a while.
   if (cudaHostUnregister(p) != cudaSuccess) (void)cudaGetLastError();
   const std::lock_guard upstream_lock(state_->upstream_mutex);
-  upstream_->deallocate(p, taken.block->extent, taken.block->upstream_alignment);
+  upstream_->deallocate(p, block->extent, block->upstream_alignment);
 }
 
 }  // namespace pmrkit

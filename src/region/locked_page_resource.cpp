@@ -161,12 +161,8 @@ void locked_page_resource::do_deallocate(void* p, std::size_t bytes, std::size_t
       stats_.bytes_locked -= block.extent;
     }
   }
-  if (taken.problem) {
-    taken.problem->resource_name = name_;
-    report_violation(*taken.problem);
-    return;
-  }
-  if (taken.block) give_back(p, taken.block->extent, taken.block->alignment);
+  if (const auto block = detail::settle(taken, name_))
+    give_back(p, block->extent, block->alignment);
 }
 
 void locked_page_resource::release() noexcept {

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 
 namespace pmrkit::detail {
@@ -34,6 +35,19 @@ struct page_take {
   std::optional<page_block> block;
   std::optional<violation> problem;  ///< resource_name left empty: the caller fills it in
 };
+
+/// After page_map::take, outside the lock: reports the misuse it found, naming the resource
+/// (a violation handler may call the resource back), and returns the block to give back, if
+/// any.
+[[nodiscard]] inline std::optional<page_block> settle(page_take& taken,
+                                                      std::string_view resource_name) {
+  if (taken.problem) {
+    taken.problem->resource_name = resource_name;
+    report_violation(*taken.problem);
+    return std::nullopt;
+  }
+  return taken.block;
+}
 
 class page_map {
  public:

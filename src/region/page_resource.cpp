@@ -148,12 +148,7 @@ void page_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignm
       if (block.huge) stats_.huge_page_bytes -= block.extent;
     }
   }
-  if (taken.problem) {
-    taken.problem->resource_name = name_;
-    report_violation(*taken.problem);
-    return;
-  }
-  if (taken.block) detail::os::release(p, taken.block->extent);
+  if (const auto block = detail::settle(taken, name_)) detail::os::release(p, block->extent);
 }
 
 void page_resource::release() noexcept {
