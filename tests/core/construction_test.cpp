@@ -11,6 +11,7 @@
 #include <pmr/buddy/buddy_resource.hpp>
 #include <pmr/decorator/budget_resource.hpp>
 #include <pmr/decorator/fallback_resource.hpp>
+#include <pmr/decorator/guarded_resource.hpp>
 #include <pmr/decorator/pressure_resource.hpp>
 #include <pmr/decorator/size_router_resource.hpp>
 #include <pmr/decorator/statistics_resource.hpp>
@@ -63,6 +64,7 @@ static_assert(constructible_the_six_ways<pmrkit::pressure_resource, pmrkit::pres
 static_assert(
     constructible_the_six_ways<pmrkit::locked_page_resource, pmrkit::locked_page_options>);
 static_assert(constructible_the_six_ways<pmrkit::region_resource, pmrkit::region_options>);
+static_assert(constructible_the_six_ways<pmrkit::guarded_resource, pmrkit::guarded_options>);
 // page_resource has no upstream (the OS is its memory): `T r;`, `T r(options)`, `T r({})`.
 static_assert(std::is_default_constructible_v<pmrkit::page_resource> &&
               std::is_constructible_v<pmrkit::page_resource, pmrkit::page_options> &&
@@ -209,6 +211,14 @@ TEST(Construction, BudgetResourceTheSixWays) {
   EXPECT_EQ(c.limit(), 10U);
   EXPECT_EQ(e.limit(), 0U);
   EXPECT_EQ(g.name(), "g");
+}
+
+TEST(Construction, GuardedResourceTheSixWays) {
+  expect_the_six_ways<pmrkit::guarded_resource>(
+      pmrkit::guarded_options{.position = pmrkit::guard_position::before, .name = "c"});
+  pmrkit::guarded_resource e({});
+  EXPECT_EQ(e.position(), pmrkit::guard_position::after);
+  EXPECT_EQ(e.name(), "guarded");
 }
 
 TEST(Construction, StatisticsResourceTheSixWays) {
