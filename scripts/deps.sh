@@ -10,6 +10,7 @@ packages=(
   libboost1.81-dev libboost-container1.81-dev libboost-json1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libfoonathan-memory-dev libmimalloc-dev
+  g++-mingw-w64-x86-64-posix wine64
 )
 
 # Conan, the Python package: a 2.x release, installed with pip into the

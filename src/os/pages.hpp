@@ -4,7 +4,8 @@
 // the page sources (page_resource: map, map_huge, prefault; locked_page_resource: lock, unlock,
 // lock_limit, locked_bytes) use it, so it only speaks in pages and says nothing of arenas or
 // resources. One implementation per OS: pages_posix.cpp (mmap, mprotect, madvise, mlock, munmap)
-// and pages_windows.cpp (VirtualAlloc, VirtualLock, VirtualFree); CMake compiles the one for the
+// and pages_windows.cpp (VirtualAlloc, VirtualFree, VirtualLock; no huge pages, no shared
+// mappings, no locked_bytes: see each function); CMake compiles the one for the
 // platform on every UNIX or WIN32 system (PMRKIT_ENABLE_VIRTUAL only decides whether
 // vmem_arena_resource uses it).
 //
@@ -45,6 +46,11 @@ void decommit(void* p, std::size_t bytes) noexcept;
 /// Gives back a whole reservation: `p` and `bytes` as reserve() took them.
 void release(void* p, std::size_t bytes) noexcept;
 
+#ifndef _WIN32
+// map_shared, map_at and reserve_near: POSIX only (file descriptors, fork, MAP_FIXED). Their one
+// user, the shared-memory family, is built only on POSIX systems, so pages_windows.cpp does not
+// define them and Windows code cannot call them.
+
 /// Maps `bytes` of the shared memory object or file open as `fd` (from its
 /// start, readable and writable, shared with every process that maps it), or
 /// with fd == -1 a new anonymous shared mapping that the children this
@@ -63,6 +69,7 @@ void release(void* p, std::size_t bytes) noexcept;
 /// Reserves `bytes` of inaccessible address space at `hint` if it is free,
 /// else wherever the OS puts it; nullptr when it refuses. POSIX only.
 [[nodiscard]] void* reserve_near(void* hint, std::size_t bytes) noexcept;
+#endif
 
 /// Asks for [p, p + bytes) to be backed by huge pages where they fit. A hint:
 /// returns false when the OS does not support it or refuses.

@@ -11,7 +11,11 @@
 #include <limits>
 #include <stdexcept>
 
+#ifdef _WIN32
+#include <stdlib.h>  // _environ
+#else
 #include <unistd.h>  // environ
+#endif
 
 namespace pmrkit {
 
@@ -242,7 +246,12 @@ memory_system_config memory_system_config::from_environment() {
   }
   // PMRKIT_REGION_<NAME>: the region named <name> in lower case.
   constexpr std::string_view prefix = "PMRKIT_REGION_";
-  for (char** entry = ::environ; entry != nullptr && *entry != nullptr; ++entry) {
+#ifdef _WIN32
+  char** const environment = _environ;  // the CRT's narrow copy of the environment
+#else
+  char** const environment = ::environ;
+#endif
+  for (char** entry = environment; entry != nullptr && *entry != nullptr; ++entry) {
     const std::string_view variable(*entry);
     if (!variable.starts_with(prefix)) continue;
     const std::size_t equals = variable.find('=');

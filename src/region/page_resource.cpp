@@ -122,6 +122,14 @@ void* page_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   }
   if (log_fallback) {
     std::string message = "'";
+#ifdef _WIN32
+    // The Windows page layer never maps large pages (they need SeLockMemoryPrivilege).
+    (void)huge_error;
+    message.append(name_).append(
+        "': no explicit huge pages for a request of " + std::to_string(extent) +
+        " bytes (Windows: large pages are not used); using the system's pages instead, for this "
+        "and any later such request (stats().huge_fallbacks counts them)");
+#else
     message.append(name_).append(
         "': no explicit huge pages for a request of " + std::to_string(extent) +
         " bytes (mmap "
@@ -129,6 +137,7 @@ void* page_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
         std::generic_category().message(huge_error) +
         "; see /proc/sys/vm/nr_hugepages); using transparent huge pages instead, for this and "
         "any later such request (stats().huge_fallbacks counts them)");
+#endif
     log(log_level::warning, message);
   }
   return p;

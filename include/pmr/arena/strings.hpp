@@ -18,6 +18,8 @@
 //   assert(head == "abc" && line == "user.name=42" && line.data()[line.size()] == '\0');
 #pragma once
 
+#include <pmr/core/attributes.hpp>
+
 #include <cstddef>
 #include <memory_resource>
 #include <string_view>
@@ -36,7 +38,6 @@ namespace pmrkit {
 /// std::invalid_argument when `format` is malformed (vsnprintf fails), and
 /// what allocate throws.
 [[nodiscard]] std::string_view format_string(std::pmr::memory_resource& resource,
-                                             const char* format, ...)
-    __attribute__((format(printf, 2, 3)));
+                                             const char* format, ...) PMRKIT_PRINTF_FORMAT(2, 3);
 
 }  // namespace pmrkit

@@ -1,0 +1,29 @@
+// Compiler attributes that not every compiler spells the same way, as macros.
+//
+// pmrkit's headers are compiled by GCC and Clang (Linux, mingw-w64) and are meant to compile
+// with MSVC: GNU `__attribute__` goes through these macros, which expand to nothing where the
+// compiler has no equivalent.
+//
+// Thread safety: preprocessor macros.
+//
+// Example:
+//   // At namespace scope: void log_line(const char* format, ...) PMRKIT_PRINTF_FORMAT(1, 2);
+//   pmrkit::chunked_arena_resource arena;
+//   // format_string is declared with PMRKIT_PRINTF_FORMAT: a wrong argument type is a warning.
+//   std::string_view line = pmrkit::format_string(arena, "%zu pages", std::size_t{4});
+//   assert(line == "4 pages");
+#pragma once
+
+/// Checks the arguments of a printf-style function against its format string: `format_index`
+/// and `first_argument` count parameters from 1 (`this` counts in members). GCC and Clang only.
+/// mingw-w64 checks the GNU dialect (gnu_printf): pmrkit formats with libstdc++'s vsnprintf,
+/// which is mingw's C99 one there (__USE_MINGW_ANSI_STDIO), not the Microsoft runtime's.
+#if defined(__MINGW32__) && defined(__GNUC__)
+#define PMRKIT_PRINTF_FORMAT(format_index, first_argument) \
+  __attribute__((format(gnu_printf, format_index, first_argument)))
+#elif defined(__GNUC__) || defined(__clang__)
+#define PMRKIT_PRINTF_FORMAT(format_index, first_argument) \
+  __attribute__((format(printf, format_index, first_argument)))
+#else
+#define PMRKIT_PRINTF_FORMAT(format_index, first_argument)
+#endif
