@@ -60,6 +60,19 @@ Node* sort_list(Node* head, Key key) noexcept {
   return merged;
 }
 
+// Under ASan: poisons or unpoisons the link word of every block of the free list `head`.
+void set_links_poisoned([[maybe_unused]] free_block* head,
+                        [[maybe_unused]] bool poisoned) noexcept {
+#if PMRKIT_HAS_ASAN
+  while (head != nullptr) {
+    revive(head, sizeof(free_block));
+    free_block* next = head->next;
+    if (poisoned) poison(head, sizeof(free_block));
+    head = next;
+  }
+#endif
+}
+
 }  // namespace
 
 std::size_t blocks_fitting(const block_pool_layout& layout, std::size_t bytes) noexcept {
@@ -204,12 +217,8 @@ bool block_pool::check_deallocate(const void* p, std::string_view name, std::siz
 
 void block_pool::spill() noexcept {
   const std::size_t moved = held_ / 2;
-  for (std::size_t i = 0; i < moved; ++i) {
-    auto* block = static_cast<free_block*>(magazine_[i]);
-    revive(block, sizeof(free_block));
-    block->next = free_;
-    free_ = block;
-  }
+  for (std::size_t i = 0; i < moved; ++i)
+    push_free(static_cast<free_block*>(magazine_[i]));
   std::copy(magazine_ + moved, magazine_ + held_, magazine_);
   held_ -= moved;
   listed_ += moved;
@@ -217,10 +226,7 @@ void block_pool::spill() noexcept {
 
 void block_pool::empty_magazine() noexcept {
   while (held_ != 0) {
-    auto* block = static_cast<free_block*>(magazine_[--held_]);
-    revive(block, sizeof(free_block));
-    block->next = free_;
-    free_ = block;
+    push_free(static_cast<free_block*>(magazine_[--held_]));
     ++listed_;
   }
 }
@@ -228,6 +234,8 @@ void block_pool::empty_magazine() noexcept {
 std::size_t block_pool::shrink() noexcept {
   if (chunks_ == nullptr) return 0;
   empty_magazine();
+  // Sorting and unlinking read and write the free blocks' links: unpoisoned until the end.
+  set_links_poisoned(free_, false);
   const std::size_t size = layout_.block_size;
   // Blocks not carved yet are free: the rest of the carving chunk and every chunk after it.
   const std::size_t uncarved = static_cast<std::size_t>(limit_ - cursor_) / size;
@@ -294,6 +302,7 @@ std::size_t block_pool::shrink() noexcept {
   if (carving != carving_) cursor_ = limit_ = nullptr;  // the carving chunk went back
   carving_ = carving;
   last_found_ = nullptr;
+  set_links_poisoned(free_, true);
   return returned;
 }
 

@@ -29,6 +29,19 @@ struct batch {
 };
 static_assert(sizeof(batch) <= size_classes::min_size);
 
+// The next batch after `given`, its word poisoned (under ASan) but for the read.
+batch* read_next_batch(batch* given) noexcept {
+  revive(&given->next_batch, sizeof given->next_batch);
+  batch* next = given->next_batch;
+  poison(&given->next_batch, sizeof given->next_batch);
+  return next;
+}
+void write_next_batch(batch* given, batch* next) noexcept {
+  revive(&given->next_batch, sizeof given->next_batch);
+  given->next_batch = next;
+  poison(&given->next_batch, sizeof given->next_batch);
+}
+
 }  // namespace
 
 /// A class's shared blocks: its chunks, and the batches thread caches gave back.
@@ -146,7 +159,7 @@ void destroy_depots(concurrent_pool_depot* depots, std::size_t count) noexcept {
 // Puts the blocks of the list `head` back on `depot`'s pool (its mutex held).
 void return_blocks(concurrent_pool_depot& depot, free_block* head) noexcept {
   while (head != nullptr) {
-    free_block* next = head->next;  // before deallocate overwrites it
+    free_block* next = read_link(head);  // before deallocate overwrites it
     depot.pool.deallocate(head);
     head = next;
   }
@@ -247,7 +260,7 @@ void* concurrent_pool_resource::allocate_from_class(std::size_t index) {
   }
   detail::concurrent_cache_bin& bin = bins[index];
   if (bin.head == nullptr) refill(index, bin);
-#if PMRKIT_CHECKED
+#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
   detail::revive(bin.head, classes::class_size(index));
 #endif
   return bin.pop();
@@ -257,7 +270,7 @@ void concurrent_pool_resource::refill(std::size_t index, detail::concurrent_cach
   detail::concurrent_pool_depot& depot = depots_[index];
   std::unique_lock lock(depot.mutex);
   if (detail::batch* taken = depot.batches) {
-    depot.batches = taken->next_batch;
+    depot.batches = detail::read_next_batch(taken);
     --depot.batch_count;
     lock.unlock();
     bin.head = &taken->first;
@@ -279,9 +292,12 @@ void concurrent_pool_resource::refill(std::size_t index, detail::concurrent_cach
     ++carved;
   }
   lock.unlock();
-#if PMRKIT_CHECKED
-  for (detail::free_block* block = head; block != nullptr; block = block->next)
+#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
+  for (detail::free_block* block = head; block != nullptr;) {
+    detail::free_block* next = block->next;  // before the block is poisoned
     retire_cached(block, index);
+    block = next;
+  }
 #endif
   bin.head = head;
   detail::set_count(bin, carved);
@@ -327,7 +343,7 @@ void concurrent_pool_resource::deallocate_to_class(void* p, std::size_t index) n
   }
   detail::concurrent_cache_bin& bin = bins[index];
   if (bin.count.load(std::memory_order_relaxed) >= bin.capacity) give_back_half(index, bin);
-#if PMRKIT_CHECKED
+#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
   retire_cached(p, index);
 #endif
   bin.push(p);
@@ -340,12 +356,12 @@ void concurrent_pool_resource::give_back_half(std::size_t index,
   const std::uint32_t kept = bin.capacity - depot.batch_size;
   detail::free_block* last_kept = bin.head;
   for (std::uint32_t i = 1; i < kept; ++i)
-    last_kept = last_kept->next;
-  auto* given = reinterpret_cast<detail::batch*>(last_kept->next);
-  last_kept->next = nullptr;
+    last_kept = detail::read_link(last_kept);
+  auto* given = reinterpret_cast<detail::batch*>(detail::read_link(last_kept));
+  detail::write_link(last_kept, nullptr);
   detail::set_count(bin, kept);
   const std::lock_guard lock(depot.mutex);
-  given->next_batch = depot.batches;
+  detail::write_next_batch(given, depot.batches);
   depot.batches = given;
   ++depot.batch_count;
 }
@@ -383,8 +399,8 @@ bool concurrent_pool_resource::check_deallocate(void* p, std::size_t bytes, std:
   // searched).
   const detail::concurrent_pool_slot& slot = detail::concurrent_pool_last_used;
   if (!free && slot.id == id_) {
-    for (const detail::free_block* block = slot.bins[index].head; block != nullptr && !free;
-         block = block->next) {
+    for (detail::free_block* block = slot.bins[index].head; block != nullptr && !free;
+         block = detail::read_link(block)) {
       free = block == p;
     }
   }
@@ -484,7 +500,7 @@ std::size_t concurrent_pool_resource::shrink() noexcept {
     detail::concurrent_pool_depot& depot = depots_[i];
     const std::lock_guard lock(depot.mutex);
     while (detail::batch* given = depot.batches) {
-      depot.batches = given->next_batch;  // before its block is freed
+      depot.batches = detail::read_next_batch(given);  // before its block is freed
       detail::return_blocks(depot, &given->first);
     }
     depot.batch_count = 0;

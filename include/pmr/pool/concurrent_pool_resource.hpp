@@ -40,8 +40,11 @@
 // `foreign_pointer` violation, and a block freed with a size of another class
 // a `size_mismatch`. A double free is reported when the block is free in its
 // class's chunks or still in the freeing thread's cache, not when it sits in
-// another thread's cache or a depot batch. Free blocks are filled and
-// poisoned for AddressSanitizer (but for their first two words, the links).
+// another thread's cache or a depot batch. Free blocks are filled (but for
+// their first two words, the links). In checked builds and under
+// AddressSanitizer free blocks, in thread caches, depot batches and chunks
+// alike, are poisoned for ASan, links included (unpoisoned only around the
+// resource's own accesses to them), so any use of a freed block is reported.
 //
 // Thread safety: allocate, deallocate, shrink, stats, class_stats and owns
 // may be called from any thread at once. release() (and the destructor) only
@@ -126,7 +129,8 @@ class concurrent_pool_resource;
 
 namespace detail {
 
-/// One class of one thread's cache: a free list and its length. Only the
+/// One class of one thread's cache: a free list and its length; under ASan
+/// the blocks on it are poisoned, their links too (core/poison.hpp). Only the
 /// owning thread writes it (and release(), when no thread uses the resource);
 /// stats() reads `count` from other threads, hence a relaxed atomic, which
 /// compiles to plain loads and stores.
@@ -135,7 +139,7 @@ struct concurrent_cache_bin {
   std::atomic<std::uint32_t> count{0};  // written by the owning thread only; read by stats()
   std::uint32_t capacity = 0;
 
-  /// The newest block; the bin must not be empty.
+  /// The newest block; the bin must not be empty, and its head unpoisoned.
   [[nodiscard]] free_block* pop() noexcept {
     free_block* block = head;
     head = block->next;
@@ -144,7 +148,7 @@ struct concurrent_cache_bin {
   }
   void push(void* p) noexcept {
     auto* block = static_cast<free_block*>(p);
-    block->next = head;
+    write_link(block, head);
     head = block;
     count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -246,7 +250,7 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
         const std::size_t index = detail::size_classes::index_of(bytes);
         detail::concurrent_cache_bin& bin = slot.bins[index];
         if (bin.head != nullptr) [[likely]] {
-#if PMRKIT_CHECKED
+#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
           detail::revive(bin.head, detail::size_classes::class_size(index));
 #endif
           return bin.pop();
@@ -265,7 +269,7 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
       if (slot.id == id_) [[likely]] {
         detail::concurrent_cache_bin& bin = slot.bins[index];
         if (bin.count.load(std::memory_order_relaxed) < bin.capacity) [[likely]] {
-#if PMRKIT_CHECKED
+#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
           retire_cached(p, index);
 #endif
           bin.push(p);
@@ -304,11 +308,14 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
   void destroy_caches() noexcept;
 #if PMRKIT_CHECKED
   bool check_deallocate(void* p, std::size_t bytes, std::size_t alignment, std::size_t index) const;
-  // A free block in a cache or batch: poisoned but for its two link words.
+#endif
+#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
+  // A block going to a cache or batch: filled but for its two link words, and poisoned whole.
   static void retire_cached(void* p, std::size_t index) noexcept {
     constexpr std::size_t links = 2 * sizeof(void*);
     detail::retire(static_cast<std::byte*>(p) + links,
                    detail::size_classes::class_size(index) - links);
+    detail::poison(p, links);
   }
 #endif
 

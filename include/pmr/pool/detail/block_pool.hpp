@@ -26,7 +26,11 @@
 //
 // In checked builds each chunk carries a bitmap of blocks in use, so a
 // foreign pointer or a double free is reported as a violation, and free
-// blocks are filled and poisoned for AddressSanitizer (but for the link word).
+// blocks are filled with `retired_fill`. In checked builds and under
+// AddressSanitizer free blocks are poisoned (core/poison.hpp), the link word
+// too: the pool unpoisons a link only around its own read or write of it, so
+// any use of a free block by its last owner is reported by ASan. Builds
+// neither checked nor under ASan do none of this.
 //
 // pool_resource uses one block_pool; multipool_resource and
 // concurrent_pool_resource one per size class.
@@ -58,6 +62,20 @@ namespace pmrkit::detail {
 struct free_block {
   free_block* next;
 };
+
+/// The link of free block `block`, its link word poisoned (under ASan) but for the read.
+[[nodiscard]] inline free_block* read_link(free_block* block) noexcept {
+  revive(block, sizeof(free_block));
+  free_block* next = block->next;
+  poison(block, sizeof(free_block));
+  return next;
+}
+/// Sets the link of free block `block`, its link word poisoned (under ASan) but for the write.
+inline void write_link(free_block* block, free_block* next) noexcept {
+  revive(block, sizeof(free_block));
+  block->next = next;
+  poison(block, sizeof(free_block));
+}
 
 /// The shape of a block_pool's blocks and chunks.
 struct block_pool_layout {
@@ -221,6 +239,11 @@ class block_pool {
   void spill() noexcept;
   /// Moves the whole magazine to the free list.
   void empty_magazine() noexcept;
+  /// Puts free block `block` at the head of the free list (its link word stays poisoned).
+  void push_free(free_block* block) noexcept {
+    write_link(block, free_);
+    free_ = block;
+  }
 
   static constexpr std::size_t magazine_capacity = 32;
 
