@@ -22,6 +22,7 @@
 #include <pmr/buddy/buddy_resource.hpp>
 #include <pmr/cache/lru_cache.hpp>
 #include <pmr/core/align.hpp>
+#include <pmr/core/attributes.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/error.hpp>
 #include <pmr/core/literals.hpp>
@@ -32,6 +33,7 @@
 #include <pmr/core/violation.hpp>
 #include <pmr/decorator/budget_resource.hpp>
 #include <pmr/decorator/fallback_resource.hpp>
+#include <pmr/decorator/guarded_resource.hpp>
 #include <pmr/decorator/pressure_resource.hpp>
 #include <pmr/decorator/size_router_resource.hpp>
 #include <pmr/decorator/statistics_resource.hpp>
