@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # libstdc++'s std::pmr tests for unsynchronized_pool_resource, synchronized_pool_resource and
-# monotonic_buffer_resource, run against pmrkit's drop-ins (multipool_resource,
-# concurrent_pool_resource, chunked_arena_resource). tests/stdlib/README.md says what is
-# changed and why. Nothing third-party is committed or downloaded but a Debian package:
-#   1. gcc-12-source is installed with apt-get when missing (as root; else the command is shown);
-#   2. the tests and the testsuite headers they include are extracted into build/stdlib/src;
+# monotonic_buffer_resource, and libc++'s pool resource tests, run against pmrkit's drop-ins
+# (multipool_resource, concurrent_pool_resource, chunked_arena_resource). tests/stdlib/README.md
+# says what is changed and why. Nothing third-party is committed; what is downloaded comes from
+# Debian's archive through apt-get:
+#   1. gcc-12-source is installed with apt-get when missing (as root; else the command is shown),
+#      and llvm-toolchain-16's source package is fetched with apt-get source (no install);
+#   2. the tests and the helper headers they include are extracted into build/stdlib/src;
 #   3. tests/stdlib/rename.sed renames the resources, tests/stdlib/patches/<family>/<test>.patch
-#      adapts the rest (dropped checks are deleted or #if 0'd, each with a reason);
+#      adapts the rest (a dropped check is #if 0'd, a changed one commented, each with a reason);
 #   4. tests/stdlib (CMake) builds one program per test over pmrkit; ctest runs them.
 # Run by .ci/run; by hand: bash scripts/stdlib_tests.sh
 set -euo pipefail
@@ -46,6 +48,34 @@ cp "$testsuite"/util/testsuite_*.h "$out/src/util/"
 for family in "${families[@]}"; do
   cp -r "$testsuite/20_util/$family" "$out/src/"
   sed -i -f tests/stdlib/rename.sed "$out/src/$family"/*.cc
+done
+rm -rf "$out/extract"
+
+# libc++'s pool tests (libcxx/test/std/utilities/utility/mem.res/mem.res.pool) come from Debian
+# 12's llvm-toolchain-16 source package (libc++ 14, Debian's default, has no pool resources),
+# fetched by apt-get source through a deb-src list of this script's own in build/stdlib/apt
+# (the system's apt sources are left alone) and kept in build/stdlib/llvm for the next run.
+apt_dir="$root/$out/apt"
+apt_options=(-q -o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+  -o "Dir::State::Lists=$apt_dir/lists")
+if ! ls "$out"/llvm/llvm-toolchain-16_*.orig.tar.xz >/dev/null 2>&1; then
+  mkdir -p "$apt_dir/lists/partial" "$out/llvm"
+  echo "deb-src http://deb.debian.org/debian bookworm main" >"$apt_dir/sources.list"
+  echo "stdlib_tests: downloading Debian's llvm-toolchain-16 source package (about 136 MB)"
+  apt-get "${apt_options[@]}" update
+  (cd "$out/llvm" && apt-get "${apt_options[@]}" source --download-only llvm-toolchain-16)
+fi
+llvm_tarball=$(ls "$out"/llvm/llvm-toolchain-16_*.orig.tar.xz | head -n 1)
+mkdir -p "$out/extract" "$out/src/libcxx/support"
+echo "stdlib_tests: extracting libc++'s tests from $llvm_tarball"
+tar -xJf "$llvm_tarball" -C "$out/extract" --wildcards \
+  "*/libcxx/test/std/utilities/utility/mem.res/mem.res.pool/*" \
+  "*/libcxx/test/support/count_new.h" "*/libcxx/test/support/test_macros.h"
+libcxx=$(echo "$out"/extract/*/libcxx/test)
+cp "$libcxx"/support/count_new.h "$libcxx"/support/test_macros.h "$out/src/libcxx/support/"
+for dir in "$libcxx"/std/utilities/utility/mem.res/mem.res.pool/*/; do
+  cp -r "$dir" "$out/src/libcxx/"
+  sed -i -f tests/stdlib/rename.sed "$out/src/libcxx/$(basename "$dir")"/*.cpp
 done
 rm -rf "$out/extract"
 
