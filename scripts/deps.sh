@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pmrkit needs to build, test and benchmark, and
+# Installs the Debian packages pmrkit needs to build, test, fuzz (clang, libFuzzer's runtime
+# in libclang-rt-14-dev) and benchmark, and
 # Conan 2 from PyPI (scripts/conan.sh packages pmrkit with it). As root it runs
 # apt-get and pip; otherwise it prints the exact commands and stops.
-# Sourced or run by scripts/demo.sh, scripts/test.sh and .ci/run.
+# Sourced or run by scripts/demo.sh, scripts/test.sh, scripts/fuzz.sh and .ci/run.
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libfoonathan-memory-dev libmimalloc-dev
   g++-mingw-w64-x86-64-posix wine64
+  clang libclang-rt-14-dev
 )
 
 # Conan, the Python package: a 2.x release, installed with pip into the

@@ -1,0 +1,31 @@
+// Fuzzes concurrent_pool_resource, single-threaded, against the model
+// (fuzz_harness.hpp): chunk, largest pool and cache sizes from the input,
+// release and shrink.
+#include "fuzz_harness.hpp"
+
+#include <pmr/pool/concurrent_pool_resource.hpp>
+
+namespace {
+
+struct concurrent_pool_subject {
+  static constexpr bool lifo = false;
+  pmrkit::concurrent_pool_resource pools;
+
+  static pmrkit::concurrent_pool_options options(pmrkit::fuzz::fuzz_input& in) {
+    pmrkit::concurrent_pool_options o;
+    o.max_blocks_per_chunk = in.range(0, 4096);
+    o.largest_required_pool_block = in.range(0, std::size_t{1} << 20);
+    o.cache_bytes_per_class = in.range(0, std::size_t{256} << 10);
+    return o;
+  }
+  concurrent_pool_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)
+      : pools(options(in), upstream) {}
+  std::pmr::memory_resource& resource() { return pools; }
+  [[nodiscard]] std::size_t least_alignment() const { return 1; }
+  void release() { pools.release(); }
+  std::size_t shrink() { return pools.shrink(); }
+};
+
+}  // namespace
+
+PMRKIT_FUZZ_SUBJECT(concurrent_pool_subject)

@@ -1,0 +1,51 @@
+// Fuzzes stack_resource against the model (fuzz_harness.hpp): LIFO frees of
+// the newest block only, stack scopes, checkpoint/rewind, reset, release,
+// shrink, option values from the input.
+#include "fuzz_harness.hpp"
+
+#include <pmr/arena/stack_resource.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace {
+
+struct stack_subject {
+  static constexpr bool lifo = true;
+  pmrkit::stack_resource stack;
+  std::vector<std::unique_ptr<pmrkit::stack_scope>> scopes;
+
+  static pmrkit::stack_options options(pmrkit::fuzz::fuzz_input& in) {
+    pmrkit::stack_options o;
+    o.initial_chunk_size = in.range(256, 65536);
+    o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
+    o.growth_factor = in.range(1, 16);
+    o.alignment = in.power_of_two(0, 12);
+    return o;
+  }
+  stack_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)
+      : stack(options(in), upstream) {}
+  std::pmr::memory_resource& resource() { return stack; }
+  [[nodiscard]] std::size_t least_alignment() const { return stack.options().alignment; }
+  void close_all_scopes() {
+    while (!scopes.empty())
+      scopes.pop_back();  // innermost first
+  }
+  void reset() {
+    close_all_scopes();
+    stack.reset();
+  }
+  void release() {
+    close_all_scopes();
+    stack.release();
+  }
+  std::size_t shrink() { return stack.shrink(); }
+  pmrkit::arena_checkpoint checkpoint() { return stack.checkpoint(); }
+  void rewind(const pmrkit::arena_checkpoint& marker) { stack.rewind(marker); }
+  void open_scope() { scopes.push_back(std::make_unique<pmrkit::stack_scope>(stack)); }
+  void close_scope() { scopes.pop_back(); }
+};
+
+}  // namespace
+
+PMRKIT_FUZZ_SUBJECT(stack_subject)
