@@ -211,7 +211,8 @@ void stack_resource::rewind(const arena_checkpoint& marker) {
   note_peak();
   const detail::bump_chain::position at = chain_.tell();
   if (to.chunk == at.chunk) {
-    chain_.rewind_in_chunk(to.cursor);  // the frame-loop case: no walk
+    // The frame-loop case: no walk. No chunk yet (a stack that never allocated): nothing to do.
+    if (at.chunk != nullptr) chain_.rewind_in_chunk(to.cursor);
   } else {
     chain_.rewind_to(to);
   }

@@ -808,4 +808,17 @@ TEST(StackConstruction, TheSixWays) {
                std::invalid_argument);
 }
 
+// Found by the stack's fuzz harness (fuzz/regressions/stack/scope-on-empty-stack): a scope
+// or a rewind on a stack that had never allocated dereferenced its missing chunk.
+TEST(StackResource, AScopeOnAStackThatNeverAllocatedRewindsNothing) {
+  pmrkit::test_resource upstream("upstream");
+  pmrkit::stack_resource stack({}, &upstream);
+  { const pmrkit::stack_scope scope(stack); }
+  stack.rewind(stack.checkpoint());
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+  void* p = stack.allocate(64);  // and it still works
+  stack.deallocate(p, 64);
+}
+
 }  // namespace
