@@ -6,29 +6,18 @@
 
 namespace {
 
-struct chunked_arena_subject {
-  static constexpr bool lifo = false;
-  pmrkit::chunked_arena_resource arena;
+pmrkit::chunked_arena_options options_from(pmrkit::fuzz::fuzz_input& in) {
+  pmrkit::chunked_arena_options o;
+  o.initial_chunk_size = in.range(256, 65536);
+  o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
+  o.growth_factor = in.range(1, 16);
+  o.alignment = in.power_of_two(0, 12);  // above max_align_t and up to the page size
+  if ((in.u8() & 3) == 0) o.size_limit = in.range(0, std::size_t{1} << 20);
+  return o;
+}
 
-  static pmrkit::chunked_arena_options options(pmrkit::fuzz::fuzz_input& in) {
-    pmrkit::chunked_arena_options o;
-    o.initial_chunk_size = in.range(256, 65536);
-    o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
-    o.growth_factor = in.range(1, 16);
-    o.alignment = in.power_of_two(0, 12);  // above max_align_t and up to the page size
-    if ((in.u8() & 3) == 0) o.size_limit = in.range(0, std::size_t{1} << 20);
-    return o;
-  }
-  chunked_arena_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)
-      : arena(options(in), upstream) {}
-  std::pmr::memory_resource& resource() { return arena; }
-  [[nodiscard]] std::size_t least_alignment() const { return arena.options().alignment; }
-  void reset() { arena.reset(); }
-  void release() { arena.release(); }
-  std::size_t shrink() { return arena.shrink(); }
-  pmrkit::arena_checkpoint checkpoint() { return arena.checkpoint(); }
-  void rewind(const pmrkit::arena_checkpoint& marker) { arena.rewind(marker); }
-};
+using chunked_arena_subject =
+    pmrkit::fuzz::resource_subject<pmrkit::chunked_arena_resource, &options_from>;
 
 }  // namespace
 

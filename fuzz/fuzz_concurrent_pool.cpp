@@ -7,24 +7,16 @@
 
 namespace {
 
-struct concurrent_pool_subject {
-  static constexpr bool lifo = false;
-  pmrkit::concurrent_pool_resource pools;
+pmrkit::concurrent_pool_options options_from(pmrkit::fuzz::fuzz_input& in) {
+  pmrkit::concurrent_pool_options o;
+  o.max_blocks_per_chunk = in.range(0, 4096);
+  o.largest_required_pool_block = in.range(0, std::size_t{1} << 20);
+  o.cache_bytes_per_class = in.range(0, std::size_t{256} << 10);
+  return o;
+}
 
-  static pmrkit::concurrent_pool_options options(pmrkit::fuzz::fuzz_input& in) {
-    pmrkit::concurrent_pool_options o;
-    o.max_blocks_per_chunk = in.range(0, 4096);
-    o.largest_required_pool_block = in.range(0, std::size_t{1} << 20);
-    o.cache_bytes_per_class = in.range(0, std::size_t{256} << 10);
-    return o;
-  }
-  concurrent_pool_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)
-      : pools(options(in), upstream) {}
-  std::pmr::memory_resource& resource() { return pools; }
-  [[nodiscard]] std::size_t least_alignment() const { return 1; }
-  void release() { pools.release(); }
-  std::size_t shrink() { return pools.shrink(); }
-};
+using concurrent_pool_subject =
+    pmrkit::fuzz::resource_subject<pmrkit::concurrent_pool_resource, &options_from>;
 
 }  // namespace
 

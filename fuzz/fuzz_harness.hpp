@@ -24,7 +24,8 @@
 // and optionally: reset(), release() (both free every block; a reset() that
 // returns bool says whether it did), shrink() (frees none), checkpoint() / rewind(marker) (frees
 // what came after the marker), open_scope() / close_scope() (a scope stack; closing frees what came
-// after).
+// after). resource_subject<Resource, options_from> is such a subject for a resource whose
+// bulk calls are its own: it forwards exactly the ones the resource has.
 #pragma once
 
 #include <pmr/core/error.hpp>
@@ -34,6 +35,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -583,6 +585,53 @@ int run_one(const std::uint8_t* data, std::size_t size) {
   }
   return 0;
 }
+
+}  // namespace pmrkit::fuzz
+
+namespace pmrkit::fuzz {
+
+/// The subject of a resource built from `options_from(in)` (over the upstream when it takes
+/// one), whose bulk calls are the resource's own: each is there exactly when the resource has it,
+/// so the harness finds the same calls on the subject. The least alignment is the options'
+/// `alignment` where they have one.
+template <class Resource, auto options_from, bool Lifo = false>
+struct resource_subject {
+  static constexpr bool lifo = Lifo;
+  Resource r;
+
+  resource_subject(fuzz_input& in, std::pmr::memory_resource* upstream)
+      : resource_subject(options_from(in), upstream, 0) {}
+  std::pmr::memory_resource& resource() { return r; }
+  [[nodiscard]] std::size_t least_alignment() const {
+    if constexpr (requires { r.options().alignment; }) {
+      return r.options().alignment;
+    } else {
+      return 1;
+    }
+  }
+  void reset() requires requires(Resource& x) { x.reset(); }
+  { r.reset(); }
+  void release() requires requires(Resource& x) { x.release(); }
+  { r.release(); }
+  std::size_t shrink() requires requires(Resource& x) { x.shrink(); }
+  { return r.shrink(); }
+  auto checkpoint() requires requires(Resource& x) { x.checkpoint(); }
+  { return r.checkpoint(); }
+  template <class Marker>
+  void rewind(const Marker& marker) requires requires(Resource& x) {
+    x.rewind(marker);
+  }
+  { r.rewind(marker); }
+
+ private:
+  template <class Options>
+  resource_subject(Options options, std::pmr::memory_resource* upstream, int) requires
+      std::constructible_from<Resource, Options, std::pmr::memory_resource*>
+      : r(options, upstream) {}
+  template <class Options>
+  resource_subject(Options options, std::pmr::memory_resource*, long)  // a root: no upstream
+      : r(options) {}
+};
 
 }  // namespace pmrkit::fuzz
 

@@ -6,23 +6,14 @@
 
 namespace {
 
-struct multipool_subject {
-  static constexpr bool lifo = false;
-  pmrkit::multipool_resource pools;
+pmrkit::multipool_options options_from(pmrkit::fuzz::fuzz_input& in) {
+  pmrkit::multipool_options o;
+  o.max_blocks_per_chunk = in.range(0, 4096);
+  o.largest_required_pool_block = in.range(0, std::size_t{1} << 20);
+  return o;
+}
 
-  static pmrkit::multipool_options options(pmrkit::fuzz::fuzz_input& in) {
-    pmrkit::multipool_options o;
-    o.max_blocks_per_chunk = in.range(0, 4096);
-    o.largest_required_pool_block = in.range(0, std::size_t{1} << 20);
-    return o;
-  }
-  multipool_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)
-      : pools(options(in), upstream) {}
-  std::pmr::memory_resource& resource() { return pools; }
-  [[nodiscard]] std::size_t least_alignment() const { return 1; }
-  void release() { pools.release(); }
-  std::size_t shrink() { return pools.shrink(); }
-};
+using multipool_subject = pmrkit::fuzz::resource_subject<pmrkit::multipool_resource, &options_from>;
 
 }  // namespace
 

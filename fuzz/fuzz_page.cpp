@@ -6,21 +6,13 @@
 
 namespace {
 
-struct page_subject {
-  static constexpr bool lifo = false;
-  pmrkit::page_resource pages;
+pmrkit::page_options options_from(pmrkit::fuzz::fuzz_input& in) {
+  pmrkit::page_options o;
+  o.prefault = (in.u8() & 1) != 0;
+  return o;
+}
 
-  static pmrkit::page_options options(pmrkit::fuzz::fuzz_input& in) {
-    pmrkit::page_options o;
-    o.prefault = (in.u8() & 1) != 0;
-    return o;
-  }
-  page_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* /*upstream*/)
-      : pages(options(in)) {}
-  std::pmr::memory_resource& resource() { return pages; }
-  [[nodiscard]] std::size_t least_alignment() const { return 1; }
-  void release() { pages.release(); }
-};
+using page_subject = pmrkit::fuzz::resource_subject<pmrkit::page_resource, &options_from>;
 
 }  // namespace
 

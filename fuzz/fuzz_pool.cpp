@@ -7,28 +7,19 @@
 
 namespace {
 
-struct pool_subject {
-  static constexpr bool lifo = false;
-  pmrkit::pool_resource pool;
+pmrkit::pool_options options_from(pmrkit::fuzz::fuzz_input& in) {
+  pmrkit::pool_options o;
+  o.block_size = in.range(1, 8192);
+  o.block_alignment = in.power_of_two(0, 12);
+  o.initial_blocks = in.range(1, 64);
+  o.max_blocks_per_chunk = o.initial_blocks * in.range(1, 64);
+  o.growth_factor = in.range(1, 16);
+  o.on_mismatch =
+      (in.u8() & 1) != 0 ? pmrkit::pool_mismatch::reject : pmrkit::pool_mismatch::forward;
+  return o;
+}
 
-  static pmrkit::pool_options options(pmrkit::fuzz::fuzz_input& in) {
-    pmrkit::pool_options o;
-    o.block_size = in.range(1, 8192);
-    o.block_alignment = in.power_of_two(0, 12);
-    o.initial_blocks = in.range(1, 64);
-    o.max_blocks_per_chunk = o.initial_blocks * in.range(1, 64);
-    o.growth_factor = in.range(1, 16);
-    o.on_mismatch =
-        (in.u8() & 1) != 0 ? pmrkit::pool_mismatch::reject : pmrkit::pool_mismatch::forward;
-    return o;
-  }
-  pool_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)
-      : pool(options(in), upstream) {}
-  std::pmr::memory_resource& resource() { return pool; }
-  [[nodiscard]] std::size_t least_alignment() const { return 1; }
-  void release() { pool.release(); }
-  std::size_t shrink() { return pool.shrink(); }
-};
+using pool_subject = pmrkit::fuzz::resource_subject<pmrkit::pool_resource, &options_from>;
 
 }  // namespace
 

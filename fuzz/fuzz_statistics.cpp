@@ -6,21 +6,15 @@
 
 namespace {
 
-struct statistics_subject {
-  static constexpr bool lifo = false;
-  pmrkit::statistics_resource stats;
+pmrkit::statistics_options options_from(pmrkit::fuzz::fuzz_input& in) {
+  pmrkit::statistics_options o;
+  o.threading = (in.u8() & 1) != 0 ? pmrkit::decorator_threading::serialized
+                                   : pmrkit::decorator_threading::concurrent;
+  return o;
+}
 
-  static pmrkit::statistics_options options(pmrkit::fuzz::fuzz_input& in) {
-    pmrkit::statistics_options o;
-    o.threading = (in.u8() & 1) != 0 ? pmrkit::decorator_threading::serialized
-                                     : pmrkit::decorator_threading::concurrent;
-    return o;
-  }
-  statistics_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)
-      : stats(options(in), upstream) {}
-  std::pmr::memory_resource& resource() { return stats; }
-  [[nodiscard]] std::size_t least_alignment() const { return 1; }
-};
+using statistics_subject =
+    pmrkit::fuzz::resource_subject<pmrkit::statistics_resource, &options_from>;
 
 }  // namespace
 

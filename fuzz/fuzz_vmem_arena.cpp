@@ -7,29 +7,18 @@
 
 namespace {
 
-struct vmem_arena_subject {
-  static constexpr bool lifo = false;
-  pmrkit::vmem_arena_resource arena;
+pmrkit::vmem_arena_options options_from(pmrkit::fuzz::fuzz_input& in) {
+  pmrkit::vmem_arena_options o;
+  o.reserve = in.range(4096, std::size_t{64} << 20);
+  o.commit_step = in.range(1, std::size_t{1} << 20);
+  o.retain_on_reset = in.range(0, o.reserve);
+  o.alignment = in.power_of_two(0, 16);  // above the page size too
+  o.huge_pages = (in.u8() & 1) != 0;
+  return o;
+}
 
-  static pmrkit::vmem_arena_options options(pmrkit::fuzz::fuzz_input& in) {
-    pmrkit::vmem_arena_options o;
-    o.reserve = in.range(4096, std::size_t{64} << 20);
-    o.commit_step = in.range(1, std::size_t{1} << 20);
-    o.retain_on_reset = in.range(0, o.reserve);
-    o.alignment = in.power_of_two(0, 16);  // above the page size too
-    o.huge_pages = (in.u8() & 1) != 0;
-    return o;
-  }
-  vmem_arena_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)
-      : arena(options(in), upstream) {}
-  std::pmr::memory_resource& resource() { return arena; }
-  [[nodiscard]] std::size_t least_alignment() const { return arena.options().alignment; }
-  void reset() { arena.reset(); }
-  void release() { arena.release(); }
-  std::size_t shrink() { return arena.shrink(); }
-  pmrkit::arena_checkpoint checkpoint() { return arena.checkpoint(); }
-  void rewind(const pmrkit::arena_checkpoint& marker) { arena.rewind(marker); }
-};
+using vmem_arena_subject =
+    pmrkit::fuzz::resource_subject<pmrkit::vmem_arena_resource, &options_from>;
 
 }  // namespace
 
