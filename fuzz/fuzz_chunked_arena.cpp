@@ -18,6 +18,13 @@ pmrkit::chunked_arena_options options_from(pmrkit::fuzz::fuzz_input& in) {
 
 using chunked_arena_subject =
     pmrkit::fuzz::resource_subject<pmrkit::chunked_arena_resource, &options_from>;
+// The arena's bulk calls reach the harness through the subject.
+static_assert(requires(chunked_arena_subject & s) {
+  s.reset();
+  s.release();
+  s.shrink();
+  s.rewind(s.checkpoint());
+});
 
 }  // namespace
 

@@ -19,6 +19,13 @@ pmrkit::vmem_arena_options options_from(pmrkit::fuzz::fuzz_input& in) {
 
 using vmem_arena_subject =
     pmrkit::fuzz::resource_subject<pmrkit::vmem_arena_resource, &options_from>;
+// The arena's bulk calls reach the harness through the subject.
+static_assert(requires(vmem_arena_subject & s) {
+  s.reset();
+  s.release();
+  s.shrink();
+  s.rewind(s.checkpoint());
+});
 
 }  // namespace
 
