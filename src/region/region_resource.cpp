@@ -173,6 +173,7 @@ struct region_resource::strategy_state {
 #endif
   std::pmr::memory_resource* active = nullptr;
   std::size_t largest_request = 0;  // buddy: the largest block size
+  std::size_t pool_blocks = 0;      // pool: the blocks its one chunk holds
 };
 
 region_resource::region_resource(region_spec spec, std::pmr::memory_resource* upstream)
@@ -270,6 +271,7 @@ region_resource::region_resource(region_spec spec, std::pmr::memory_resource* up
         const pool_options options{.block_size = spec_.block_size,
                                    .block_alignment = spec_.alignment};
         const std::size_t blocks = pool_resource::blocks_fitting(taken_, options);
+        state_->pool_blocks = blocks;
         require_option(blocks != 0, class_name, "block_size",
                        "leaves no room for a block in the capacity");
         state_->pool.emplace(pool_options{.block_size = spec_.block_size,
@@ -378,8 +380,7 @@ region_stats region_resource::stats() const noexcept {
     s.peak_bytes_in_use = peak_;
   } else if (state_->pool) {
     const pool_stats p = state_->pool->stats();
-    const std::size_t blocks = pool_resource::blocks_fitting(taken_, state_->pool->options());
-    s.capacity = blocks * p.block_size;
+    s.capacity = state_->pool_blocks * p.block_size;
     s.bytes_in_use = p.bytes_in_use;
     s.bytes_free = s.capacity - s.bytes_in_use;
     s.largest_free_block = s.bytes_free != 0 ? spec_.block_size : 0;
