@@ -451,6 +451,30 @@ bool buddy_resource::owns(const void* p) const noexcept {
   return offset >= r->usable_begin && offset < r->usable_end;
 }
 
+template <class Visit>
+void buddy_resource::for_each_pending_buffer_region(Visit visit) const noexcept {
+  // The windows install_buffer() will lay out, and the free blocks each will start with: the
+  // usable range cut into the largest aligned power-of-two blocks, as the region's tree holds it.
+  if (buffer_installed_ || buffer_.empty()) return;
+  const std::uintptr_t begin = align_up(address(buffer_.data()), min_block());
+  const std::uintptr_t end = (address(buffer_.data()) + buffer_.size()) & ~(min_block() - 1);
+  for (std::uintptr_t window = begin & ~(region_size_ - 1); window < end; window += region_size_) {
+    const std::uintptr_t from = std::max(begin, window);
+    const std::uintptr_t to = std::min(end, window + region_size_);
+    if (from >= to) continue;
+    std::array<std::size_t, max_levels> free{};
+    for (std::uintptr_t at = from; at < to;) {
+      std::size_t block =
+          std::min<std::size_t>(region_size_, std::size_t{1} << std::countr_zero(at));
+      while (at + block > to)
+        block >>= 1;
+      ++free[static_cast<unsigned>(std::countr_zero(block)) - min_shift_];
+      at += block;
+    }
+    visit(static_cast<std::size_t>(to - from), free);
+  }
+}
+
 buddy_order_stats buddy_resource::order_stats(std::size_t order) const noexcept {
   const auto level = static_cast<unsigned>(order);
   buddy_order_stats result{.block_size = std::size_t{1} << (min_shift_ + level),
@@ -460,6 +484,8 @@ buddy_order_stats buddy_resource::order_stats(std::size_t order) const noexcept 
       result.free_blocks += tree_of(*r).free_count(level);
     }
   }
+  for_each_pending_buffer_region(
+      [&](std::size_t, const auto& free) { result.free_blocks += free[level]; });
   return result;
 }
 
@@ -475,15 +501,24 @@ buddy_stats buddy_resource::stats() const noexcept {
     ++result.regions;
     result.capacity += r->usable_end - r->usable_begin;
   }
+  // A buffer is laid out at the first allocation that needs it: until then, count what it
+  // will be, so the figures of a fresh (or released) buddy over a buffer are already right.
+  std::uint32_t levels_free = levels_free_;
+  for_each_pending_buffer_region([&](std::size_t usable, const auto& free) {
+    result.capacity += usable;
+    for (unsigned level = 0; level <= top_level_; ++level) {
+      if (free[level] != 0) levels_free |= std::uint32_t{1} << level;
+    }
+  });
   for (unsigned level = 0; level <= top_level_; ++level) {
     const buddy_order_stats order = order_stats(level);
     result.blocks_in_use += order.blocks_in_use;
     result.bytes_in_use += order.blocks_in_use * order.block_size;
     result.bytes_free += order.free_blocks * order.block_size;
   }
-  if (levels_free_ != 0) {
+  if (levels_free != 0) {
     result.largest_free_block =
-        std::size_t{1} << (min_shift_ + static_cast<unsigned>(std::bit_width(levels_free_)) - 1U);
+        std::size_t{1} << (min_shift_ + static_cast<unsigned>(std::bit_width(levels_free)) - 1U);
     result.external_fragmentation = 1.0 - static_cast<double>(result.largest_free_block) /
                                               static_cast<double>(result.bytes_free);
   }

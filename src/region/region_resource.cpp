@@ -260,9 +260,6 @@ region_resource::region_resource(region_spec spec, std::pmr::memory_resource* up
                                             .max_regions = 0,
                                             .name = spec_.name},
                               std::pmr::new_delete_resource());
-        // The buddy lays its regions over the buffer (and takes their metadata) at its first
-        // allocation: do it now, so a failure surfaces here and stats() is right from the start.
-        state_->buddy->deallocate(state_->buddy->allocate(1, 1), 1, 1);
         state_->active = &*state_->buddy;
         state_->largest_request = region_size;
         break;

@@ -568,4 +568,30 @@ TEST(BuddyResource, CheckedBuildsReportMisuse) {
 }
 #endif
 
+// The buffer is laid out at the first allocation (and again after release()); the figures
+// must not wait for it: region_resource's stats read them right after construction.
+TEST(BuddyResource, FiguresOfABufferAreRightBeforeItsFirstAllocationAndAfterRelease) {
+  alignas(4096) static std::byte buffer[3 * 4096 + 512];
+  buddy_resource buddy(std::span<std::byte>(buffer).subspan(512),  // not window-aligned
+                       buddy_options{.region_size = 4096, .min_block = 64, .max_regions = 0},
+                       std::pmr::new_delete_resource());
+  const auto expect_whole = [&](const char* when) {
+    const pmrkit::buddy_stats s = buddy.stats();
+    EXPECT_EQ(s.capacity, 3 * 4096U) << when;
+    EXPECT_EQ(s.bytes_free, 3 * 4096U) << when;
+    EXPECT_EQ(s.largest_free_block, 4096U) << when;
+    EXPECT_EQ(buddy.order_stats(6).free_blocks, 2U) << when;  // the two whole windows
+    EXPECT_EQ(buddy.order_stats(3).free_blocks, 2U) << when;  // 512 B at both partial ends
+  };
+  expect_whole("before the first allocation");
+  EXPECT_EQ(buddy.stats().regions, 0U);  // nothing laid out yet
+  void* p = buddy.allocate(64);
+  buddy.deallocate(p, 64);
+  expect_whole("laid out, everything free");
+  EXPECT_EQ(buddy.stats().regions, 4U);  // a partial window, two whole ones, a partial one
+  buddy.release();
+  expect_whole("after release()");
+  EXPECT_EQ(buddy.stats().regions, 0U);
+}
+
 }  // namespace

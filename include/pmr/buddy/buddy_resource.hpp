@@ -117,12 +117,14 @@ struct buddy_stats {
   std::size_t chunk_count = 0;          ///< regions taken from the upstream
   std::size_t large_blocks_in_use = 0;  ///< requests sent to the upstream
   std::size_t large_bytes_in_use = 0;   ///< their sizes as requested
-  std::size_t regions = 0;              ///< from the upstream and from the buffer
-  std::size_t capacity = 0;             ///< bytes the regions can hand out
-  std::size_t bytes_requested = 0;      ///< what the callers asked for the blocks in use
-  std::size_t bytes_free = 0;           ///< in free blocks
-  std::size_t largest_free_block = 0;   ///< the largest request that fits without a new region
-  double external_fragmentation = 0;    ///< 1 - largest_free_block / bytes_free (0 when none free)
+  /// Laid out now, metadata held: from the upstream, and the buffer's windows from the first
+  /// allocation on (until release(); capacity and the free figures count the buffer either way).
+  std::size_t regions = 0;
+  std::size_t capacity = 0;            ///< bytes the regions can hand out
+  std::size_t bytes_requested = 0;     ///< what the callers asked for the blocks in use
+  std::size_t bytes_free = 0;          ///< in free blocks
+  std::size_t largest_free_block = 0;  ///< the largest request that fits without a new region
+  double external_fragmentation = 0;   ///< 1 - largest_free_block / bytes_free (0 when none free)
   std::size_t internal_fragmentation = 0;  ///< bytes_in_use - bytes_requested
 };
 
@@ -266,6 +268,10 @@ class buddy_resource final : public std::pmr::memory_resource {
   void index_erase(region* r) noexcept;
   region* add_upstream_region(std::size_t bytes, std::size_t alignment);
   void install_buffer();
+  // Calls visit(usable bytes, free blocks per level) for each region the buffer will make when
+  // install_buffer() lays it out; nothing once it has (or without a buffer).
+  template <class Visit>
+  void for_each_pending_buffer_region(Visit visit) const noexcept;
   region* new_region(std::byte* base, bool from_upstream, std::size_t usable_begin,
                      std::size_t usable_end);
   void remove_region(region* r) noexcept;
