@@ -6,24 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#if defined(_WIN32)
-#include <windows.h>
-#else
-#include <unistd.h>
-#endif
-
 namespace pmrkit::detail::cuda {
-
-std::size_t host_page_size() noexcept {
-#if defined(_WIN32)
-  SYSTEM_INFO info;
-  GetSystemInfo(&info);
-  return info.dwPageSize;
-#else
-  const long size = sysconf(_SC_PAGESIZE);
-  return size > 0 ? static_cast<std::size_t>(size) : 4096;
-#endif
-}
 
 error_text::error_text(std::string_view call, cudaError_t error) noexcept : text{} {
   const char* name = cudaGetErrorName(error);

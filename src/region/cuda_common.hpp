@@ -1,5 +1,5 @@
 // What the CUDA page sources share (internal to pmrkit_cuda, not installed):
-// turning a CUDA error into an allocation_error, and the host page size. Their
+// turning a CUDA error into an allocation_error (the page size is the OS page layer's). Their
 // live blocks are kept in the page sources' one block map (page_map.hpp).
 //
 // Thread safety: the functions may be called from any thread.
@@ -13,9 +13,6 @@
 #include <string_view>
 
 namespace pmrkit::detail::cuda {
-
-/// The host's page size (sysconf; GetSystemInfo on Windows).
-[[nodiscard]] std::size_t host_page_size() noexcept;
 
 /// "<call>: <error name>: <error string>", in a fixed buffer (no allocation).
 struct error_text {

@@ -4,6 +4,7 @@
 #include <pmr/core/error.hpp>
 #include <pmr/core/violation.hpp>
 
+#include "../os/pages.hpp"
 #include "cuda_common.hpp"
 #include "page_map.hpp"
 
@@ -37,7 +38,7 @@ unsigned host_alloc_flags(const cuda_pinned_options& options) noexcept {
 cuda_pinned_resource::cuda_pinned_resource(cuda_pinned_options options)
     : name_(options.name),
       options_(options),
-      page_size_(detail::cuda::host_page_size()),
+      page_size_(detail::os::page_size()),
       state_(std::make_unique<state>()) {
   options_.name = name_;
 }

@@ -7,6 +7,7 @@
 
 #include <pmr/core/violation.hpp>
 
+#include "../os/pages.hpp"
 #include "cuda_common.hpp"
 #include "page_map.hpp"
 
@@ -97,7 +98,7 @@ cuda_registered_resource::cuda_registered_resource(cuda_registered_options optio
       touch_threads_(resolve_touch_threads(options.touch_threads)),
       register_flags_(cudaHostRegisterDefault | (options.portable ? cudaHostRegisterPortable : 0U) |
                       (options.mapped ? cudaHostRegisterMapped : 0U)),
-      page_size_(detail::cuda::host_page_size()),
+      page_size_(detail::os::page_size()),
       state_(std::make_unique<state>()) {
   require_option(options.touch_threads <= max_touch_threads, "cuda_registered_resource",
                  "touch_threads", "must be at most 1024");
