@@ -56,15 +56,19 @@ void* stack_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
 // was when the block is popped, and the block before it no longer ending at
 // the cursor: the cursor the bump started from is kept just below the block.
 // (The first block of a chunk needs none: popping it leaves the chunk.)
+// Nothing changes when the block does not fit: the bytes at the cursor may
+// still be a popped block's that reallocate_newest is about to copy.
 void* stack_resource::bump_over_aligned(std::size_t extent, std::size_t alignment) noexcept {
-  std::byte* from = chain_.tell().cursor;
+  const detail::bump_chain::position at = chain_.tell();
+  std::byte* from = at.cursor;
   const std::size_t link = extent_of(sizeof from);
-  if (from == nullptr || chain_.try_bump_at_cursor(link) == nullptr) return nullptr;
+  if (from == nullptr) return nullptr;
+  const auto end = reinterpret_cast<std::uintptr_t>(at.chunk->end());
+  const auto linked = reinterpret_cast<std::uintptr_t>(from) + link;
+  const std::uintptr_t aligned = (linked + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
+  if (linked > end || aligned > end || end - aligned < extent) return nullptr;
+  (void)chain_.try_bump_at_cursor(link);
   auto* block = static_cast<std::byte*>(chain_.try_bump(extent, alignment));
-  if (block == nullptr) {
-    (void)chain_.move_cursor(from + link, from);
-    return nullptr;
-  }
   detail::revive(block - sizeof from, sizeof from);
   std::memcpy(block - sizeof from, &from, sizeof from);
   return block;
@@ -145,11 +149,19 @@ void* stack_resource::reallocate_newest(void* p, std::size_t old_size, std::size
       records_.back().alignment != alignment) {
     return nullptr;  // reallocate's deallocate reports what is wrong
   }
+#endif
+  // A bad request throws before anything changes.
+  check_request(new_size, alignment, name_);
+  (void)detail::checked_block_need(new_size, options_.alignment, alignment, name_);
+  // Popped first, so that the new block is the newest; its bytes stay as
+  // they are until they are copied. Should the allocation fail (the
+  // upstream), the pop is undone exactly: the same block, the same markers.
+  const detail::bump_chain::pop_undo undo = chain_.before_pop();
+  const detail::arena_marker_history history = history_;
+#if PMRKIT_CHECKED
   const record old = records_.back();
   records_.pop_back();
 #endif
-  // Popped first, so that the new block is the newest; its bytes stay as
-  // they are until they are copied.
   if (!pop_newest(block, old_size, alignment, /*keep_contents=*/true)) {
 #if PMRKIT_CHECKED
     records_.push_back(old);
@@ -160,9 +172,11 @@ void* stack_resource::reallocate_newest(void* p, std::size_t old_size, std::size
   try {
     moved = allocate(new_size, alignment);
   } catch (...) {
-    // Back as it was: the same bump from the same position lands on the same
-    // block, in a chunk already held (nothing is asked of the upstream).
-    [[maybe_unused]] void* again = allocate(old_size, alignment);
+    chain_.undo_pop(undo);
+    history_ = history;
+#if PMRKIT_CHECKED
+    records_.push_back(old);  // the capacity it had
+#endif
     throw;
   }
   const std::size_t kept = old_size < new_size ? old_size : new_size;

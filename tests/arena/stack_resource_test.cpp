@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -775,6 +776,63 @@ TEST_F(StackTest, ReallocateOfTheFirstBlockOfAChunkMovesAndPops) {
   stack.deallocate(moved, 5000, 16);
   EXPECT_EQ(stack.checkpoint(), before);
   stack.deallocate(a, 900, 16);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
+}
+
+// The fuzzer's stack regressions (fuzz/regressions/stack/): a reallocate of the first block of the
+// first chunk, over-aligned, whose new size needs another chunk, read the old block after the retry
+// of the over-aligned bump had poisoned its first bytes (the link written where the block began);
+// and a reallocate that fails put the block back at another address (over-aligned: the retry went
+// through the link, the original had none), so it was lost and its free reported foreign.
+
+TEST_F(StackTest, ReallocateOfAnOverAlignedFirstBlockIntoANewChunkCopiesItsBytes) {
+  stack_resource stack({.initial_chunk_size = 1024, .max_chunk_size = 1024, .alignment = 1},
+                       std::pmr::new_delete_resource());
+  // The first block of the first chunk, aligned beyond the least alignment.
+  auto* b = static_cast<unsigned char*>(stack.allocate(600, 16));
+  std::memset(b, 'b', 600);
+  auto* moved = static_cast<unsigned char*>(pmrkit::reallocate(stack, b, 600, 5000, 16));
+  ASSERT_NE(moved, b);
+  for (std::size_t i = 0; i < 600; ++i)
+    ASSERT_EQ(moved[i], 'b') << "byte " << i;
+  stack.deallocate(moved, 5000, 16);
+  EXPECT_EQ(stack.stats().bytes_in_use, 0U);
+}
+
+TEST_F(StackTest, AFailedReallocateOfTheNewestBlockLeavesItWhereItWas) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  stack_resource stack({.initial_chunk_size = 1024, .max_chunk_size = 1024, .alignment = 1},
+                       &upstream);
+  void* below = stack.allocate(100, 1);
+  const arena_checkpoint after_below = stack.checkpoint();
+  for (const std::size_t alignment : {std::size_t{1}, std::size_t{8}, std::size_t{64}}) {
+    SCOPED_TRACE(alignment);
+    auto* b = static_cast<unsigned char*>(stack.allocate(50, alignment));
+    std::memset(b, 'b', 50);
+    const arena_checkpoint with_b = stack.checkpoint();
+    // Too large to be asked of anyone, and then refused by the upstream.
+    EXPECT_THROW((void)pmrkit::reallocate(stack, b, 50, std::numeric_limits<std::size_t>::max() - 8,
+                                          alignment),
+                 pmrkit::allocation_error);
+    upstream.set_allocation_limit(0);
+    EXPECT_THROW((void)pmrkit::reallocate(stack, b, 50, 100'000, alignment),
+                 pmrkit::allocation_error);
+    upstream.set_allocation_limit(-1);
+    EXPECT_EQ(stack.checkpoint(), with_b) << "nothing changed, markers after b still valid";
+    EXPECT_EQ(std::count(b, b + 50, 'b'), 50);
+    stack.rewind(with_b);                // still a valid marker: no violation
+    stack.deallocate(b, 50, alignment);  // still the newest block
+    EXPECT_EQ(stack.checkpoint(), after_below);
+  }
+  // The same for the first block of a chunk, over-aligned (no link before it).
+  stack.deallocate(below, 100, 1);
+  stack_resource fresh({.alignment = 1}, &upstream);
+  auto* first = static_cast<unsigned char*>(fresh.allocate(0, 8));
+  upstream.set_allocation_limit(0);
+  EXPECT_THROW((void)pmrkit::reallocate(fresh, first, 0, 100'000, 8), pmrkit::allocation_error);
+  upstream.set_allocation_limit(-1);
+  fresh.deallocate(first, 0, 8);  // still the newest block
+  EXPECT_EQ(fresh.stats().bytes_in_use, 0U);
   EXPECT_EQ(stack.stats().bytes_in_use, 0U);
 }
 

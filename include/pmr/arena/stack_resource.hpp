@@ -136,7 +136,8 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
   /// in place: pops it without losing its bytes, allocates the new block (so
   /// it is the newest), copies into it and returns it; the old block is
   /// freed, LIFO order kept. nullptr, changing nothing, for any other block.
-  /// Throws what allocate throws; the block is then unchanged.
+  /// Throws what allocate throws; the block is then unchanged, still the
+  /// newest, and the markers taken after it stay valid.
   void* reallocate_newest(void* p, std::size_t old_size, std::size_t new_size,
                           std::size_t alignment) override;
 

@@ -262,6 +262,27 @@ class bump_chain {
     return true;
   }
 
+  /// What `pop` changes, taken before it, so that an owner whose next
+  /// allocation fails can undo the pop exactly (`undo_pop`).
+  struct pop_undo {
+    chunk_header* chunk = nullptr;
+    std::byte* cursor = nullptr;
+    std::byte* first = nullptr;  // the chunk's first block
+    std::size_t used_before = 0;
+  };
+  [[nodiscard]] pop_undo before_pop() const noexcept {
+    return {current_, cursor_, current_ != nullptr ? current_->first : nullptr, used_before_};
+  }
+  /// Undoes a pop made with `keep_contents` after `undo` was taken; nothing
+  /// but failed bumps may have happened since.
+  void undo_pop(const pop_undo& undo) noexcept {
+    current_ = undo.chunk;
+    cursor_ = undo.cursor;
+    limit_ = current_->end();
+    current_->first = undo.first;
+    used_before_ = undo.used_before;
+  }
+
   [[nodiscard]] bool owns(const void* p) const noexcept { return chunk_of(p) != nullptr; }
   /// The chunk `p` lies in, or nullptr.
   [[nodiscard]] chunk_header* chunk_of(const void* p) const noexcept;
