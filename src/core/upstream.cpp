@@ -1,5 +1,6 @@
 #include <pmr/core/upstream.hpp>
 
+#include <pmr/core/align.hpp>
 #include <pmr/core/error.hpp>
 
 #include <cstdio>
@@ -13,6 +14,12 @@ namespace pmrkit {
 void* allocate_from_upstream(std::pmr::memory_resource* upstream, std::size_t bytes,
                              std::size_t alignment, std::string_view resource_name,
                              std::size_t requested, std::size_t requested_alignment) {
+  // A block whose rounding to its alignment overflows can never be had; refused here rather
+  // than passed to an upstream that may wrap it into a tiny block (libstdc++'s aligned new).
+  if (is_power_of_two(alignment) && !rounding_fits(bytes, alignment)) [[unlikely]] {
+    throw_allocation_error(failure_reason::size_overflow, requested, requested_alignment,
+                           resource_name);
+  }
   try {
     return upstream->allocate(bytes, alignment);
   } catch (...) {
