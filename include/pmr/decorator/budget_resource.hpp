@@ -130,7 +130,9 @@ class budget_resource final : public std::pmr::memory_resource {
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
     upstream_->deallocate(p, bytes, alignment);
-    in_use_.subtract(bytes, threading_);
+    // Saturating: a free with a wrong size (misuse the upstream may report and ignore) must not
+    // wrap the use to a huge value that refuses every later request.
+    in_use_.subtract_saturating(bytes, threading_);
   }
   [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
     return this == &other;

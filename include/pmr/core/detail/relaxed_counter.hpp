@@ -64,6 +64,21 @@ class relaxed_counter {
     return value;
   }
 
+  /// Subtracts `n`, stopping at 0 instead of wrapping (a caller's misuse, a
+  /// free larger than what is counted, must not make the value huge). With
+  /// concurrent callers the value may read wrapped for an instant before the
+  /// excess is added back. For unsigned T.
+  void subtract_saturating(T n, decorator_threading threading) noexcept {
+    if (threading == decorator_threading::concurrent) {
+      const T old = value_.fetch_sub(n, std::memory_order_relaxed);
+      if (old < n) [[unlikely]]
+        value_.fetch_add(static_cast<T>(n - old), std::memory_order_relaxed);
+      return;
+    }
+    const T value = load();
+    store(value < n ? T{} : static_cast<T>(value - n));
+  }
+
   /// Adds `n` and returns the new value, unless that would exceed `limit`:
   /// then nothing changes and it returns nullopt. The value never exceeds
   /// `limit` at any instant, even with concurrent callers. For values >= 0.
