@@ -24,8 +24,10 @@
 // and optionally: reset(), release() (both free every block; a reset() that
 // returns bool says whether it did), shrink() (frees none), checkpoint() / rewind(marker) (frees
 // what came after the marker), open_scope() / close_scope() (a scope stack; closing frees what came
-// after). resource_subject<Resource, options_from> is such a subject for a resource whose
-// bulk calls are its own: it forwards exactly the ones the resource has.
+// after), check_everything_back() (called once every block is freed, before the subject goes:
+// a root, which has no upstream to count, checks its own figures). resource_subject<Resource,
+// options_from> is such a subject for a resource whose bulk calls are its own: it forwards
+// exactly the ones the resource has.
 #pragma once
 
 #include <pmr/core/error.hpp>
@@ -578,6 +580,7 @@ int run_one(const std::uint8_t* data, std::size_t size) {
     m.remove(m.blocks.size() - 1);
     r.deallocate(b.p, b.size, b.alignment);
   }
+  if constexpr (requires { subject->check_everything_back(); }) subject->check_everything_back();
   subject.reset();
   if (upstream.blocks_in_use() != 0) {
     fail("the upstream did not get every block back: " + std::to_string(upstream.blocks_in_use()) +

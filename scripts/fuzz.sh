@@ -7,7 +7,8 @@
 #
 # Usage: scripts/fuzz.sh [harness...]   (default: all)
 # Environment: FUZZ_TIME (seconds per harness, default 20), FUZZ_BUILD_DIR
-# (default build/fuzz), FUZZ_JOBS (build parallelism, default nproc).
+# (default build/fuzz), FUZZ_JOBS (build parallelism, default nproc),
+# FUZZ_PARALLEL (harnesses run side by side, default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -34,31 +35,44 @@ cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-status=0
-for name in "${names[@]}"; do
-  binary="$build/fuzz/fuzz_$name"
-  artifacts="$build/artifacts/$name"
-  work="$build/corpus/$name"
+
+# One harness: its regressions, then `time_per` seconds from its corpus. Prints
+# its report in one piece (the harnesses run side by side) and fails on a find.
+fuzz_one() {
+  local name=$1
+  local binary="$build/fuzz/fuzz_$name"
+  local artifacts="$build/artifacts/$name"
+  local work="$build/corpus/$name"
   mkdir -p "$artifacts" "$work"
   if [ -d "fuzz/regressions/$name" ] && [ -n "$(ls -A "fuzz/regressions/$name")" ]; then
-    echo "=== fuzz $name: regressions"
-    if ! "$binary" fuzz/regressions/"$name"/*; then
-      echo "fuzz: $name fails a regression in fuzz/regressions/$name" >&2
-      status=1
-      continue
+    if ! "$binary" fuzz/regressions/"$name"/* >"$artifacts/regressions.log" 2>&1; then
+      { tail -n 60 "$artifacts/regressions.log"
+        echo "fuzz: $name fails a regression in fuzz/regressions/$name"; } >&2
+      return 1
     fi
   fi
-  echo "=== fuzz $name: ${time_per}s"
+  local corpus=()
+  [ -d "fuzz/corpus/$name" ] && corpus=("fuzz/corpus/$name")
   if ! "$binary" -max_total_time="$time_per" -timeout=20 -rss_limit_mb=4096 \
-      -artifact_prefix="$artifacts/" -print_final_stats=1 "$work" "fuzz/corpus/$name" \
+      -artifact_prefix="$artifacts/" -print_final_stats=1 "$work" "${corpus[@]}" \
       >"$artifacts/log" 2>&1; then
-    tail -n 60 "$artifacts/log" >&2
-    echo "fuzz: $name crashed; reproducer(s):" >&2
-    ls -1 "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/oom-* 2>/dev/null >&2 || true
-    echo "fuzz: replay with: $binary <reproducer>" >&2
-    status=1
-  else
-    grep -E '^stat::number_of_executed_units|^Done' "$artifacts/log" || true
+    { tail -n 60 "$artifacts/log"
+      echo "fuzz: $name crashed; reproducer(s):"
+      ls -1 "$artifacts"/crash-* "$artifacts"/timeout-* "$artifacts"/oom-* 2>/dev/null || true
+      echo "fuzz: replay with: $binary <reproducer>"; } >&2
+    return 1
   fi
-done
-exit $status
+  echo "=== fuzz $name: ${time_per}s, $(sed -nE 's/^stat::number_of_executed_units: *//p' \
+    "$artifacts/log") runs, corpus $(ls "$work" | wc -l) inputs"
+}
+export -f fuzz_one
+export build time_per
+
+# Side by side, FUZZ_PARALLEL at a time (default: one per core).
+parallel=${FUZZ_PARALLEL:-$(nproc)}
+if printf '%s\n' "${names[@]}" | xargs -P "$parallel" -I{} bash -c 'fuzz_one "$@"' _ {}; then
+  echo "fuzz: ${#names[@]} harnesses, ${time_per}s each, nothing found"
+else
+  echo "fuzz: a harness found something (above)" >&2
+  exit 1
+fi
