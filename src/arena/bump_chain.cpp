@@ -43,7 +43,7 @@ bool chunk_fits(chunk_header* chunk, std::size_t bytes, std::size_t alignment) n
 void* bump_chain::bump_in_next_chunk(std::size_t bytes, std::size_t alignment,
                                      std::string_view name) {
   chunk_header* next = current_ != nullptr ? current_->next : first_;
-  if (next == nullptr || !chunk_fits(next, bytes, alignment)) {
+  if (next == nullptr || !fits(next, bytes, alignment)) {
     std::size_t needed = 0;
     if (!chunk_size_for(bytes, alignment, needed)) {
       throw_allocation_error(failure_reason::size_overflow, bytes, alignment, name);
@@ -76,7 +76,7 @@ void* bump_chain::bump_in_next_chunk(std::size_t bytes, std::size_t alignment,
   next->previous = current_;
   current_ = next;
   cursor_ = start_of(next);
-  limit_ = next->end();
+  limit_ = end_of(next);
   void* block = try_bump(bytes, alignment);
   next->first = static_cast<std::byte*>(block);
   return block;
@@ -92,7 +92,7 @@ void bump_chain::step_back() noexcept {
   }
   current_ = previous;
   cursor_ = previous->top;
-  limit_ = previous->end();
+  limit_ = end_of(previous);
   used_before_ -= static_cast<std::size_t>(previous->top - start_of(previous));
 }
 
@@ -114,7 +114,7 @@ void bump_chain::rewind_to(position to) noexcept {
   }
   current_ = to.chunk;
   cursor_ = to.cursor;
-  limit_ = to.chunk != nullptr ? to.chunk->end() : nullptr;
+  limit_ = to.chunk != nullptr ? end_of(to.chunk) : nullptr;
 }
 
 bool bump_chain::position_at(coordinates at, position& result) const noexcept {
@@ -138,6 +138,27 @@ std::size_t bump_chain::give_back(chunk_header* chunk) noexcept {
   from_upstream_ -= size;
   return_chunk(upstream_, chunk);
   return size;
+}
+
+bool bump_chain::fits(const chunk_header* chunk, std::size_t bytes,
+                      std::size_t alignment) const noexcept {
+  std::byte* start = is_buffer(chunk)
+                         ? align_pointer(buffer_begin_, alignment)
+                         : align_pointer(const_cast<chunk_header*>(chunk)->begin(), alignment);
+  std::byte* end = end_of(chunk);
+  return start <= end && static_cast<std::size_t>(end - start) >= bytes;
+}
+
+void bump_chain::enter_buffer() noexcept {
+  buffer_.next = nullptr;
+  buffer_.size = 0;  // nothing from the upstream
+  buffer_.index = 0;
+  buffer_.top = buffer_.first = buffer_start_;
+  buffer_.previous = nullptr;
+  first_ = current_ = &buffer_;
+  cursor_ = buffer_start_;
+  limit_ = buffer_end_;
+  used_before_ = 0;
 }
 
 std::size_t bump_chain::trim_to_first() noexcept {
@@ -165,23 +186,37 @@ std::size_t bump_chain::shrink() noexcept {
   return given;
 }
 
-void bump_chain::release() noexcept {
+void bump_chain::give_back_chunks() noexcept {
   for (chunk_header* chunk = first_; chunk != nullptr;) {
     chunk_header* next = chunk->next;
-    (void)give_back(chunk);
+    if (!is_buffer(chunk)) (void)give_back(chunk);
     chunk = next;
   }
-  first_ = current_ = nullptr;
-  cursor_ = limit_ = nullptr;
-  used_before_ = 0;
-  next_size_ = growth_.initial;
+}
+
+void bump_chain::release() noexcept {
+  if (first_ == &buffer_) {  // what was used of the buffer is free again
+    std::byte* used_to = current_ == &buffer_ ? cursor_ : buffer_.top;
+    if (used_to > buffer_start_)
+      retire(buffer_start_, static_cast<std::size_t>(used_to - buffer_start_));
+  }
+  give_back_chunks();
+  if (buffer_end_ != buffer_begin_) {
+    enter_buffer();
+  } else {
+    first_ = current_ = nullptr;
+    cursor_ = limit_ = nullptr;
+    used_before_ = 0;
+  }
+  next_size_ = restart_size(growth_, static_cast<std::size_t>(buffer_end_ - buffer_begin_));
 }
 
 chunk_header* bump_chain::chunk_of(const void* p) const noexcept {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   for (chunk_header* chunk = first_; chunk != nullptr; chunk = chunk->next) {
-    if (address >= reinterpret_cast<std::uintptr_t>(chunk->begin()) &&
-        address < reinterpret_cast<std::uintptr_t>(chunk->end())) {
+    const std::byte* begin = is_buffer(chunk) ? buffer_begin_ : chunk->begin();
+    if (address >= reinterpret_cast<std::uintptr_t>(begin) &&
+        address < reinterpret_cast<std::uintptr_t>(end_of(chunk))) {
       return chunk;
     }
   }
@@ -191,7 +226,7 @@ chunk_header* bump_chain::chunk_of(const void* p) const noexcept {
 std::size_t bump_chain::chunk_count() const noexcept {
   std::size_t count = 0;
   for (chunk_header* chunk = first_; chunk != nullptr; chunk = chunk->next)
-    ++count;
+    count += is_buffer(chunk) ? 0 : 1;  // the buffer is no chunk from the upstream
   return count;
 }
 
@@ -199,10 +234,10 @@ bump_chain::usage bump_chain::measure() const noexcept {
   usage result;
   bool after_current = current_ == nullptr;
   for (chunk_header* chunk = first_; chunk != nullptr; chunk = chunk->next) {
-    ++result.chunks;
-    result.from_upstream += chunk->size;
+    result.chunks += is_buffer(chunk) ? 0 : 1;  // the buffer is no chunk from the upstream
+    result.from_upstream += chunk->size;        // 0 for the buffer
     std::byte* start = start_of(chunk);
-    const auto capacity = static_cast<std::size_t>(chunk->end() - start);
+    const auto capacity = static_cast<std::size_t>(end_of(chunk) - start);
     if (after_current) {
       result.available += capacity;
     } else if (chunk == current_) {

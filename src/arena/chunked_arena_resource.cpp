@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <span>
 #include <string>
 #include <variant>
 
@@ -15,6 +16,12 @@ namespace pmrkit {
 namespace {
 std::size_t capacity(detail::chunk_header* chunk) noexcept {
   return static_cast<std::size_t>(chunk->end() - chunk->begin());
+}
+
+std::span<std::byte> checked_buffer(std::span<std::byte> buffer) {
+  require_option(buffer.data() != nullptr || buffer.empty(), "chunked_arena_resource",
+                 "initial_buffer", "must not have a null data pointer with a nonzero size");
+  return buffer;
 }
 }  // namespace
 
@@ -26,7 +33,8 @@ chunked_arena_resource::chunked_arena_resource(const chunked_arena_options& opti
       chain_(detail::validated_chain_growth("chunked_arena_resource", options.initial_chunk_size,
                                             options.max_chunk_size, options.growth_factor,
                                             options.alignment),
-             options.alignment, require_upstream(upstream, "pmrkit::chunked_arena_resource")) {
+             options.alignment, require_upstream(upstream, "pmrkit::chunked_arena_resource"),
+             checked_buffer(options.initial_buffer)) {
   options_.name = name_;
 }
 
@@ -240,8 +248,9 @@ arena_stats chunked_arena_resource::stats() const noexcept {
     result.bytes_available += capacity(chunk);
     ++result.chunk_count;
   }
-  result.bytes_reserved = result.bytes_from_upstream;
-  result.waste = result.bytes_from_upstream - result.bytes_in_use - result.bytes_available;
+  // The memory the arena holds: its chunks and the caller's buffer.
+  result.bytes_reserved = result.bytes_from_upstream + options_.initial_buffer.size();
+  result.waste = result.bytes_reserved - result.bytes_in_use - result.bytes_available;
   result.peak_bytes_in_use = std::max(peak_used_, result.bytes_in_use);
   result.large_blocks_in_use = large_count_;
   result.large_bytes_in_use = large_bytes_;

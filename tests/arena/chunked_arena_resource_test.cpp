@@ -10,12 +10,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <memory_resource>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -47,7 +51,24 @@ struct constant_growth_traits {
   static void release(resource_type& r) { r.release(); }
 };
 
-using arena_types = ::testing::Types<chunked_arena_traits, constant_growth_traits>;
+// Over a caller's buffer at an odd address: the suite's first blocks come from
+// it, the rest from the upstream, and bytes_from_upstream never counts it.
+struct buffered_traits {
+  using resource_type = chunked_arena_resource;
+  static constexpr std::string_view name =
+      "pmrkit::chunked_arena_resource (1000-byte buffer at an odd address)";
+  static constexpr pmrkit::conformance::capabilities caps{.reuses_memory = false};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    // Each arena its own buffer, kept until exit so that it outlives the arena.
+    static std::vector<std::unique_ptr<std::byte[]>> buffers;
+    std::byte* storage = buffers.emplace_back(std::make_unique<std::byte[]>(1001)).get();
+    return std::make_unique<resource_type>(
+        chunked_arena_options{.initial_buffer = {storage + 1, 1000}}, upstream);
+  }
+  static void release(resource_type& r) { r.release(); }
+};
+
+using arena_types = ::testing::Types<chunked_arena_traits, constant_growth_traits, buffered_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(chunked_arena, resource_conformance, arena_types,
                                pmrkit::conformance::traits_names);
 
@@ -452,6 +473,352 @@ TEST(ChunkedArena, LeastAlignmentSurvivesRollbackResetAndRewindToTheStart) {
   (void)arena.allocate(32, 64);
   arena.rewind(start);
   EXPECT_TRUE(pmrkit::is_aligned(arena.allocate(3, 1), 64)) << "after a rewind to the start";
+}
+
+// --- An initial buffer from the caller ----------------------------------------------------------
+
+// The buffer's bytes as the arena's option wants them.
+template <std::size_t N>
+std::span<std::byte> bytes_of(unsigned char (&buffer)[N], std::size_t offset = 0,
+                              std::size_t size = N) {
+  return std::as_writable_bytes(std::span(buffer)).subspan(offset, size);
+}
+
+bool inside(const void* p, std::size_t n, std::span<std::byte> buffer) {
+  const auto* b = static_cast<const std::byte*>(p);
+  return b >= buffer.data() && b + n <= buffer.data() + buffer.size();
+}
+
+TEST(ChunkedArenaBuffer, EveryByteOfTheBufferServesBlocks) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  alignas(64) unsigned char storage[64];
+  chunked_arena_resource arena({.initial_buffer = bytes_of(storage)}, &upstream);
+  EXPECT_EQ(arena.allocate(64, 16), storage) << "no header inside the buffer";
+  EXPECT_EQ(upstream.stats().allocations, 0U);
+  void* next = arena.allocate(1, 1);
+  EXPECT_FALSE(inside(next, 1, bytes_of(storage)));
+  EXPECT_EQ(upstream.blocks_in_use(), 1U);
+}
+
+TEST(ChunkedArenaBuffer, BlocksOfAlignmentOneFillItExactly) {
+  // As libstdc++'s monotonic_buffer_resource test: 1 + 1 + 2 + ... + 256 = 512 bytes.
+  alignas(16) unsigned char storage[512];
+  chunked_arena_resource arena({.alignment = 1, .initial_buffer = bytes_of(storage)},
+                               std::pmr::null_memory_resource());
+  auto* previous = static_cast<unsigned char*>(arena.allocate(1, 1));
+  EXPECT_EQ(previous, storage);
+  std::size_t previous_size = 1;
+  for (std::size_t size = 1; size <= 256; size *= 2) {
+    auto* p = static_cast<unsigned char*>(arena.allocate(size, 1));
+    EXPECT_EQ(p, previous + previous_size);
+    previous = p;
+    previous_size = size;
+  }
+  EXPECT_THROW((void)arena.allocate(1, 1), std::bad_alloc) << "full, and no upstream";
+}
+
+TEST(ChunkedArenaBuffer, AnyAddressWorksAndBlocksAreAlignedInside) {
+  alignas(64) unsigned char storage[1100];
+  for (std::size_t offset = 0; offset < 64; offset += 7) {
+    const std::span<std::byte> buffer = bytes_of(storage, offset, 1024);
+    chunked_arena_resource arena({.initial_buffer = buffer}, std::pmr::null_memory_resource());
+    for (std::size_t alignment : {1U, 8U, 16U, 64U, 128U}) {
+      void* p = arena.allocate(24, alignment);
+      EXPECT_TRUE(pmrkit::is_aligned(p, std::max<std::size_t>(alignment, 16))) << offset;
+      EXPECT_TRUE(inside(p, 24, buffer)) << offset;
+      EXPECT_TRUE(arena.owns(p));
+    }
+  }
+}
+
+TEST(ChunkedArenaBuffer, ZeroSizedOrTinyBuffersPassRequestsOn) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  unsigned char storage[40];
+  std::memset(storage, 0x5A, sizeof storage);
+  {
+    chunked_arena_resource none({.initial_buffer = bytes_of(storage, 0, 0)}, &upstream);
+    EXPECT_EQ(none.stats().bytes_reserved, 0U);
+    (void)none.allocate(1, 1);
+    EXPECT_EQ(chunk_sizes(upstream), std::vector<std::size_t>{4096}) << "the initial size";
+  }
+  // Fewer bytes than the least alignment needs: nothing fits, nothing breaks.
+  const std::span<std::byte> tiny = bytes_of(storage, 17, 5);
+  {
+    chunked_arena_resource arena({.alignment = 16, .initial_buffer = tiny}, &upstream);
+    void* p = arena.allocate(1, 1);
+    EXPECT_FALSE(inside(p, 1, tiny));
+    EXPECT_EQ(upstream.blocks_in_use(), 1U);
+    arena.reset();
+    EXPECT_EQ(arena.allocate(1, 1), p) << "the first chunk serves again";
+  }
+  for (std::size_t i = 0; i < sizeof storage; ++i) {
+    if (i < 17 || i >= 22) {
+      ASSERT_EQ(storage[i], 0x5A) << "outside the buffer, at " << i;
+    }
+  }
+}
+
+TEST(ChunkedArenaBuffer, UsedFirstAndNeverGivenToTheUpstream) {
+  pmrkit::violation_recorder recorder;  // a foreign block given to the upstream would show here
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  alignas(16) unsigned char storage[256];
+  {
+    chunked_arena_resource arena({.initial_buffer = bytes_of(storage)}, &upstream);
+    for (int i = 0; i < 16; ++i)
+      EXPECT_TRUE(inside(arena.allocate(16, 16), 16, bytes_of(storage)));
+    EXPECT_EQ(upstream.stats().allocations, 0U);
+    (void)arena.allocate(16, 16);
+    EXPECT_EQ(upstream.blocks_in_use(), 1U);
+    arena.release();
+    EXPECT_EQ(upstream.blocks_in_use(), 0U);
+    (void)arena.allocate(100'000, 16);  // a dedicated chunk
+    (void)arena.allocate(16, 16);
+  }
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+  EXPECT_EQ(upstream.stats().deallocations, upstream.stats().allocations);
+  EXPECT_TRUE(recorder.violations().empty());
+  EXPECT_TRUE(upstream.errors().empty());
+}
+
+TEST(ChunkedArenaBuffer, ResetClearAndReleaseMakeItCurrentAgain) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  alignas(16) unsigned char storage[512];
+  chunked_arena_resource arena({.initial_buffer = bytes_of(storage)}, &upstream);
+  const auto fill_past_the_buffer = [&] {
+    for (int i = 0; i < 100; ++i)
+      (void)arena.allocate(64, 16);
+  };
+  fill_past_the_buffer();
+  const std::size_t chunks = upstream.blocks_in_use();
+  ASSERT_GE(chunks, 2U);
+  arena.reset();
+  EXPECT_EQ(arena.allocate(32, 16), storage) << "reset";
+  EXPECT_EQ(upstream.blocks_in_use(), chunks) << "reset keeps every chunk";
+  fill_past_the_buffer();
+  arena.clear();
+  EXPECT_EQ(upstream.blocks_in_use(), 0U) << "clear keeps the buffer, the first chunk";
+  EXPECT_EQ(arena.allocate(32, 16), storage) << "clear";
+  fill_past_the_buffer();
+  arena.release();
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+  EXPECT_EQ(arena.allocate(32, 16), storage) << "release";
+}
+
+TEST(ChunkedArenaBuffer, ShrinkNeverCountsIt) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  alignas(16) unsigned char storage[512];
+  chunked_arena_resource arena({.initial_buffer = bytes_of(storage)}, &upstream);
+  for (int i = 0; i < 100; ++i)
+    (void)arena.allocate(64, 16);
+  (void)arena.allocate(100'000, 16);
+  const std::size_t held = upstream.bytes_in_use();
+  arena.reset();
+  EXPECT_EQ(arena.shrink(), held) << "every upstream byte, and not one of the buffer's";
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+  EXPECT_EQ(arena.allocate(32, 16), storage);
+}
+
+TEST(ChunkedArenaBuffer, OwnsItsBlocksOnly) {
+  alignas(16) unsigned char storage[320];
+  const std::span<std::byte> buffer = bytes_of(storage, 16, 256);
+  chunked_arena_resource arena({.initial_buffer = buffer}, std::pmr::new_delete_resource());
+  void* p = arena.allocate(48, 16);
+  EXPECT_TRUE(arena.owns(p));
+  EXPECT_TRUE(arena.owns(buffer.data() + 255));
+  EXPECT_FALSE(arena.owns(storage));
+  EXPECT_FALSE(arena.owns(buffer.data() + 256));
+}
+
+TEST(ChunkedArenaBuffer, TheMostRecentBlockRollsBackAndResizesInside) {
+  alignas(16) unsigned char storage[256];
+  const std::span<std::byte> buffer = bytes_of(storage);
+  chunked_arena_resource arena({.initial_buffer = buffer}, std::pmr::new_delete_resource());
+  void* a = arena.allocate(32, 16);
+  void* b = arena.allocate(32, 16);
+  arena.deallocate(b, 32, 16);
+  EXPECT_EQ(arena.allocate(32, 16), b) << "rolled back";
+  arena.deallocate(b, 32, 16);
+  EXPECT_EQ(arena.stats().bytes_in_use, 32U);
+  (void)a;
+  auto* text = static_cast<char*>(arena.allocate(16, 1));
+  std::memcpy(text, "0123456789abcde", 16);
+  EXPECT_TRUE(arena.try_resize(text, 16, 200, 1)) << "grows in place up to the buffer's end";
+  EXPECT_EQ(pmrkit::reallocate(arena, text, 200, 224, 1), text);
+  EXPECT_FALSE(arena.try_resize(text, 224, 240, 1)) << "not past the buffer's end";
+  void* moved = pmrkit::reallocate(arena, text, 224, 1000, 1);
+  EXPECT_FALSE(inside(moved, 1000, buffer));
+  EXPECT_EQ(std::memcmp(moved, "0123456789abcde", 16), 0);
+  EXPECT_FALSE(arena.try_resize(text, 224, 8, 1)) << "no longer the most recent";
+}
+
+TEST(ChunkedArenaBuffer, CheckpointsRewindIntoTheBuffer) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  alignas(16) unsigned char storage[256];
+  chunked_arena_resource arena({.initial_buffer = bytes_of(storage)}, &upstream);
+  (void)arena.allocate(64, 16);
+  const pmrkit::arena_checkpoint marker = arena.checkpoint();
+  const auto* where = std::get_if<pmrkit::chunked_arena_marker>(&marker.where());
+  ASSERT_NE(where, nullptr);
+  EXPECT_EQ(where->chunk, 0U) << "the buffer is the first chunk";
+  EXPECT_EQ(where->offset, 64U);
+  void* first_after = arena.allocate(64, 16);
+  for (int i = 0; i < 200; ++i)
+    (void)arena.allocate(64, 16);  // into upstream chunks
+  (void)arena.allocate(100'000, 16);
+  const auto later = std::get<pmrkit::chunked_arena_marker>(arena.checkpoint().where());
+  EXPECT_GE(later.chunk, 1U);
+  const std::size_t chunks = upstream.blocks_in_use();
+  arena.rewind(marker);
+  EXPECT_EQ(arena.checkpoint(), marker);
+  EXPECT_EQ(arena.stats().bytes_in_use, 64U);
+  EXPECT_EQ(arena.allocate(64, 16), first_after);
+  EXPECT_EQ(upstream.blocks_in_use(), chunks) << "kept for reuse";
+}
+
+TEST(ChunkedArenaBuffer, TheFirstUpstreamChunkGrowsFromTheBuffersSize) {
+  // As the standard's next_buffer_size: growth_factor times the buffer, within
+  // [initial_chunk_size, max_chunk_size], again after release().
+  const auto first_chunk = [](chunked_arena_options options, std::size_t buffer_size) {
+    test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+    std::vector<std::byte> buffer(buffer_size);
+    options.initial_buffer = buffer;
+    chunked_arena_resource arena(options, &upstream);
+    std::vector<std::size_t> sizes;
+    for (int pass = 0; pass < 2; ++pass) {
+      const std::size_t announced = arena.stats().current_chunk_size;
+      while (upstream.blocks_in_use() == 0)
+        (void)arena.allocate(16, 16);
+      sizes.push_back(chunk_sizes(upstream).front());
+      EXPECT_EQ(sizes.back(), announced) << "stats().current_chunk_size said so";
+      arena.release();
+    }
+    EXPECT_EQ(sizes[0], sizes[1]) << "release starts the growth from the buffer again";
+    return sizes[0];
+  };
+  EXPECT_EQ(first_chunk({}, 16384), 32768U);
+  EXPECT_EQ(first_chunk({}, 64), 4096U) << "at least initial_chunk_size";
+  EXPECT_EQ(first_chunk({}, 1 << 20), 65536U) << "at most max_chunk_size";
+  EXPECT_EQ(first_chunk({.initial_chunk_size = 1024, .growth_factor = 4}, 1000), 4000U);
+  EXPECT_EQ(first_chunk({.initial_chunk_size = 1024, .growth_factor = 1}, 3000), 3000U)
+      << "constant growth: the buffer's size";
+  EXPECT_EQ(
+      first_chunk({.initial_chunk_size = 1024, .max_chunk_size = 1024, .growth_factor = 1}, 3000),
+      1024U);
+}
+
+TEST(ChunkedArenaBuffer, StatsCountItAsCapacityNeverAsUpstreamBytes) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  alignas(16) unsigned char storage[1024 + 8];
+  const std::span<std::byte> buffer = bytes_of(storage, 8, 1024);  // 8 bytes of padding first
+  chunked_arena_resource arena({.initial_buffer = buffer}, &upstream);
+  auto stats = arena.stats();
+  EXPECT_EQ(stats.bytes_from_upstream, 0U);
+  EXPECT_EQ(stats.chunk_count, 0U) << "no chunk from the upstream";
+  EXPECT_EQ(stats.bytes_reserved, 1024U);
+  EXPECT_EQ(stats.bytes_available, 1016U);
+  EXPECT_EQ(stats.waste, 8U) << "the alignment padding";
+  for (int i = 0; i < 10; ++i)
+    (void)arena.allocate(100, 16);  // 112 bytes each: 9 in the buffer
+  stats = arena.stats();
+  EXPECT_EQ(stats.bytes_from_upstream, upstream.bytes_in_use());
+  EXPECT_EQ(stats.chunk_count, 1U);
+  EXPECT_EQ(stats.bytes_in_use, 10 * 112U);
+  EXPECT_EQ(stats.bytes_reserved, upstream.bytes_in_use() + 1024U);
+  EXPECT_EQ(stats.bytes_in_use + stats.bytes_available + stats.waste, stats.bytes_reserved);
+  EXPECT_EQ(stats.waste, 8U + (1016U - 9 * 112U) + pmrkit::detail::chunk_header_size)
+      << "padding, the buffer's tail, the chunk's header";
+  arena.release();
+  stats = arena.stats();
+  EXPECT_EQ(stats.bytes_from_upstream, 0U);
+  EXPECT_EQ(stats.bytes_available, 1016U);
+  EXPECT_EQ(stats.peak_bytes_in_use, 10 * 112U);
+}
+
+TEST(ChunkedArenaBuffer, OptionsKeepItAndANullBufferWithASizeIsRejected) {
+  alignas(16) unsigned char storage[64];
+  chunked_arena_resource arena({.initial_buffer = bytes_of(storage)});
+  EXPECT_EQ(arena.options().initial_buffer.data(), bytes_of(storage).data());
+  EXPECT_EQ(arena.options().initial_buffer.size(), 64U);
+  try {
+    chunked_arena_resource bad({.initial_buffer = {static_cast<std::byte*>(nullptr), 16}});
+    FAIL() << "a null buffer with a size";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "pmrkit::chunked_arena_resource: initial_buffer must not have a null data pointer "
+              "with a nonzero size");
+  }
+  chunked_arena_resource empty({.initial_buffer = {static_cast<std::byte*>(nullptr), 0}});
+  EXPECT_NE(empty.allocate(8, 8), nullptr);
+}
+
+TEST(ChunkedArenaBuffer, FreedPartsAreFilledInCheckedBuilds) {
+  if (!PMRKIT_CHECKED || PMRKIT_HAS_ASAN) GTEST_SKIP() << "checked builds without ASan";
+  alignas(16) unsigned char storage[256];
+  chunked_arena_resource arena({.initial_buffer = bytes_of(storage)},
+                               std::pmr::new_delete_resource());
+  auto* p = static_cast<unsigned char*>(arena.allocate(64, 16));
+  std::memset(p, 1, 64);
+  arena.reset();
+  for (int i = 0; i < 64; ++i)
+    ASSERT_EQ(p[i], pmrkit::detail::retired_fill);
+}
+
+TEST(ChunkedArenaBuffer, FreedPartsArePoisonedAndAllOfItRevivedAtTheEnd) {
+  if (!PMRKIT_CHECKED || !PMRKIT_HAS_ASAN) {
+    GTEST_SKIP() << "needs a checked build under AddressSanitizer (the asan preset)";
+  }
+  alignas(16) unsigned char storage[256];
+  {
+    chunked_arena_resource arena({.initial_buffer = bytes_of(storage, 3, 250)},
+                                 std::pmr::new_delete_resource());
+    EXPECT_TRUE(pmrkit::detail::is_poisoned(storage + 100)) << "free until handed out";
+    auto* p = static_cast<unsigned char*>(arena.allocate(64, 16));
+    EXPECT_FALSE(pmrkit::detail::is_poisoned(p + 63));
+    arena.deallocate(p, 64, 16);
+    EXPECT_TRUE(pmrkit::detail::is_poisoned(p)) << "rolled back";
+    p = static_cast<unsigned char*>(arena.allocate(64, 16));
+    (void)arena.allocate(1000, 16);  // to the upstream
+    arena.reset();
+    EXPECT_TRUE(pmrkit::detail::is_poisoned(p)) << "reset";
+    (void)arena.allocate(64, 16);
+    arena.release();
+    EXPECT_TRUE(pmrkit::detail::is_poisoned(p)) << "release";
+  }
+  for (std::size_t i = 0; i < sizeof storage; ++i)
+    ASSERT_FALSE(pmrkit::detail::is_poisoned(storage + i)) << "the caller's again, at " << i;
+}
+
+TEST(ChunkedArenaBufferDeathTest, UseAfterResetInTheBufferIsCaughtUnderAddressSanitizer) {
+  if (!PMRKIT_CHECKED || !PMRKIT_HAS_ASAN) {
+    GTEST_SKIP() << "needs a checked build under AddressSanitizer (the asan preset)";
+  }
+  EXPECT_DEATH(
+      {
+        alignas(16) unsigned char storage[256];
+        chunked_arena_resource arena({.initial_buffer = bytes_of(storage)},
+                                     std::pmr::new_delete_resource());
+        auto* p = static_cast<volatile char*>(arena.allocate(64, 8));
+        arena.reset();
+        p[0] = 'x';
+      },
+      "use-after-poison");
+}
+
+TEST(ChunkedArenaBuffer, ContainersOverAStackBuffer) {
+  alignas(16) unsigned char storage[4096];
+  chunked_arena_resource arena({.initial_buffer = bytes_of(storage)},
+                               std::pmr::null_memory_resource());
+  for (int round = 0; round < 3; ++round) {
+    {
+      std::pmr::vector<int> numbers(&arena);
+      numbers.reserve(500);
+      for (int i = 0; i < 500; ++i)
+        numbers.push_back(i);
+      ASSERT_EQ(numbers[499], 499);
+      EXPECT_TRUE(arena.owns(numbers.data()));
+    }
+    arena.reset();
+  }
 }
 
 // --- Constructed the obvious ways (issue 12, bug 6) ---------------------------------------------

@@ -18,6 +18,27 @@
 // the chunk's index, the offset in it and the dedicated chunks in use, never
 // an address).
 //
+// Initial buffer. `initial_buffer` hands the arena a caller's memory (a
+// stack array) to use before the upstream, as monotonic_buffer_resource's
+// buffer constructors do: every byte of it serves blocks (its header lives in
+// the arena object, not in the buffer), at any address (blocks are aligned
+// inside it to their alignment and the least alignment; a buffer too small
+// for one block just passes the request on), and a zero-sized one is none. It
+// is the arena's first chunk (index 0 in markers): blocks in it roll back,
+// grow in place and rewind like any other; `owns` is true for them;
+// `reset()`, `clear()` and `release()` make it the current space again
+// (`clear()` keeps it as the first chunk and returns every upstream chunk);
+// `shrink()` never counts it and it never goes to the upstream. The first
+// chunk from the upstream grows from the buffer's size as the standard's
+// next_buffer_size does: `growth_factor` times the buffer's size, at least
+// `initial_chunk_size` and at most `max_chunk_size` (again after `release()`).
+// In `stats()` it counts like a chunk in `bytes_in_use`, `bytes_available`,
+// `waste` (its alignment padding and unused tail) and `bytes_reserved` (the
+// chunks' bytes plus the buffer's: all the memory the arena holds), never in
+// `bytes_from_upstream` nor `chunk_count` (chunks from the upstream). Checked
+// builds fill and poison its free parts as they do a chunk's, and the
+// destructor unpoisons all of it before the caller has it back.
+//
 // Choose it for many short-lived allocations freed together (per request, per
 // frame, per parse) when you want a fixed small footprint and any upstream;
 // choose vmem_arena_resource for one contiguous, very large arena, and
@@ -39,6 +60,12 @@
 //     arena.reset();  // after the first pass, nothing more comes from the upstream
 //   }
 //   assert(arena.stats().chunk_count == 1);
+//
+//   std::byte stack_buffer[1024];  // used first: the upstream is asked only beyond it
+//   pmrkit::chunked_arena_resource local({.initial_buffer = stack_buffer},
+//                                        std::pmr::null_memory_resource());
+//   std::pmr::vector<int> small({1, 2, 3}, &local);
+//   assert(local.owns(small.data()) && local.stats().bytes_from_upstream == 0);
 #pragma once
 
 #include <pmr/arena/arena_resource.hpp>
@@ -51,6 +78,7 @@
 #include <cstddef>
 #include <limits>
 #include <memory_resource>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -58,12 +86,22 @@
 namespace pmrkit {
 
 struct chunked_arena_options {
-  std::size_t initial_chunk_size = 4096;  ///< bytes of the first chunk (header included)
-  std::size_t max_chunk_size = 65536;     ///< growth stops here
-  std::size_t growth_factor = 2;          ///< 1 to 16; 1 keeps every chunk at initial_chunk_size
+  /// Bytes of the first chunk from the upstream (header included); after an
+  /// initial_buffer, its least size (see the file comment).
+  std::size_t initial_chunk_size = 4096;
+  std::size_t max_chunk_size = 65536;  ///< growth stops here
+  /// 1 to 16; 1 keeps every chunk at the first one's size (initial_chunk_size
+  /// without an initial_buffer).
+  std::size_t growth_factor = 2;
   std::size_t alignment = alignof(std::max_align_t);  ///< the least alignment of every block
   /// Requests larger than this throw allocation_error (out of capacity).
   std::size_t size_limit = std::numeric_limits<std::size_t>::max();
+  /// A caller's buffer (a stack array, say) used before any chunk from the
+  /// upstream, and again after reset, clear and release; empty: none. Not
+  /// owned: it must outlive the arena. Every byte of it serves blocks (no
+  /// header inside it), at any address (blocks are aligned inside it). A null
+  /// data pointer with a nonzero size is invalid.
+  std::span<std::byte> initial_buffer = {};
   std::string_view name = "chunked_arena";  ///< shown in errors and violations (copied)
 };
 
@@ -72,7 +110,8 @@ class chunked_arena_resource final : public arena_resource {
   /// Throws std::invalid_argument naming the field when an option is invalid
   /// (initial_chunk_size below 256 bytes, max_chunk_size below
   /// initial_chunk_size, growth_factor not 1 to 16, alignment not a power of
-  /// two or above 4096) or `upstream` is null.
+  /// two or above 4096, initial_buffer with a null data pointer and a
+  /// nonzero size) or `upstream` is null.
   explicit chunked_arena_resource(
       const chunked_arena_options& options = {},
       std::pmr::memory_resource* upstream = std::pmr::get_default_resource());

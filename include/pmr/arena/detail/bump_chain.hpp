@@ -21,6 +21,17 @@
 // poisoned for ASan, see poison.hpp) and revived block by block as it is
 // handed out.
 //
+// A chain may start from a caller's buffer (an owner's initial buffer): it
+// is the chain's first chunk (index 0) for every position, rewind, pop and
+// reset, but its header is the chain's own member (`buffer_`), not inside the
+// buffer, so every byte of it from the least alignment on serves blocks. It
+// never goes upstream: `release` keeps it (and makes it current again),
+// `trim_to_first` keeps it as the first chunk, `shrink` never reaches it, it
+// counts 0 in `bytes_from_upstream` and is not one of `chunk_count`. The
+// first chunk from the upstream then follows the growth from the buffer's
+// size (`restart_size`). It is retired when the chain takes it and revived,
+// whole, when the chain is destroyed.
+//
 // Thread safety: none (its owners are single-threaded).
 //
 // Example:
@@ -39,6 +50,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
+#include <span>
 #include <string_view>
 
 namespace pmrkit::detail {
@@ -116,12 +128,38 @@ class bump_chain {
   /// Chunks of `growth` from `upstream`, each used from `start_of`: its
   /// beginning rounded up to `alignment` (the owner's least alignment, a
   /// power of two).
-  bump_chain(chunk_growth growth, std::size_t alignment,
-             std::pmr::memory_resource* upstream) noexcept
-      : growth_(growth), next_size_(growth.initial), alignment_(alignment), upstream_(upstream) {}
+  /// With a non-empty `buffer` (the caller's, outliving the chain) the chain
+  /// starts in it; see the file comment.
+  bump_chain(chunk_growth growth, std::size_t alignment, std::pmr::memory_resource* upstream,
+             std::span<std::byte> buffer = {}) noexcept
+      : growth_(growth),
+        next_size_(restart_size(growth, buffer.size())),
+        alignment_(alignment),
+        upstream_(upstream) {
+    if (!buffer.empty()) {
+      buffer_begin_ = buffer.data();
+      buffer_end_ = buffer.data() + buffer.size();
+      // A buffer too small to reach the least alignment serves nothing.
+      buffer_start_ = std::min(align_pointer(buffer_begin_, alignment_), buffer_end_);
+      retire(buffer_begin_, buffer.size());
+      enter_buffer();
+    }
+  }
   bump_chain(const bump_chain&) = delete;
   bump_chain& operator=(const bump_chain&) = delete;
-  ~bump_chain() { release(); }
+  ~bump_chain() {
+    give_back_chunks();
+    revive(buffer_begin_, static_cast<std::size_t>(buffer_end_ - buffer_begin_));  // the caller's
+  }
+
+  /// The size of the first chunk from the upstream: the growth's initial
+  /// size, or after a buffer of `buffer_bytes` the size that follows it
+  /// (`growth_factor` times it, at most the maximum), at least the initial size.
+  [[nodiscard]] static constexpr std::size_t restart_size(chunk_growth growth,
+                                                          std::size_t buffer_bytes) noexcept {
+    return buffer_bytes == 0 ? growth.initial
+                             : std::max(growth.initial, growth.after(buffer_bytes));
+  }
 
   /// The fast path: `bytes` at `alignment` in the current chunk, or nullptr
   /// when they do not fit there. `bytes` must not be 0.
@@ -163,9 +201,19 @@ class bump_chain {
   /// for a large block), so the sequence goes on as if it were this chain's.
   void advance_growth() noexcept { next_size_ = growth_.after(next_size_); }
 
-  /// Where blocks of `chunk` start: its beginning rounded up to the least alignment.
-  [[nodiscard]] std::byte* start_of(chunk_header* chunk) const noexcept {
-    return align_pointer(chunk->begin(), alignment_);
+  /// Where blocks of `chunk` start: its beginning rounded up to the least
+  /// alignment (the buffer's end when that lies beyond a tiny buffer).
+  [[nodiscard]] std::byte* start_of(const chunk_header* chunk) const noexcept {
+    return chunk == &buffer_ ? buffer_start_
+                             : align_pointer(const_cast<chunk_header*>(chunk)->begin(), alignment_);
+  }
+  /// Where the usable part of `chunk` ends.
+  [[nodiscard]] std::byte* end_of(const chunk_header* chunk) const noexcept {
+    return chunk == &buffer_ ? buffer_end_ : const_cast<chunk_header*>(chunk)->end();
+  }
+  /// True when `chunk` is the caller's buffer.
+  [[nodiscard]] bool is_buffer(const chunk_header* chunk) const noexcept {
+    return chunk == &buffer_;
   }
 
   [[nodiscard]] position tell() const noexcept { return {current_, cursor_}; }
@@ -206,7 +254,8 @@ class bump_chain {
   /// Gives back the kept chunks after the current one; the position stays.
   /// The bytes given back upstream.
   std::size_t shrink() noexcept;
-  /// Gives back every chunk; the growth sequence starts again.
+  /// Gives back every chunk; the growth sequence starts again (from the
+  /// buffer, which is current again).
   void release() noexcept;
 
   /// When the current block ends at the cursor (the most recent one), moves
@@ -278,7 +327,7 @@ class bump_chain {
   void undo_pop(const pop_undo& undo) noexcept {
     current_ = undo.chunk;
     cursor_ = undo.cursor;
-    limit_ = current_->end();
+    limit_ = end_of(current_);
     current_->first = undo.first;
     used_before_ = undo.used_before;
   }
@@ -304,6 +353,10 @@ class bump_chain {
  private:
   void step_back() noexcept;
   std::size_t give_back(chunk_header* chunk) noexcept;
+  void give_back_chunks() noexcept;  // every chunk from the upstream; the position is left stale
+  void enter_buffer() noexcept;      // the buffer alone, current, from its start
+  [[nodiscard]] bool fits(const chunk_header* chunk, std::size_t bytes,
+                          std::size_t alignment) const noexcept;
 
   chunk_growth growth_;
   std::size_t next_size_;
@@ -315,6 +368,11 @@ class bump_chain {
   std::byte* cursor_ = nullptr;
   std::byte* limit_ = nullptr;
   std::size_t used_before_ = 0;  // bytes used in the chunks before the current one
+  // The caller's buffer, when there is one: its header here, its bounds, where its blocks start.
+  chunk_header buffer_{};
+  std::byte* buffer_begin_ = nullptr;
+  std::byte* buffer_end_ = nullptr;
+  std::byte* buffer_start_ = nullptr;
 };
 
 }  // namespace pmrkit::detail
