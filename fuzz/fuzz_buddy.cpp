@@ -8,7 +8,7 @@ namespace {
 
 pmrkit::buddy_options options_from(pmrkit::fuzz::fuzz_input& in) {
   pmrkit::buddy_options o;
-  o.min_block = in.power_of_two(0, 12);
+  o.min_block = in.power_of_two(0, 14);
   o.region_size = in.power_of_two(6, 23);
   if ((in.u8() & 1) != 0) o.max_regions = in.range(1, 8);
   return o;

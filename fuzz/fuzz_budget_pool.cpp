@@ -16,7 +16,7 @@ struct budget_pool_subject {
   static pmrkit::pool_options pool_options(pmrkit::fuzz::fuzz_input& in) {
     pmrkit::pool_options o;
     o.block_size = in.range(1, 4096);
-    o.block_alignment = in.power_of_two(0, 12);
+    o.block_alignment = in.power_of_two(0, 14);
     o.initial_blocks = in.range(1, 32);
     o.max_blocks_per_chunk = o.initial_blocks * in.range(1, 16);
     o.on_mismatch =

@@ -79,7 +79,7 @@ pmrkit::memory_system_config config_from(pmrkit::fuzz::fuzz_input& in) {
     if (s.type == memory_type::shared) s.type = memory_type::temporary;  // no segments here
     s.strategy = strategies[in.u8() % std::size(strategies)];
     s.capacity = in.range(1, std::size_t{4} << 20);
-    s.alignment = (in.u8() & 1) != 0 ? 0 : in.power_of_two(0, 12);
+    s.alignment = (in.u8() & 1) != 0 ? 0 : in.power_of_two(0, 14);
     s.block_size = (in.u8() & 1) != 0 ? 0 : in.range(1, 16384);
     s.backing = backings[in.u8() % std::size(backings)];
     if ((in.u8() & 3) == 0) s.flags = memory_flags::zero_fill;

@@ -10,7 +10,7 @@ namespace {
 pmrkit::pool_options options_from(pmrkit::fuzz::fuzz_input& in) {
   pmrkit::pool_options o;
   o.block_size = in.range(1, 8192);
-  o.block_alignment = in.power_of_two(0, 12);
+  o.block_alignment = in.power_of_two(0, 14);
   o.initial_blocks = in.range(1, 64);
   o.max_blocks_per_chunk = o.initial_blocks * in.range(1, 64);
   o.growth_factor = in.range(1, 16);

@@ -23,7 +23,7 @@ struct region_subject {
     s.type = types[in.u8() % std::size(types)];
     s.strategy = strategies[in.u8() % std::size(strategies)];
     s.capacity = in.range(1, std::size_t{8} << 20);
-    s.alignment = (in.u8() & 1) != 0 ? 0 : in.power_of_two(0, 12);
+    s.alignment = (in.u8() & 1) != 0 ? 0 : in.power_of_two(0, 14);
     s.block_size = (in.u8() & 1) != 0 ? 0 : in.range(1, 16384);
     return s;
   }

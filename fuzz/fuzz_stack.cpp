@@ -20,7 +20,7 @@ struct stack_subject {
     o.initial_chunk_size = in.range(256, 65536);
     o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
     o.growth_factor = in.range(1, 16);
-    o.alignment = in.power_of_two(0, 12);
+    o.alignment = in.power_of_two(0, 14);  // above max_align_t and the page size
     return o;
   }
   stack_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)
