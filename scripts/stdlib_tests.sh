@@ -78,13 +78,6 @@ for dir in "$libcxx"/std/utilities/utility/mem.res/mem.res.{pool,monotonic.buffe
   cp -r "$dir" "$out/src/libcxx/"
   sed -i -f tests/stdlib/rename.sed "$out/src/libcxx/$(basename "$dir")"/*.cpp
 done
-# Not run: they construct over a caller's buffer, which chunked_arena_resource cannot
-# (allocate_with_initial_size: a header-inclusive initial_chunk_size of at least 256 and at most
-# max_chunk_size cannot mirror its initial sizes 1 to 1000000); tests/stdlib/README.md.
-for test in allocate_exception_safety allocate_from_initial_buffer \
-  allocate_from_zero_sized_buffer allocate_with_initial_size; do
-  rm "$out/src/libcxx/mem.res.monotonic.buffer.mem/$test.pass.cpp"
-done
 rm -rf "$out/extract"
 
 for patch in tests/stdlib/patches/*/*.patch; do
