@@ -88,6 +88,7 @@
 #pragma once
 
 #include <pmr/core/config.hpp>
+#include <pmr/core/error.hpp>
 #include <pmr/shm/full_ptr.hpp>
 #include <pmr/shm/shm_error.hpp>
 #include <pmr/shm/shm_segment.hpp>
@@ -378,8 +379,11 @@ class shm_resource final : public std::pmr::memory_resource {
   [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
 
   template <class T>
-  static std::size_t array_bytes(std::size_t count) {
-    if (count > SIZE_MAX / sizeof(T)) throw std::bad_array_new_length();
+  std::size_t array_bytes(std::size_t count) const {
+    if (count > SIZE_MAX / sizeof(T)) [[unlikely]] {
+      throw allocation_error(failure_reason::size_overflow, count, alignof(T), name_,
+                             "the element count times sizeof(T) overflows std::size_t");
+    }
     return count * sizeof(T);
   }
   // Constructs `count` Ts from `args` at `first`; if one throws, the ones built are destroyed.
