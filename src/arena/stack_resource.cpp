@@ -63,7 +63,7 @@ void* stack_resource::bump_over_aligned(std::size_t extent, std::size_t alignmen
   std::byte* from = at.cursor;
   const std::size_t link = extent_of(sizeof from);
   if (from == nullptr) return nullptr;
-  const auto end = reinterpret_cast<std::uintptr_t>(at.chunk->end());
+  const auto end = reinterpret_cast<std::uintptr_t>(chain_.end_of(at.chunk));
   const auto linked = reinterpret_cast<std::uintptr_t>(from) + link;
   const std::uintptr_t aligned = (linked + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
   if (linked > end || aligned > end || end - aligned < extent) return nullptr;
@@ -122,7 +122,7 @@ bool stack_resource::try_resize(void* p, std::size_t old_size, std::size_t new_s
   if (at.chunk == nullptr || old_size > fast_limit || new_size > fast_limit ||
       reinterpret_cast<std::uintptr_t>(at.cursor) - reinterpret_cast<std::uintptr_t>(block) !=
           extent_of(old_size) ||
-      extent_of(new_size) > static_cast<std::size_t>(at.chunk->end() - block)) {
+      extent_of(new_size) > static_cast<std::size_t>(chain_.end_of(at.chunk) - block)) {
     return false;
   }
   if (!chain_.move_cursor(at.cursor, block + extent_of(new_size))) return false;
