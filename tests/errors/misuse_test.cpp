@@ -169,6 +169,31 @@ TEST(Misuse, DoubleFree) {
   });
 }
 
+// Contract §4 says a double free is reported; the arenas do not: the first free of the newest
+// block rolls it back, and the second, of a pointer at or past the position (no block of the
+// arena's any more), is ignored like a free of an older block. Known bug: chunked_arena_resource
+// is being edited elsewhere, and vmem_arena_resource (make_arena) keeps the same rule, so the
+// fix is left to both at once.
+TEST(Misuse, ArenaSecondFreeOfNewestBlock) {
+  GTEST_SKIP() << "known bug: the arenas ignore a second free of their newest block "
+                  "(docs/errors.md §4); chunked_arena_resource is being edited elsewhere";
+#if PMRKIT_CHECKED
+  pmrkit::chunked_arena_resource chunked;
+  pmrkit::vmem_arena_resource vmem({.reserve = std::size_t{1} << 24});
+  for (pmrkit::arena_resource* arena : {static_cast<pmrkit::arena_resource*>(&chunked),
+                                        static_cast<pmrkit::arena_resource*>(&vmem)}) {
+    SCOPED_TRACE(arena->name());
+    void* p = arena->allocate(32, 8);
+    arena->deallocate(p, 32, 8);
+    const pmrkit::violation_recorder recorder;
+    arena->deallocate(p, 32, 8);
+    ASSERT_EQ(recorder.size(), 1u);
+    const violation_kind kind = recorder.violations().front().kind;
+    EXPECT_TRUE(kind == violation_kind::double_free || kind == violation_kind::foreign_pointer);
+  }
+#endif
+}
+
 // 32 bytes freed as 4096: another size class or another route. The size router sends it to its
 // large resource (here the strict upstream: a foreign pointer there), the memory system's port
 // to another tier (a foreign pointer there). budget_resource keeps its use from wrapping (before
@@ -202,7 +227,7 @@ TEST(Misuse, SizeMismatchAcrossClasses) {
 }
 
 // 32 bytes freed as 24: the same block size for the pools, the buddy and shm, which cannot tell
-// and free the block; the arenas do not roll back a block whose end is not the position.
+// and free the block; the arenas round both to the same extent (16 bytes) and roll it back.
 TEST(Misuse, SizeMismatchWithinClass) {
   constexpr auto k = violation_kind::size_mismatch;
   const expectations expected = for_this_build({{"chunked_arena_resource", none},
