@@ -1,14 +1,21 @@
 // Fuzzes stack_resource against the model (fuzz_harness.hpp): LIFO frees of
 // the newest block only, stack scopes, checkpoint/rewind, reset, release,
-// shrink, option values from the input.
+// shrink, option values from the input (an initial buffer of 0 to 4 KiB at
+// any offset from a 64-byte boundary among them).
 #include "fuzz_harness.hpp"
 
 #include <pmr/arena/stack_resource.hpp>
 
+#include <cstddef>
 #include <memory>
+#include <span>
 #include <vector>
 
 namespace {
+
+// The initial buffers' memory: one input runs at a time, and the stack gives
+// the buffer back unpoisoned when it is destroyed.
+alignas(64) std::byte buffer_storage[4096 + 64];
 
 struct stack_subject {
   static constexpr bool lifo = true;
@@ -21,6 +28,10 @@ struct stack_subject {
     o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
     o.growth_factor = in.range(1, 16);
     o.alignment = in.power_of_two(0, 14);  // above max_align_t and the page size
+    if ((in.u8() & 1) != 0) {
+      const std::size_t offset = in.range(0, 63);
+      o.initial_buffer = std::span(buffer_storage).subspan(offset, in.range(0, 4096));
+    }
     return o;
   }
   stack_subject(pmrkit::fuzz::fuzz_input& in, std::pmr::memory_resource* upstream)

@@ -35,6 +35,13 @@ void return_chunk(std::pmr::memory_resource* upstream, chunk_header* chunk) noex
   upstream->deallocate(chunk, chunk->size, chunk_alignment);
 }
 
+std::span<std::byte> validated_initial_buffer(std::string_view class_name,
+                                              std::span<std::byte> buffer) {
+  require_option(buffer.data() != nullptr || buffer.empty(), class_name, "initial_buffer",
+                 "must not have a null data pointer with a nonzero size");
+  return buffer;
+}
+
 bool chunk_fits(chunk_header* chunk, std::size_t bytes, std::size_t alignment) noexcept {
   std::byte* start = align_pointer(chunk->begin(), alignment);
   return start <= chunk->end() && static_cast<std::size_t>(chunk->end() - start) >= bytes;

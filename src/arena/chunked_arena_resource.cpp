@@ -17,12 +17,6 @@ namespace {
 std::size_t capacity(detail::chunk_header* chunk) noexcept {
   return static_cast<std::size_t>(chunk->end() - chunk->begin());
 }
-
-std::span<std::byte> checked_buffer(std::span<std::byte> buffer) {
-  require_option(buffer.data() != nullptr || buffer.empty(), "chunked_arena_resource",
-                 "initial_buffer", "must not have a null data pointer with a nonzero size");
-  return buffer;
-}
 }  // namespace
 
 chunked_arena_resource::chunked_arena_resource(const chunked_arena_options& options,
@@ -34,7 +28,7 @@ chunked_arena_resource::chunked_arena_resource(const chunked_arena_options& opti
                                             options.max_chunk_size, options.growth_factor,
                                             options.alignment),
              options.alignment, require_upstream(upstream, "pmrkit::chunked_arena_resource"),
-             checked_buffer(options.initial_buffer)) {
+             detail::validated_initial_buffer("chunked_arena_resource", options.initial_buffer)) {
   options_.name = name_;
 }
 

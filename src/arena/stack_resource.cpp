@@ -19,7 +19,8 @@ stack_resource::stack_resource(const stack_options& options, std::pmr::memory_re
       chain_(detail::validated_chain_growth("stack_resource", options.initial_chunk_size,
                                             options.max_chunk_size, options.growth_factor,
                                             options.alignment),
-             options.alignment, require_upstream(upstream, "pmrkit::stack_resource")) {
+             options.alignment, require_upstream(upstream, "pmrkit::stack_resource"),
+             detail::validated_initial_buffer("stack_resource", options.initial_buffer)) {
   options_.name = name_;
 }
 
@@ -261,11 +262,12 @@ arena_stats stack_resource::stats() const noexcept {
   arena_stats result;
   result.bytes_from_upstream = chain.from_upstream;
   result.peak_bytes_from_upstream = std::max(peak_from_upstream_, chain.from_upstream);
-  result.bytes_reserved = chain.from_upstream;
+  // The memory the stack holds: its chunks and the caller's buffer.
+  result.bytes_reserved = chain.from_upstream + options_.initial_buffer.size();
   result.bytes_in_use = chain.used;
   result.peak_bytes_in_use = std::max(peak_used_, chain.used);
   result.bytes_available = chain.available;
-  result.waste = chain.from_upstream - chain.used - chain.available;
+  result.waste = result.bytes_reserved - chain.used - chain.available;
   result.chunk_count = chain.chunks;
   result.current_chunk_size = chain_.growth_size();
   return result;

@@ -54,7 +54,24 @@ struct small_chunk_traits {
   static void release(resource_type& r) { r.release(); }
 };
 
-using stack_types = ::testing::Types<stack_traits, small_chunk_traits>;
+// Over a caller's buffer at an odd address, no least alignment: the suite's
+// first blocks come from it, the rest from the upstream.
+struct buffered_traits {
+  using resource_type = stack_resource;
+  static constexpr std::string_view name =
+      "pmrkit::stack_resource (1000-byte buffer at an odd address, 1-byte)";
+  static constexpr pmrkit::conformance::capabilities caps{.lifo_only = true};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    // Each stack its own buffer, kept until exit so that it outlives the stack.
+    static std::vector<std::unique_ptr<std::byte[]>> buffers;
+    std::byte* storage = buffers.emplace_back(std::make_unique<std::byte[]>(1001)).get();
+    return std::make_unique<resource_type>(
+        stack_options{.alignment = 1, .initial_buffer = {storage + 1, 1000}}, upstream);
+  }
+  static void release(resource_type& r) { r.release(); }
+};
+
+using stack_types = ::testing::Types<stack_traits, small_chunk_traits, buffered_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(stack, resource_conformance, stack_types,
                                pmrkit::conformance::traits_names);
 
@@ -834,6 +851,85 @@ TEST_F(StackTest, AFailedReallocateOfTheNewestBlockLeavesItWhereItWas) {
   fresh.deallocate(first, 0, 8);  // still the newest block
   EXPECT_EQ(fresh.stats().bytes_in_use, 0U);
   EXPECT_EQ(stack.stats().bytes_in_use, 0U);
+}
+
+// --- A caller's initial buffer ------------------------------------------------------------------
+
+TEST_F(StackTest, AWorkloadThatFitsTheBufferTakesNothingFromTheUpstream) {
+  alignas(64) std::byte buffer[1024];
+  // The null resource throws on any request: the buffer must serve everything.
+  stack_resource stack({.initial_buffer = buffer}, std::pmr::null_memory_resource());
+  for (int frame = 0; frame < 3; ++frame) {
+    stack_scope scope(stack);
+    void* a = stack.allocate(400, 16);
+    void* b = stack.allocate(300, 64);
+    void* c = stack.allocate(200, 8);
+    for (void* p : {a, b, c}) {
+      EXPECT_GE(static_cast<std::byte*>(p), buffer);
+      EXPECT_LT(static_cast<std::byte*>(p), buffer + sizeof buffer);
+    }
+    stack.deallocate(c, 200, 8);
+    void* again = stack.allocate(200, 8);
+    EXPECT_EQ(again, c) << "the popped block's bytes are the next one's";
+  }
+  EXPECT_THROW((void)stack.allocate(2000), std::bad_alloc) << "beyond it: the upstream";
+  const pmrkit::arena_stats s = stack.stats();
+  EXPECT_EQ(s.bytes_from_upstream, 0U);
+  EXPECT_EQ(s.chunk_count, 0U);
+  EXPECT_EQ(s.bytes_in_use, 0U);
+  EXPECT_EQ(s.bytes_reserved, sizeof buffer);
+  EXPECT_EQ(s.bytes_available + s.waste, sizeof buffer);
+}
+
+TEST_F(StackTest, PopsAndRewindsCrossFromChunksBackIntoTheBuffer) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  std::byte storage[513];
+  stack_resource stack(
+      {.initial_chunk_size = 1024, .alignment = 1, .initial_buffer = {storage + 1, 512}},
+      &upstream);
+  auto* a = static_cast<std::byte*>(stack.allocate(500, 1));
+  EXPECT_EQ(a, storage + 1) << "every byte of the buffer serves blocks, at any address";
+  const arena_checkpoint in_buffer = stack.checkpoint();
+  void* b = stack.allocate(100, 1);  // does not fit the 12 bytes left: the first chunk
+  EXPECT_FALSE(b >= storage && b < storage + sizeof storage);
+  EXPECT_EQ(upstream.stats().blocks_in_use, 1U);
+  stack.deallocate(b, 100, 1);
+  EXPECT_EQ(stack.checkpoint(), in_buffer) << "popped back into the buffer";
+  void* c = stack.allocate(12, 1);
+  EXPECT_EQ(c, storage + 501) << "the buffer's tail, after the pop";
+  void* d = stack.allocate(700, 16);
+  stack.rewind(in_buffer);
+  EXPECT_EQ(stack.allocate(12, 1), c);
+  (void)d;
+  stack.reset();
+  EXPECT_EQ(stack.allocate(1, 1), storage + 1) << "reset: the buffer is current again";
+  stack.release();
+  EXPECT_EQ(upstream.stats().blocks_in_use, 0U) << "release: every chunk goes back";
+  EXPECT_EQ(stack.allocate(1, 1), storage + 1) << "release: the buffer is current again";
+  EXPECT_EQ(stack.shrink(), 0U) << "shrink never counts the buffer";
+}
+
+TEST_F(StackTest, TheFirstUpstreamChunkGrowsFromTheBuffersSize) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  std::byte buffer[4096];
+  stack_resource stack(
+      {.initial_chunk_size = 1024, .max_chunk_size = 65536, .initial_buffer = buffer}, &upstream);
+  void* a = stack.allocate(4000);
+  void* b = stack.allocate(1000);  // the buffer is full: the first chunk, twice the buffer
+  EXPECT_EQ(stack.stats().bytes_from_upstream, 8192U);
+  stack.deallocate(b, 1000);
+  stack.deallocate(a, 4000);
+}
+
+TEST(StackConstruction, ANullBufferWithASizeIsRejectedNamingTheField) {
+  try {
+    stack_resource stack({.initial_buffer = {static_cast<std::byte*>(nullptr), 16}});
+    FAIL() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("initial_buffer"), std::string::npos) << e.what();
+  }
+  stack_resource empty({.initial_buffer = {}});  // empty: none
+  EXPECT_EQ(empty.stats().bytes_reserved, 0U);
 }
 
 // --- Constructed the obvious ways (issue 12, bug 6) ---------------------------------------------

@@ -17,6 +17,18 @@
 // newest block in place when its chunk has room, and otherwise moves it to a
 // new block that is then the newest, the old one freed: LIFO order is kept.
 //
+// Initial buffer. `initial_buffer` hands the stack a caller's memory (a stack
+// array) to use before the upstream, as chunked_arena_resource's does: every
+// byte of it serves blocks (its header lives in the stack object), at any
+// address; it is the first chunk (index 0 in markers), popped into and
+// rewound into like any other; `reset()` and `release()` make it current
+// again, `shrink()` never counts it and it never goes to the upstream. The
+// first chunk from the upstream grows from its size (`growth_factor` times
+// it, within [initial_chunk_size, max_chunk_size]). In `stats()` it counts in
+// `bytes_in_use`, `bytes_available`, `waste` and `bytes_reserved`, never in
+// `bytes_from_upstream` nor `chunk_count`. A workload that fits takes nothing
+// from the upstream.
+//
 // Choose it over chunked_arena_resource when lifetimes nest (recursion,
 // frames, scratch buffers of a call tree): memory is reused as soon as the
 // inner scope ends, not at the next reset. Choose an arena when blocks die in
@@ -50,6 +62,12 @@
 //     stack.deallocate(scratch, 256);    // the newest block: popped
 //   }
 //   assert(stack.stats().chunk_count == 1 && stack.stats().bytes_in_use == 0);
+//
+//   std::byte local[2048];  // a call tree's scratch, nothing from the upstream while it fits
+//   pmrkit::stack_resource scratch({.initial_buffer = local}, std::pmr::null_memory_resource());
+//   void* a = scratch.allocate(1000);
+//   scratch.deallocate(a, 1000);
+//   assert(scratch.stats().bytes_from_upstream == 0);
 #pragma once
 
 #include <pmr/arena/arena_resource.hpp>
@@ -64,6 +82,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory_resource>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -74,11 +93,20 @@
 namespace pmrkit {
 
 struct stack_options {
-  std::size_t initial_chunk_size = 4096;  ///< bytes of the first chunk (header included)
-  std::size_t max_chunk_size = 65536;     ///< growth stops here
-  std::size_t growth_factor = 2;          ///< 1 to 16; 1 keeps every chunk at initial_chunk_size
+  /// Bytes of the first chunk from the upstream (header included); after an
+  /// initial_buffer, its least size (see the file comment).
+  std::size_t initial_chunk_size = 4096;
+  std::size_t max_chunk_size = 65536;  ///< growth stops here
+  /// 1 to 16; 1 keeps every chunk at the first one's size (initial_chunk_size
+  /// without an initial_buffer).
+  std::size_t growth_factor = 2;
   std::size_t alignment = alignof(std::max_align_t);  ///< the least alignment of every block
-  std::string_view name = "stack";                    ///< shown in errors and violations (copied)
+  /// A caller's buffer (a stack array, say) used before any chunk from the
+  /// upstream, and again after reset and release; empty: none. Not owned: it
+  /// must outlive the stack. Every byte of it serves blocks (no header inside
+  /// it), at any address. A null data pointer with a nonzero size is invalid.
+  std::span<std::byte> initial_buffer = {};
+  std::string_view name = "stack";  ///< shown in errors and violations (copied)
 };
 
 class stack_resource final : public std::pmr::memory_resource, public resizable_resource {
@@ -86,7 +114,8 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
   /// Throws std::invalid_argument naming the field when an option is invalid
   /// (initial_chunk_size below 256 bytes, max_chunk_size below
   /// initial_chunk_size, growth_factor not 1 to 16, alignment not a power of
-  /// two or above 4096) or `upstream` is null.
+  /// two or above 4096, initial_buffer with a null data pointer and a nonzero
+  /// size) or `upstream` is null.
   explicit stack_resource(const stack_options& options = {},
                           std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
   /// The default options over `upstream` (a template, so that `{}` never

@@ -110,6 +110,12 @@ struct block_need {
                                                   std::size_t max_chunk_size,
                                                   std::size_t growth_factor, std::size_t alignment);
 
+/// `buffer` when it is a valid initial buffer (no null data pointer with a
+/// nonzero size), else std::invalid_argument naming `class_name` and the field
+/// `initial_buffer`.
+[[nodiscard]] std::span<std::byte> validated_initial_buffer(std::string_view class_name,
+                                                            std::span<std::byte> buffer);
+
 /// True when `chunk` can serve `bytes` at `alignment` from its start.
 [[nodiscard]] bool chunk_fits(chunk_header* chunk, std::size_t bytes,
                               std::size_t alignment) noexcept;
