@@ -12,10 +12,11 @@ std::size_t buddy_tree::used_count(unsigned level) const noexcept {
   return total;
 }
 
-std::string buddy_tree::verify(std::size_t begin, std::size_t end) const {
+std::string buddy_tree::verify(std::size_t begin, std::size_t end,
+                               std::span<const block> held) const {
   const unsigned top = layout_->top_level();
   if ((words_[0] >> layout_->levels()) != 0) return "the level mask has bits above the top level";
-  // What each min-block is: 0 nothing yet, 1 in a free block, 2 in a used one.
+  // What each min-block is: 0 nothing yet, 1 in a free block, 2 in a used one, 3 in a held one.
   std::vector<unsigned char> cells(std::size_t{1} << top, 0);
   const auto cover = [&](unsigned level, std::size_t index, unsigned char what) {
     const std::size_t first = index << level;
@@ -49,13 +50,19 @@ std::string buddy_tree::verify(std::size_t begin, std::size_t end) const {
       }
     }
   }
+  for (const block& b : held) {
+    const std::string at =
+        "held block " + std::to_string(b.index) + " of level " + std::to_string(b.level);
+    if (b.level > top || b.index >= layout_->blocks(b.level)) return at + ": not in the region";
+    if (!cover(b.level, b.index, 3)) return at + ": overlaps a free, used or held block";
+  }
   for (std::size_t cell = 0; cell < cells.size(); ++cell) {
     const bool usable = cell >= begin && cell < end;
     if (!usable && cells[cell] != 0) {
       return "a block covers min-block " + std::to_string(cell) + ", outside the usable range";
     }
     if (usable && cells[cell] == 0 && layout_->track_used()) {
-      return "min-block " + std::to_string(cell) + " is neither free nor in use";
+      return "min-block " + std::to_string(cell) + " is neither free, held nor in use";
     }
   }
   return {};

@@ -271,6 +271,28 @@ TEST(BuddyTree, VerifyChecksTheUsedBitmapsWhenTracked) {
   EXPECT_EQ(tree.verify(0, 64), "");
 }
 
+// Blocks a caller holds aside (buddy_resource's caches): they cover their min-blocks, must
+// overlap nothing and must lie in the usable range.
+TEST(BuddyTree, VerifyCountsHeldBlocks) {
+  const buddy_layout layout(6, true);  // 32 min-blocks
+  std::vector<std::uint64_t> words(layout.words());
+  const buddy_tree tree(layout, words.data());
+  tree.free_range(0, 24);
+  const std::size_t a = tree.take(2);  // 4 min-blocks, neither free nor marked in use: held
+  const std::size_t b = tree.take(0);
+  tree.set_used(0, b);
+  EXPECT_NE(tree.verify(0, 24), "");  // a is uncovered without being named
+  const std::vector<buddy_tree::block> held{{2, a}};
+  EXPECT_EQ(tree.verify(0, 24, held), "");
+  // Held twice, or held and free, or held and in use, or outside the usable range: reported.
+  EXPECT_NE(tree.verify(0, 24, std::vector<buddy_tree::block>{{2, a}, {2, a}}), "");
+  EXPECT_NE(tree.verify(0, 24, std::vector<buddy_tree::block>{{2, a}, {0, b}}), "");
+  ASSERT_TRUE(tree.is_free(0, b ^ 1U));  // b's buddy, free after the split
+  EXPECT_NE(tree.verify(0, 24, std::vector<buddy_tree::block>{{2, a}, {0, b ^ 1U}}), "");
+  EXPECT_NE(tree.verify(0, 24, std::vector<buddy_tree::block>{{2, a}, {3, 3}}), "");  // 24..31
+  EXPECT_NE(tree.verify(0, 24, std::vector<buddy_tree::block>{{2, a}, {6, 0}}), "");  // no level
+}
+
 TEST(BuddyTree, LayoutIsPlainDataAndRecomputedIdentically) {
   static_assert(std::is_trivially_copyable_v<buddy_layout>);
   static_assert(std::is_standard_layout_v<buddy_layout>);

@@ -30,6 +30,9 @@
 // lost their last one through an optional `Events` argument (level_gained,
 // level_lost), inlined where the bit changes, so it costs what the change
 // itself does; comparing level_mask() before and after tells the same.
+// A caller that keeps freed blocks aside before giving them back
+// (buddy_resource's per-order caches) names them to verify() as `held`
+// blocks: neither free in the tree nor in use, but covering their bytes.
 //
 // Thread safety: none; the words are plain (a shared user serializes access).
 //
@@ -51,6 +54,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <type_traits>
 
@@ -161,6 +165,12 @@ struct no_level_events {
 /// A view of one region's state: `layout` over `words`.
 class buddy_tree {
  public:
+  /// A block named by its level and index (for verify's held blocks).
+  struct block {
+    unsigned level;
+    std::size_t index;
+  };
+
   buddy_tree(const buddy_layout& layout, std::uint64_t* words) noexcept
       : layout_(&layout), words_(words) {}
 
@@ -261,7 +271,11 @@ class buddy_tree {
   /// usable range and, with used tracking, no block in use overlaps another
   /// and free plus used blocks tile the usable range. Returns an empty string,
   /// or what is wrong. O(2^top_level).
-  [[nodiscard]] std::string verify(std::size_t begin, std::size_t end) const;
+  /// `held`: blocks the caller keeps aside, neither free in the tree nor in use
+  /// (freed, waiting to be given back): each must lie in the usable range and
+  /// overlap no free, used or other held block, and they count in the tiling.
+  [[nodiscard]] std::string verify(std::size_t begin, std::size_t end,
+                                   std::span<const block> held = {}) const;
 
  private:
   static constexpr std::size_t word_bits = bit_tree_shape::word_bits;
