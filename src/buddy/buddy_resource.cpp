@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <new>
+#include <vector>
 
 namespace pmrkit {
 
@@ -49,6 +51,8 @@ buddy_options validated(buddy_options options, std::pmr::memory_resource* upstre
                  "region_size", "/ min_block must be at most 2^30");
   require_option(options.max_regions != 0 || with_buffer, class_name, "max_regions",
                  "must be at least 1 without a buffer");
+  require_option(options.cache_blocks_per_order <= buddy_options::max_cache_blocks_per_order,
+                 class_name, "cache_blocks_per_order", "must be at most 1024");
   return options;
 }
 
@@ -81,7 +85,8 @@ buddy_resource::buddy_resource(with_buffer, std::span<std::byte> buffer, buddy_o
       layout_(top_level_ + 1, PMRKIT_CHECKED != 0),
       slots_(&tables_),
       index_(&tables_),
-      level_regions_(&tables_) {
+      level_regions_(&tables_),
+      cache_capacity_(options.cache_blocks_per_order) {
   require_option(buffer.data() != nullptr || buffer.empty(), class_name, "buffer",
                  "must not be null");
   require_option(
@@ -155,9 +160,26 @@ inline void buddy_resource::level_lost(const region& r, unsigned level) noexcept
 // Allocation.
 
 void* buddy_resource::allocate_block(std::size_t bytes, std::size_t alignment, unsigned level) {
+  if (cached_[level] != 0) {  // checked builds come here for it (unchecked ones inline it)
+    void* p = cache_of(level)[--cached_[level]];
+    ++in_use_[level];
+    bytes_requested_ += bytes;
+#if PMRKIT_CHECKED
+    region* r = find_region(p);
+    tree_of(*r).set_used(level, static_cast<std::size_t>(static_cast<std::byte*>(p) - r->base) >>
+                                    (min_shift_ + level));
+#endif
+    detail::revive(p, block_size(level));
+    return p;
+  }
   std::uint32_t available = levels_free_ >> level;
   if (available == 0) [[unlikely]] {
-    if (!buffer_installed_ && !buffer_.empty()) install_buffer();
+    // Served otherwise only by merging the caches, laying out the buffer, or a new region.
+    if (any_cached()) {
+      coalesce();
+      available = levels_free_ >> level;
+    }
+    if (available == 0 && !buffer_installed_ && !buffer_.empty()) install_buffer();
     available = levels_free_ >> level;
     if (available == 0) {
       add_upstream_region(bytes, alignment);
@@ -176,8 +198,8 @@ void* buddy_resource::allocate_block(std::size_t bytes, std::size_t alignment, u
   std::byte* block = r->base + (index << (min_shift_ + level));
 #if PMRKIT_CHECKED
   tree.set_used(level, index);
-  detail::revive(block, std::size_t{1} << (min_shift_ + level));
 #endif
+  detail::revive(block, block_size(level));
   return block;
 }
 
@@ -212,9 +234,82 @@ void buddy_resource::free_block(void* p, [[maybe_unused]] std::size_t bytes,
   const buddy_tree tree = tree_of(*r);
 #if PMRKIT_CHECKED
   tree.clear_used(level, index);
-  detail::retire(p, std::size_t{1} << (min_shift_ + level));
 #endif
+  detail::retire(p, block_size(level));
+  if (cache_limit_ != 0) {
+    // Into the cache, unmerged; a full cache first merges its older half.
+    if (cached_[level] == cache_limit_) merge_oldest(level, (cache_limit_ + 1) / 2);
+    cache_of(level)[cached_[level]++] = p;
+    return;
+  }
   tree.give(level, index, level_events{this, r});  // merges while the buddy is free
+}
+
+// The caches.
+
+void buddy_resource::merge_block(void* p, unsigned level) noexcept {
+  region* r = find_region(p);
+  const std::size_t index =
+      static_cast<std::size_t>(static_cast<std::byte*>(p) - r->base) >> (min_shift_ + level);
+  tree_of(*r).give(level, index, level_events{this, r});
+}
+
+void buddy_resource::merge_oldest(unsigned level, std::size_t count) noexcept {
+  void** cache = cache_of(level);
+  for (std::size_t i = 0; i < count; ++i)
+    merge_block(cache[i], level);
+  std::copy(cache + count, cache + cached_[level], cache);
+  cached_[level] -= static_cast<std::uint32_t>(count);
+}
+
+std::size_t buddy_resource::coalesce() noexcept {
+  std::size_t merged = 0;
+  for (unsigned level = 0; level <= top_level_; ++level) {
+    merged += cached_[level];
+    merge_oldest(level, cached_[level]);
+  }
+  return merged;
+}
+
+bool buddy_resource::any_cached() const noexcept {
+  return std::any_of(cached_.begin(), cached_.begin() + top_level_ + 1,
+                     [](std::uint32_t n) { return n != 0; });
+}
+
+bool buddy_resource::is_cached(const void* p, unsigned level) const noexcept {
+  void** const cache = cache_of(level);
+  return std::find(cache, cache + cached_[level], p) != cache + cached_[level];
+}
+
+bool buddy_resource::free_after_merge(const region& r, const std::byte* p,
+                                      unsigned level) const noexcept {
+  const auto offset = static_cast<std::size_t>(p - r.base);
+  if (tree_of(r).is_free(level, offset >> (min_shift_ + level)) || is_cached(p, level)) return true;
+  // Free once merged only if both halves are. (No block containing `p` is free in the tree, as
+  // the caller climbs from a cached block, so a half free in the tree is free at its own level.)
+  return level != 0 && free_after_merge(r, p, level - 1) &&
+         free_after_merge(r, p + block_size(level - 1), level - 1);
+}
+
+std::size_t buddy_resource::largest_after_merge(std::size_t largest_in_trees) const noexcept {
+  std::size_t largest = largest_in_trees;
+  // From each cached block, climb while its buddy is (or would be once merged) free: where the
+  // climb stops is a block merging makes. The trees' own free blocks merge with nothing.
+  for (unsigned level = 0; level <= top_level_; ++level) {
+    for (std::uint32_t i = 0; i < cached_[level] && largest < region_size_; ++i) {
+      const auto* block = static_cast<const std::byte*>(cache_of(level)[i]);
+      const region* r = find_region(block);
+      unsigned at = level;
+      for (; at < top_level_; ++at) {
+        const std::size_t size = block_size(at);
+        const std::byte* buddy = r->base + (static_cast<std::size_t>(block - r->base) ^ size);
+        if (!free_after_merge(*r, buddy, at)) break;
+        block = std::min(block, buddy);
+      }
+      largest = std::max(largest, block_size(at));
+    }
+  }
+  return largest;
 }
 
 // The index: a region's home slot is a multiplicative hash of its base / region_size; a
@@ -364,10 +459,25 @@ buddy_resource::region* buddy_resource::new_region(std::byte* base, bool from_up
   std::pmr::vector<region*> larger(&tables_);
   const bool rehash = 2 * (regions + 1) > index_.size();
   if (rehash) larger.assign(std::max<std::size_t>(8, 2 * index_.size()), nullptr);
-  auto* r = static_cast<region*>(
-      allocate_from_upstream(upstream_, metadata_bytes(), alignof(region), name_));
+  // The caches' slots, with the first region.
+  void** cache = nullptr;
+  if (cache_ == nullptr && cache_capacity_ != 0) {
+    cache = static_cast<void**>(tables_.allocate(cache_bytes(), alignof(void*)));
+  }
+  region* r = nullptr;
+  try {
+    r = static_cast<region*>(
+        allocate_from_upstream(upstream_, metadata_bytes(), alignof(region), name_));
+  } catch (...) {
+    if (cache != nullptr) tables_.deallocate(cache, cache_bytes(), alignof(void*));
+    throw;
+  }
   took(metadata_bytes());
   // Nothing fails from here on.
+  if (cache != nullptr) {
+    cache_ = cache;
+    cache_limit_ = cache_capacity_;
+  }
   if (grow_slots) slots_.swap(more_slots);
   if (widen) {
     level_regions_.swap(wider);
@@ -418,6 +528,13 @@ void buddy_resource::remove_region(region* r) noexcept {
 // Bulk operations.
 
 void buddy_resource::release() noexcept {
+  // The cached blocks go with their regions (a buffer's are free again when it is laid out anew).
+  cached_ = {};
+  if (cache_ != nullptr) {
+    tables_.deallocate(cache_, cache_bytes(), alignof(void*));
+    cache_ = nullptr;
+    cache_limit_ = 0;
+  }
   for (region* r : slots_) {
     if (r != nullptr) remove_region(r);
   }
@@ -433,6 +550,7 @@ void buddy_resource::release() noexcept {
 }
 
 std::size_t buddy_resource::shrink() noexcept {
+  coalesce();
   const std::size_t before = from_upstream_;
   for (region* r : slots_) {
     if (r != nullptr && r->from_upstream && (tree_of(*r).level_mask() >> top_level_ & 1U) != 0) {
@@ -477,8 +595,10 @@ void buddy_resource::for_each_pending_buffer_region(Visit visit) const noexcept 
 
 buddy_order_stats buddy_resource::order_stats(std::size_t order) const noexcept {
   const auto level = static_cast<unsigned>(order);
-  buddy_order_stats result{.block_size = std::size_t{1} << (min_shift_ + level),
-                           .blocks_in_use = in_use_[level]};
+  buddy_order_stats result{.block_size = block_size(level),
+                           .free_blocks = cached_[level],
+                           .blocks_in_use = in_use_[level],
+                           .blocks_cached = cached_[level]};
   for (region* r : slots_) {
     if (r != nullptr) {
       result.free_blocks += tree_of(*r).free_count(level);
@@ -515,10 +635,15 @@ buddy_stats buddy_resource::stats() const noexcept {
     result.blocks_in_use += order.blocks_in_use;
     result.bytes_in_use += order.blocks_in_use * order.block_size;
     result.bytes_free += order.free_blocks * order.block_size;
+    result.bytes_cached += order.blocks_cached * order.block_size;
   }
-  if (levels_free != 0) {
-    result.largest_free_block =
-        std::size_t{1} << (min_shift_ + static_cast<unsigned>(std::bit_width(levels_free)) - 1U);
+  // The trees' largest free block, then what merging the cached blocks would make (what an
+  // allocation that needs it does): O(cached blocks * orders) lookups, none when nothing is cached.
+  const std::size_t largest_in_trees =
+      levels_free == 0 ? 0 : block_size(static_cast<unsigned>(std::bit_width(levels_free)) - 1U);
+  result.largest_free_block =
+      result.bytes_cached == 0 ? largest_in_trees : largest_after_merge(largest_in_trees);
+  if (result.largest_free_block != 0) {
     result.external_fragmentation = 1.0 - static_cast<double>(result.largest_free_block) /
                                               static_cast<double>(result.bytes_free);
   }
@@ -527,6 +652,27 @@ buddy_stats buddy_resource::stats() const noexcept {
 }
 
 std::string buddy_resource::verify() const {
+  // The caches: each block in a region, in its usable range, at its size's alignment; grouped by
+  // region for the trees' check, where they must overlap nothing and tile with the rest.
+  std::map<const region*, std::vector<buddy_tree::block>> held;
+  for (unsigned level = 0; level <= top_level_; ++level) {
+    if (cached_[level] > cache_limit_) {
+      return "level " + std::to_string(level) + ": more cached blocks than the cache holds";
+    }
+    for (std::uint32_t i = 0; i < cached_[level]; ++i) {
+      const void* p = cache_of(level)[i];
+      const std::string what =
+          "cached block at " + std::to_string(address(p)) + " of level " + std::to_string(level);
+      const region* r = find_region(p);
+      if (r == nullptr) return what + ": in no region";
+      const std::size_t offset = address(p) - address(r->base);
+      if (offset % block_size(level) != 0) return what + ": not aligned to its size";
+      if (offset < r->usable_begin || offset + block_size(level) > r->usable_end) {
+        return what + ": outside the region's usable range";
+      }
+      held[r].push_back({level, offset >> (min_shift_ + level)});
+    }
+  }
   std::uint32_t levels_seen = 0;
   std::array<std::uint32_t, max_levels> regions_seen{};
   std::size_t regions = 0;
@@ -540,7 +686,11 @@ std::string buddy_resource::verify() const {
     }
     // The region itself: its free sets, in-use bitmaps and level mask.
     const buddy_tree tree = tree_of(*r);
-    if (std::string wrong = tree.verify(r->usable_begin >> min_shift_, r->usable_end >> min_shift_);
+    const auto cached = held.find(r);
+    if (std::string wrong =
+            tree.verify(r->usable_begin >> min_shift_, r->usable_end >> min_shift_,
+                        cached == held.end() ? std::span<const buddy_tree::block>{}
+                                             : std::span<const buddy_tree::block>(cached->second));
         !wrong.empty()) {
       return where + ": " + wrong;
     }

@@ -1,6 +1,7 @@
 #include <pmr/buddy/buddy_resource.hpp>
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/poison.hpp>
 #include <pmr/testing/exception_test.hpp>
 #include <pmr/testing/test_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>
@@ -53,7 +54,40 @@ struct small_buddy_traits {
   static void release(resource_type& r) { r.release(); }
 };
 
-using buddy_types = ::testing::Types<buddy_traits, small_buddy_traits>;
+// The same with the cache off (every free merges at once) and, for the small regions, a cache
+// of two blocks per order that overflows and merges all the time.
+struct eager_buddy_traits {
+  using resource_type = buddy_resource;
+  static constexpr std::string_view name = "pmrkit::buddy_resource (no cache)";
+  static constexpr pmrkit::conformance::capabilities caps{};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    return std::make_unique<resource_type>(buddy_options{.cache_blocks_per_order = 0}, upstream);
+  }
+  static void release(resource_type& r) { r.release(); }
+};
+struct small_cached_buddy_traits {
+  using resource_type = buddy_resource;
+  static constexpr std::string_view name = "pmrkit::buddy_resource (4 KiB regions, cache 2)";
+  static constexpr pmrkit::conformance::capabilities caps{};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    return std::make_unique<resource_type>(
+        buddy_options{.region_size = 4096, .min_block = 16, .cache_blocks_per_order = 2}, upstream);
+  }
+  static void release(resource_type& r) { r.release(); }
+};
+struct small_eager_buddy_traits {
+  using resource_type = buddy_resource;
+  static constexpr std::string_view name = "pmrkit::buddy_resource (4 KiB regions, no cache)";
+  static constexpr pmrkit::conformance::capabilities caps{};
+  static std::unique_ptr<resource_type> make(std::pmr::memory_resource* upstream) {
+    return std::make_unique<resource_type>(
+        buddy_options{.region_size = 4096, .min_block = 16, .cache_blocks_per_order = 0}, upstream);
+  }
+  static void release(resource_type& r) { r.release(); }
+};
+
+using buddy_types = ::testing::Types<buddy_traits, small_buddy_traits, eager_buddy_traits,
+                                     small_cached_buddy_traits, small_eager_buddy_traits>;
 INSTANTIATE_TYPED_TEST_SUITE_P(buddy, resource_conformance, buddy_types,
                                pmrkit::conformance::traits_names);
 
@@ -86,6 +120,16 @@ TEST(BuddyResource, InvalidOptionsNameTheField) {
   EXPECT_NE(message([] { buddy_resource r({.max_regions = 0}); }).find("max_regions"),
             std::string::npos);
   EXPECT_NE(message([] { buddy_resource r({}, nullptr); }).find("upstream"), std::string::npos);
+  EXPECT_NE(
+      message([] {
+        buddy_resource r({.cache_blocks_per_order = buddy_options::max_cache_blocks_per_order + 1});
+      }).find("cache_blocks_per_order"),
+      std::string::npos);
+  EXPECT_EQ(
+      message([] {
+        buddy_resource r({.cache_blocks_per_order = buddy_options::max_cache_blocks_per_order});
+      }),
+      "no exception");
   EXPECT_NE(message([] {
               alignas(64) std::byte tiny[100];
               buddy_resource r(std::span<std::byte>(tiny).subspan(1, 64), {.max_regions = 0});
@@ -97,7 +141,10 @@ TEST(BuddyResource, InvalidOptionsNameTheField) {
 
 TEST(BuddyResource, SplitsTheSmallestFreeBlockAndMergesBack) {
   test_resource upstream(upstream_options);
-  buddy_resource buddy({.region_size = 4096, .min_block = 64, .max_regions = 1}, &upstream);
+  // Eager: every free merges at once (the caches have their own tests below).
+  buddy_resource buddy(
+      {.region_size = 4096, .min_block = 64, .max_regions = 1, .cache_blocks_per_order = 0},
+      &upstream);
   void* a = buddy.allocate(64);
   // 4096 split down to 64: one free block of each size 64 .. 2048.
   for (std::size_t order = 0; order < 6; ++order) {
@@ -209,6 +256,7 @@ struct live_block {
 };
 
 void run_model(buddy_resource& buddy, std::mt19937& rng, int steps, std::size_t max_size) {
+  SCOPED_TRACE("cache_blocks_per_order " + std::to_string(buddy.cache_blocks_per_order()));
   std::map<std::uintptr_t, live_block> live;
   std::size_t requested = 0;
   const auto block_of = [&](const live_block& b) {
@@ -255,19 +303,57 @@ void run_model(buddy_resource& buddy, std::mt19937& rng, int steps, std::size_t 
     ASSERT_EQ(s.blocks_in_use, live.size()) << "step " << step;
     ASSERT_EQ(s.bytes_requested, requested) << "step " << step;
     ASSERT_EQ(s.bytes_free + s.bytes_in_use, s.capacity) << "step " << step;
+    ASSERT_LE(s.bytes_cached, s.bytes_free) << "step " << step;
+    std::size_t cached = 0;
+    std::size_t free_bytes = 0;
+    for (std::size_t order = 0; order < buddy.order_count(); ++order) {
+      const pmrkit::buddy_order_stats o = buddy.order_stats(order);
+      ASSERT_LE(o.blocks_cached, buddy.cache_blocks_per_order()) << "step " << step;
+      ASSERT_LE(o.blocks_cached, o.free_blocks) << "step " << step;
+      cached += o.blocks_cached * o.block_size;
+      free_bytes += o.free_blocks * o.block_size;
+    }
+    ASSERT_EQ(cached, s.bytes_cached) << "step " << step;
+    ASSERT_EQ(free_bytes, s.bytes_free) << "step " << step;
+    if (rng() % 10 == 0) {
+      // Merging the caches changes none of the figures: largest_free_block already said what
+      // merging makes. (Only now and then, so that the caches fill in between.)
+      const std::size_t was_cached = s.bytes_cached;
+      const std::size_t merged = buddy.coalesce();
+      const pmrkit::buddy_stats m = buddy.stats();
+      ASSERT_EQ(merged == 0, was_cached == 0) << "step " << step;
+      ASSERT_EQ(m.bytes_cached, 0U) << "step " << step;
+      ASSERT_EQ(m.largest_free_block, s.largest_free_block) << "step " << step;
+      ASSERT_EQ(m.bytes_free, s.bytes_free) << "step " << step;
+      ASSERT_EQ(buddy.verify(), "") << "step " << step;
+    }
   }
   for (const auto& [p, b] : live)
     buddy.deallocate(reinterpret_cast<void*>(p), b.size, b.alignment);
   ASSERT_EQ(buddy.verify(), "");
 }
 
-TEST(BuddyResource, ModelBasedRandomStepsKeepEveryInvariant) {
+// The model tests run with the cache off (eager merging), tiny (overflowing all the time) and
+// at the default size.
+class BuddyModel : public ::testing::TestWithParam<std::size_t> {};
+INSTANTIATE_TEST_SUITE_P(CacheSizes, BuddyModel,
+                         ::testing::Values(std::size_t{0}, std::size_t{1}, std::size_t{4},
+                                           buddy_options{}.cache_blocks_per_order),
+                         [](const auto& info) { return "cache" + std::to_string(info.param); });
+
+TEST_P(BuddyModel, ModelBasedRandomStepsKeepEveryInvariant) {
   test_resource upstream(upstream_options);
   for (unsigned seed = 1; seed <= 4; ++seed) {
-    buddy_resource buddy({.region_size = 8192, .min_block = 32, .max_regions = 4}, &upstream);
+    buddy_resource buddy({.region_size = 8192,
+                          .min_block = 32,
+                          .max_regions = 4,
+                          .cache_blocks_per_order = GetParam()},
+                         &upstream);
     std::mt19937 rng(seed);
     run_model(buddy, rng, 3000, 3000);
-    // Everything freed: each region is one free block again.
+    // Everything freed and merged: each region is one free block again.
+    EXPECT_EQ(buddy.stats().largest_free_block, buddy.stats().regions == 0 ? 0U : 8192U);
+    (void)buddy.coalesce();
     const pmrkit::buddy_stats s = buddy.stats();
     EXPECT_EQ(s.blocks_in_use, 0U);
     EXPECT_EQ(buddy.order_stats(buddy.order_count() - 1).free_blocks, s.regions);
@@ -280,12 +366,17 @@ TEST(BuddyResource, ModelBasedRandomStepsKeepEveryInvariant) {
   EXPECT_TRUE(upstream.errors().empty());
 }
 
-TEST(BuddyResource, ModelBasedRandomStepsOverABuffer) {
+TEST_P(BuddyModel, ModelBasedRandomStepsOverABuffer) {
   // An unaligned buffer spanning three windows: the parts outside it are never handed out.
   std::vector<std::byte> storage(3 * 4096 + 64);
   const std::span<std::byte> buffer = std::span<std::byte>(storage).subspan(40, 2 * 4096 + 1000);
   test_resource upstream(upstream_options);
-  buddy_resource buddy(buffer, {.region_size = 4096, .min_block = 16, .max_regions = 0}, &upstream);
+  buddy_resource buddy(buffer,
+                       {.region_size = 4096,
+                        .min_block = 16,
+                        .max_regions = 0,
+                        .cache_blocks_per_order = GetParam()},
+                       &upstream);
   std::mt19937 rng(11);
   run_model(buddy, rng, 3000, 600);
   const pmrkit::buddy_stats s = buddy.stats();
@@ -543,7 +634,188 @@ TEST(BuddyResource, ServesContainers) {
   EXPECT_EQ(buddy.stats().largest_free_block, 1U << 16);
 }
 
+// Lazy coalescing: the per-order caches.
+
+TEST(BuddyCache, AFreedBlockAskedForAgainComesFromTheCacheUnmerged) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 4096, .min_block = 64, .cache_blocks_per_order = 4},
+                       &upstream);
+  void* a = buddy.allocate(64);  // splits the region down to 64
+  buddy.deallocate(a, 64);
+  // Cached, not merged: the split halves are still there, and the block counts as free.
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 1U);
+  EXPECT_EQ(buddy.order_stats(0).free_blocks, 2U);  // a, and its buddy in the tree
+  EXPECT_EQ(buddy.order_stats(5).free_blocks, 1U);
+  EXPECT_EQ(buddy.order_stats(6).free_blocks, 0U);
+  EXPECT_EQ(buddy.stats().bytes_free, 4096U);
+  EXPECT_EQ(buddy.stats().bytes_cached, 64U);
+  EXPECT_EQ(buddy.verify(), "");
+  void* b = buddy.allocate(40);
+  EXPECT_EQ(b, a);  // the cached block, no split
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 0U);
+  EXPECT_EQ(buddy.order_stats(0).free_blocks, 1U);
+  buddy.deallocate(b, 40);
+  EXPECT_EQ(buddy.coalesce(), 1U);
+  EXPECT_EQ(buddy.order_stats(6).free_blocks, 1U);  // one free region again
+  EXPECT_EQ(buddy.coalesce(), 0U);
+  EXPECT_EQ(buddy.verify(), "");
+}
+
+TEST(BuddyCache, WithoutACacheEveryFreeMerges) {
+  buddy_resource buddy({.region_size = 4096, .min_block = 64, .cache_blocks_per_order = 0});
+  EXPECT_EQ(buddy.cache_blocks_per_order(), 0U);
+  buddy.deallocate(buddy.allocate(64), 64);
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 0U);
+  EXPECT_EQ(buddy.order_stats(6).free_blocks, 1U);
+  EXPECT_EQ(buddy.stats().bytes_cached, 0U);
+  EXPECT_EQ(buddy.coalesce(), 0U);
+}
+
+TEST(BuddyCache, AFullCacheMergesItsOlderHalf) {
+  buddy_resource buddy({.region_size = 4096, .min_block = 64, .cache_blocks_per_order = 4});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i)
+    blocks.push_back(buddy.allocate(64));  // 0..511 of the region
+  for (int i = 0; i < 4; ++i)
+    buddy.deallocate(blocks[static_cast<std::size_t>(i)], 64);
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 4U);
+  EXPECT_EQ(buddy.order_stats(0).free_blocks, 4U);
+  // The fifth free finds the cache full: blocks 0 and 1 (the oldest) merge into one of 128.
+  buddy.deallocate(blocks[4], 64);
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 3U);
+  EXPECT_EQ(buddy.order_stats(0).free_blocks, 3U);
+  EXPECT_EQ(buddy.order_stats(1).free_blocks, 1U);
+  EXPECT_EQ(buddy.stats().bytes_free, 4096U - 3 * 64);
+  EXPECT_EQ(buddy.verify(), "");
+  // The newest cached block is the next one handed out.
+  EXPECT_EQ(buddy.allocate(64), blocks[4]);
+  EXPECT_EQ(buddy.allocate(64), blocks[3]);
+}
+
+TEST(BuddyCache, LargestFreeBlockCountsWhatMergingTheCacheMakes) {
+  buddy_resource buddy({.region_size = 4096, .min_block = 64, .max_regions = 1});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; ++i)
+    blocks.push_back(buddy.allocate(64));
+  // Blocks 0..3 freed: cached, unmerged, but together a free 256-byte block.
+  for (std::size_t i = 0; i < 4; ++i)
+    buddy.deallocate(blocks[i], 64);
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 4U);
+  EXPECT_EQ(buddy.stats().largest_free_block, 256U);
+  // Blocks 5 and 6 are not buddies (4 and 7 are in use): no merge between them.
+  buddy.deallocate(blocks[5], 64);
+  buddy.deallocate(blocks[6], 64);
+  EXPECT_EQ(buddy.stats().largest_free_block, 256U);
+  EXPECT_DOUBLE_EQ(buddy.stats().external_fragmentation, 1.0 - 256.0 / 384.0);
+  // Blocks 8..15, all cached: together a 512-byte block.
+  for (std::size_t i = 8; i < 16; ++i)
+    buddy.deallocate(blocks[i], 64);
+  EXPECT_EQ(buddy.stats().largest_free_block, 512U);
+  // It is the largest request that succeeds now: one region only, so it merges the caches.
+  void* big = buddy.allocate(512);
+  EXPECT_EQ(big, blocks[8]);
+  EXPECT_EQ(buddy.stats().bytes_cached, 0U);
+  EXPECT_EQ(buddy.stats().largest_free_block, 256U);
+  EXPECT_THROW((void)buddy.allocate(512), pmrkit::allocation_error);
+  EXPECT_EQ(buddy.verify(), "");
+}
+
+TEST(BuddyCache, AnAllocationTheTreesCannotServeMergesTheCachesFirst) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 4096, .min_block = 64, .cache_blocks_per_order = 64},
+                       &upstream);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; ++i)
+    blocks.push_back(buddy.allocate(64));
+  for (void* p : blocks)
+    buddy.deallocate(p, 64);
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 64U);  // the whole region, in the cache
+  EXPECT_EQ(buddy.stats().largest_free_block, 4096U);
+  // A whole region's block: the caches merge rather than a second region being taken.
+  void* whole = buddy.allocate(4096);
+  EXPECT_EQ(buddy.stats().regions, 1U);
+  EXPECT_EQ(buddy.stats().bytes_cached, 0U);
+  EXPECT_EQ(whole, blocks.front());
+  buddy.deallocate(whole, 4096);
+  EXPECT_EQ(buddy.verify(), "");
+}
+
+TEST(BuddyCache, ShrinkMergesTheCachesAndReturnsTheFreeRegions) {
+  test_resource upstream(upstream_options);
+  buddy_resource buddy({.region_size = 4096, .min_block = 64}, &upstream);
+  void* a = buddy.allocate(64);
+  void* b = buddy.allocate(1000);
+  buddy.deallocate(a, 64);
+  buddy.deallocate(b, 1000);
+  EXPECT_NE(buddy.stats().bytes_cached, 0U);
+  EXPECT_EQ(chunks_shrunk(buddy), 1U);
+  EXPECT_EQ(buddy.stats().regions, 0U);
+  EXPECT_EQ(buddy.stats().bytes_cached, 0U);
+  EXPECT_EQ(upstream.bytes_in_use(), buddy.stats().bytes_from_upstream);
+  // And release() drops what is cached with the regions, the caches' slots too.
+  buddy.deallocate(buddy.allocate(64), 64);
+  buddy.release();
+  EXPECT_EQ(upstream.blocks_in_use(), 0U);
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 0U);
+  EXPECT_EQ(buddy.verify(), "");
+  void* again = buddy.allocate(64);  // usable afterwards, with a cache again
+  buddy.deallocate(again, 64);
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 1U);
+}
+
+// Cached blocks are free memory: poisoned under AddressSanitizer, filled in checked builds.
+TEST(BuddyCache, CachedBlocksArePoisonedLikeFreeMemory) {
+  buddy_resource buddy({.region_size = 4096, .min_block = 64});
+  auto* p = static_cast<unsigned char*>(buddy.allocate(64));
+  std::memset(p, 0x11, 64);
+  buddy.deallocate(p, 64);
+  ASSERT_EQ(buddy.order_stats(0).blocks_cached, 1U);
+#if PMRKIT_HAS_ASAN
+  EXPECT_TRUE(pmrkit::detail::is_poisoned(p));
+  EXPECT_TRUE(pmrkit::detail::is_poisoned(p + 63));
+#elif PMRKIT_CHECKED
+  EXPECT_EQ(p[0], pmrkit::detail::retired_fill);  // read only where nothing poisons it
+  EXPECT_EQ(p[63], pmrkit::detail::retired_fill);
+#endif
+  auto* q = static_cast<unsigned char*>(buddy.allocate(64));
+  ASSERT_EQ(q, p);
+#if PMRKIT_HAS_ASAN
+  EXPECT_FALSE(pmrkit::detail::is_poisoned(q));
+#endif
+  q[0] = 1;  // usable again
+  buddy.deallocate(q, 64);
+}
+
 #if PMRKIT_CHECKED
+TEST(BuddyCache, CheckedBuildsReportADoubleFreeOfACachedBlock) {
+  pmrkit::violation_recorder recorder;
+  buddy_resource buddy({.region_size = 4096, .min_block = 64, .name = "cached"});
+  buddy_resource other({.region_size = 4096, .min_block = 64});
+  void* a = buddy.allocate(64);
+  void* keep = buddy.allocate(64);
+  buddy.deallocate(a, 64);
+  ASSERT_EQ(buddy.order_stats(0).blocks_cached, 1U);
+  buddy.deallocate(a, 64);  // a sits in the cache
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::double_free), 1U);
+  EXPECT_EQ(recorder.violations().back().resource_name, "cached");
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 1U);  // not cached twice
+  other.deallocate(a, 64);                            // a block of another buddy, cached there
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::foreign_pointer), 1U);
+  buddy.deallocate(a, 128);  // a cached block freed as another size
+  EXPECT_EQ(recorder.size(), 3U);
+  EXPECT_EQ(buddy.order_stats(1).blocks_cached, 0U);
+  EXPECT_EQ(buddy.verify(), "");
+  EXPECT_EQ(buddy.allocate(64), a);  // the cache still holds it once
+  EXPECT_EQ(buddy.order_stats(0).blocks_cached, 0U);
+  buddy.deallocate(a, 64);
+  buddy.deallocate(keep, 64);
+  (void)buddy.coalesce();
+  buddy.deallocate(keep, 64);  // merged into the tree now: still a double free
+  EXPECT_EQ(recorder.count(pmrkit::violation_kind::double_free), 3U);
+  EXPECT_EQ(buddy.verify(), "");
+  EXPECT_EQ(buddy.stats().largest_free_block, 4096U);
+}
+
 TEST(BuddyResource, CheckedBuildsReportMisuse) {
   pmrkit::violation_recorder recorder;
   buddy_resource buddy({.region_size = 4096, .min_block = 64});
@@ -587,6 +859,8 @@ TEST(BuddyResource, FiguresOfABufferAreRightBeforeItsFirstAllocationAndAfterRele
   EXPECT_EQ(buddy.stats().regions, 0U);  // nothing laid out yet
   void* p = buddy.allocate(64);
   buddy.deallocate(p, 64);
+  EXPECT_EQ(buddy.stats().largest_free_block, 4096U);  // p is cached: what merging it makes
+  EXPECT_EQ(buddy.coalesce(), 1U);                     // the block sizes below are the merged ones
   expect_whole("laid out, everything free");
   EXPECT_EQ(buddy.stats().regions, 4U);  // a partial window, two whole ones, a partial one
   buddy.release();

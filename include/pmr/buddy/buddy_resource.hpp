@@ -11,6 +11,23 @@
 // block size costs nothing. Requests larger than a region, or aligned beyond
 // it, go to the upstream and are tracked so `release()` returns them.
 //
+// Merging is lazy (Barkley and Lee's lazy buddy): a freed block first goes to
+// a bounded cache of its size (`cache_blocks_per_order` blocks, 16 by default;
+// a pointer kept outside the block), and a request of that size takes the
+// newest cached block, so a block freed and asked for again costs no merge and
+// no split: a few instructions, inline, both ways. Cached blocks are merged
+// with their buddies when the cache of their size is full (its older half),
+// when a request cannot be served otherwise (all of them, before a new region
+// is taken: a cache never makes a request fail or take a region), and by
+// `coalesce()`, `shrink()` and `release()`. The figures stay exact: cached
+// blocks count as free (`bytes_free`, `order_stats(k).free_blocks`; how many
+// of them are cached: `bytes_cached`, `blocks_cached`), and
+// `largest_free_block` is the largest block merging them would make, so it is
+// still the largest request that succeeds now (stats() works that out without
+// merging, in O(cached blocks * orders) lookups beyond its usual cost). After
+// everything is freed and `coalesce()`, each region is one free block again.
+// `cache_blocks_per_order = 0` merges at every free, as eager buddies do.
+//
 // The bookkeeping lives outside the blocks: per region and per block size,
 // the set of free blocks is a bitmap with summary words (detail/bit_tree.hpp),
 // split and merged by the one-region algorithm of detail/buddy_tree.hpp,
@@ -38,7 +55,7 @@
 // (a buffer is anything that converts to std::span<std::byte>). `stats()` reports the bytes free,
 // the largest free block, external fragmentation (1 - largest free / free) and internal
 // fragmentation (bytes granted - bytes requested); `order_stats(k)` the free
-// and used blocks of each size.
+// (and of them cached) and used blocks of each size.
 //
 // Choose it when blocks of widely varying sizes come and go and the memory
 // must coalesce back into large blocks (a fixed region shared by buffers of
@@ -47,10 +64,12 @@
 // faster), an arena when everything is freed at once.
 //
 // In checked builds a pointer that is no block of the resource is a
-// `foreign_pointer` violation, freeing a free block a `double_free`, and a
-// size that names another block size a `size_mismatch`; free blocks are
-// filled and poisoned for AddressSanitizer. `verify()` checks every
-// invariant of the bookkeeping (tests call it).
+// `foreign_pointer` violation, freeing a free block (cached or merged) a
+// `double_free`, and a size that names another block size a `size_mismatch`;
+// free blocks, cached ones included, are filled and poisoned for
+// AddressSanitizer. Checked builds look the block up on every free, so they
+// take the out-of-line paths. `verify()` checks every invariant of the
+// bookkeeping, the caches included, without merging them (tests call it).
 //
 // Thread safety: none; use it from one thread at a time (or behind
 // synchronized_resource).
@@ -61,9 +80,12 @@
 //   void* b = buddy.allocate(64);
 //   assert(buddy.stats().internal_fragmentation == 28);
 //   assert(buddy.stats().largest_free_block == 2048);  // 4096 = 64 + 64 + 128 + 1024 + 2048 free
-//   buddy.deallocate(a, 100);
+//   buddy.deallocate(a, 100);  // both blocks wait in the caches, unmerged
 //   buddy.deallocate(b, 64);
-//   assert(buddy.stats().largest_free_block == 4096);  // merged back into one block
+//   assert(buddy.order_stats(0).blocks_cached == 1 && buddy.stats().bytes_cached == 192);
+//   assert(buddy.stats().largest_free_block == 4096);  // what merging them makes
+//   assert(buddy.coalesce() == 2);                     // merged back into one block
+//   assert(buddy.order_stats(buddy.order_count() - 1).free_blocks == 1);
 //   assert(buddy.shrink() > 4096);  // the free region and its metadata go back upstream
 //   assert(buddy.stats().chunk_count == 0);
 #pragma once
@@ -72,6 +94,7 @@
 #include <pmr/core/align.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/detail/large_blocks.hpp>
+#include <pmr/core/poison.hpp>
 
 #include <array>
 #include <bit>
@@ -96,14 +119,23 @@ struct buddy_options {
   std::size_t min_block = 64;  ///< a power of two; region_size / min_block <= 2^30
   /// Regions taken from the upstream, at most (0 with a buffer: the buffer only).
   std::size_t max_regions = unlimited;
+  /// Freed blocks kept unmerged per block size, at most max_cache_blocks_per_order (lazy
+  /// coalescing): a block freed and asked for again costs no merge and no split. 0: every
+  /// free merges at once (eager).
+  std::size_t cache_blocks_per_order = 16;
   std::string_view name = "buddy";  ///< shown in errors and violations (copied)
+
+  static constexpr std::size_t max_cache_blocks_per_order = 1024;
 };
 
 /// The blocks of one size (min_block << order).
 struct buddy_order_stats {
   std::size_t block_size = 0;
+  /// Free blocks of this size: in the bit trees, and in the cache (blocks_cached of them).
   std::size_t free_blocks = 0;
   std::size_t blocks_in_use = 0;
+  /// Of free_blocks, those freed into the cache and not merged yet (coalesce() merges them).
+  std::size_t blocks_cached = 0;
 };
 
 /// The figures of a buddy_resource; the names of the contract's table mean
@@ -120,11 +152,15 @@ struct buddy_stats {
   /// Laid out now, metadata held: from the upstream, and the buffer's windows from the first
   /// allocation on (until release(); capacity and the free figures count the buffer either way).
   std::size_t regions = 0;
-  std::size_t capacity = 0;            ///< bytes the regions can hand out
-  std::size_t bytes_requested = 0;     ///< what the callers asked for the blocks in use
-  std::size_t bytes_free = 0;          ///< in free blocks
-  std::size_t largest_free_block = 0;  ///< the largest request that fits without a new region
-  double external_fragmentation = 0;   ///< 1 - largest_free_block / bytes_free (0 when none free)
+  std::size_t capacity = 0;         ///< bytes the regions can hand out
+  std::size_t bytes_requested = 0;  ///< what the callers asked for the blocks in use
+  std::size_t bytes_free = 0;       ///< in free blocks, cached ones included
+  /// Of bytes_free, in blocks waiting unmerged in the caches (0 after coalesce()).
+  std::size_t bytes_cached = 0;
+  /// The largest request that fits without a new region: the largest block the free blocks
+  /// make once the cached ones are merged (an allocation merges them when it must).
+  std::size_t largest_free_block = 0;
+  double external_fragmentation = 0;  ///< 1 - largest_free_block / bytes_free (0 when none free)
   std::size_t internal_fragmentation = 0;  ///< bytes_in_use - bytes_requested
 };
 
@@ -176,8 +212,14 @@ class buddy_resource final : public std::pmr::memory_resource {
   /// the buffer's blocks are all free again.
   void release() noexcept;
   /// Gives back the upstream regions that are entirely free (with their
-  /// metadata); returns the bytes given back upstream.
+  /// metadata), after merging the cached blocks (coalesce()); returns the bytes
+  /// given back upstream.
   std::size_t shrink() noexcept;
+  /// Merges every cached block with its free buddies, as an eager free would
+  /// have; returns how many blocks it took from the caches. The figures do not
+  /// change (they already count cached blocks as what merging makes of them),
+  /// only order_stats: blocks_cached becomes 0. O(cached blocks * orders).
+  std::size_t coalesce() noexcept;
 
   // Observers.
 
@@ -187,14 +229,18 @@ class buddy_resource final : public std::pmr::memory_resource {
   /// The blocks of min_block << `order` bytes (order below order_count()).
   [[nodiscard]] buddy_order_stats order_stats(std::size_t order) const noexcept;
   [[nodiscard]] std::size_t region_size() const noexcept { return region_size_; }
+  /// The cache of each block size holds this many freed blocks at most (0: merged at once).
+  [[nodiscard]] std::size_t cache_blocks_per_order() const noexcept { return cache_capacity_; }
   [[nodiscard]] std::size_t min_block() const noexcept { return std::size_t{1} << min_shift_; }
   [[nodiscard]] std::string_view name() const noexcept { return name_; }
   [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept { return upstream_; }
   /// True when `p` lies in one of its regions (large blocks are the upstream's).
   [[nodiscard]] bool owns(const void* p) const noexcept;
   /// Checks the bookkeeping: the summary words match the bitmaps, no two free
-  /// buddies are left unmerged, no free block overlaps another (or, in checked
-  /// builds, a block in use), and free plus used blocks tile each region.
+  /// buddies in the bit trees are left unmerged, every cached block lies in a
+  /// region at its size's alignment, no free or cached block overlaps another
+  /// (or, in checked builds, a block in use), and free, cached and used blocks
+  /// tile each region. It merges nothing: the caches are checked as they are.
   /// Returns an empty string, or what is wrong. O(region bytes / min_block).
   [[nodiscard]] std::string verify() const;
 
@@ -237,15 +283,44 @@ class buddy_resource final : public std::pmr::memory_resource {
   [[nodiscard]] bool is_small(std::size_t bytes, std::size_t alignment) const noexcept {
     return (bytes > alignment ? bytes : alignment) <= region_size_;
   }
+  [[nodiscard]] std::size_t block_size(unsigned level) const noexcept {
+    return std::size_t{1} << (min_shift_ + level);
+  }
+  // The cache of `level`: cached_[level] blocks, the newest last.
+  [[nodiscard]] void** cache_of(unsigned level) const noexcept {
+    return cache_ + level * cache_capacity_;
+  }
+  // The fast paths: a block of the cache, or a freed block into it (no merge, no split, no
+  // region lookup). Checked builds take the out-of-line paths, which check the block first.
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
     if (is_small(bytes, alignment) && is_power_of_two(alignment)) [[likely]] {
-      return allocate_block(bytes, alignment, level_of(bytes, alignment));
+      const unsigned level = level_of(bytes, alignment);
+#if !PMRKIT_CHECKED
+      if (cached_[level] != 0) [[likely]] {
+        void* p = cache_of(level)[--cached_[level]];
+        ++in_use_[level];
+        bytes_requested_ += bytes;
+        detail::revive(p, block_size(level));
+        return p;
+      }
+#endif
+      return allocate_block(bytes, alignment, level);
     }
     return allocate_large(bytes, alignment);
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
     if (is_small(bytes, alignment)) [[likely]] {
-      free_block(p, bytes, alignment, level_of(bytes, alignment));
+      const unsigned level = level_of(bytes, alignment);
+#if !PMRKIT_CHECKED
+      if (cached_[level] < cache_limit_) [[likely]] {
+        detail::retire(p, block_size(level));
+        cache_of(level)[cached_[level]++] = p;
+        --in_use_[level];
+        bytes_requested_ -= bytes;
+        return;
+      }
+#endif
+      free_block(p, bytes, alignment, level);
       return;
     }
     large_.deallocate(upstream_, p, bytes, alignment, name_);
@@ -257,10 +332,27 @@ class buddy_resource final : public std::pmr::memory_resource {
   void* allocate_block(std::size_t bytes, std::size_t alignment, unsigned level);
   // Counts what was taken from, or given back to, the upstream (not the large blocks).
   void took(std::size_t bytes) noexcept;
-  void gave_back(std::size_t bytes) noexcept { from_upstream_ -= bytes; }
+  void gave_back(std::size_t bytes) noexcept {
+    from_upstream_ -= bytes;
+  }
   [[nodiscard]] std::size_t metadata_bytes() const noexcept;
+  [[nodiscard]] std::size_t cache_bytes() const noexcept {
+    return (top_level_ + std::size_t{1}) * cache_capacity_ * sizeof(void*);
+  }
   void* allocate_large(std::size_t bytes, std::size_t alignment);
   void free_block(void* p, std::size_t bytes, std::size_t alignment, unsigned level) noexcept;
+  // Gives cached block `p` of `level` to its region's tree, merging it.
+  void merge_block(void* p, unsigned level) noexcept;
+  // Merges the oldest `count` blocks of the cache of `level`.
+  void merge_oldest(unsigned level, std::size_t count) noexcept;
+  [[nodiscard]] bool any_cached() const noexcept;
+  [[nodiscard]] bool is_cached(const void* p, unsigned level) const noexcept;
+  // Whether the block of `level` at `p` (in `r`) is free once every cached block is merged.
+  [[nodiscard]] bool free_after_merge(const region& r, const std::byte* p,
+                                      unsigned level) const noexcept;
+  // The largest free block once every cached block is merged (0: none), given the largest of
+  // the trees (0: none).
+  [[nodiscard]] std::size_t largest_after_merge(std::size_t largest_in_trees) const noexcept;
   [[nodiscard]] region* lowest_slot_with(unsigned level) const noexcept;
   [[nodiscard]] region* find_region(const void* p) const noexcept;
   [[nodiscard]] std::size_t home_of(std::uintptr_t base) const noexcept;
@@ -318,6 +410,15 @@ class buddy_resource final : public std::pmr::memory_resource {
 
   std::array<std::size_t, max_levels> in_use_{};  // blocks per level
   std::size_t bytes_requested_ = 0;
+
+  // The caches of freed blocks, unmerged: per level cache_capacity_ slots in cache_ (taken from
+  // the upstream with the first region, given back by release()), cached_[level] of them full.
+  // cache_limit_ is cache_capacity_ while the slots exist, else 0 (every free takes the slow
+  // path, which merges).
+  std::size_t cache_capacity_;
+  std::size_t cache_limit_ = 0;
+  void** cache_ = nullptr;
+  std::array<std::uint32_t, max_levels> cached_{};
   detail::large_blocks large_;
 };
 
