@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
   pmrkit::bench::add_json_rows(rows);
   pmrkit::bench::add_shm_rows(rows);
   pmrkit::bench::add_page_rows(rows);
+  pmrkit::bench::add_scratch_rows(rows);
   rows.register_benchmarks();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

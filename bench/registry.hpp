@@ -123,6 +123,10 @@ void add_shm_rows(registry& rows);
 // malloc, with page faults per iteration, and region_alloc_2KiB: a pooled region against a page
 // source per request (pages.cpp).
 void add_page_rows(registry& rows);
+// Scratch arenas made per call: small_scratch (an arena over a stack buffer, a short vector of
+// short strings) and arena_per_request / arena_reuse_request, against monotonic_buffer_resource
+// (scratch.cpp).
+void add_scratch_rows(registry& rows);
 
 template <class S>
 void registry::add(std::string_view row) {
