@@ -230,6 +230,17 @@ chunk_header* bump_chain::chunk_of(const void* p) const noexcept {
   return nullptr;
 }
 
+bool bump_chain::in_free_part(const void* p) const noexcept {
+  const chunk_header* chunk = chunk_of(p);
+  if (chunk == nullptr) return false;
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  if (chunk == current_) return address >= reinterpret_cast<std::uintptr_t>(cursor_);
+  for (const chunk_header* earlier = first_; earlier != current_; earlier = earlier->next) {
+    if (earlier == chunk) return address >= reinterpret_cast<std::uintptr_t>(chunk->top);
+  }
+  return true;  // a kept chunk after the current one
+}
+
 std::size_t bump_chain::chunk_count() const noexcept {
   std::size_t count = 0;
   for (chunk_header* chunk = first_; chunk != nullptr; chunk = chunk->next)

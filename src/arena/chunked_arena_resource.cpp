@@ -99,6 +99,9 @@ void chunked_arena_resource::report_misuse(void* p, std::size_t bytes,
         {violation_kind::size_mismatch, name_, p, bytes, alignment, last_size_, alignment});
   } else if (!owns(p)) {
     report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment, 0, 0});
+  } else if (chain_.in_free_part(p)) {
+    // Past the position: a block already rolled back (or never handed out).
+    report_violation({violation_kind::double_free, name_, p, bytes, alignment, 0, 0});
   }
 }
 #endif

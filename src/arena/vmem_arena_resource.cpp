@@ -204,6 +204,10 @@ void vmem_arena_resource::report_rollback_mismatch([[maybe_unused]] void* p,
   if (p == last_block_ && bytes != last_size_) {
     report_violation(
         {violation_kind::size_mismatch, name_, p, bytes, alignment, last_size_, alignment});
+  } else if (static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) -
+                                      reinterpret_cast<std::uintptr_t>(base_)) >= position_) {
+    // Past the position: a block already rolled back (or never handed out).
+    report_violation({violation_kind::double_free, name_, p, bytes, alignment, 0, 0});
   }
 #endif
 }

@@ -339,6 +339,10 @@ class bump_chain {
   }
 
   [[nodiscard]] bool owns(const void* p) const noexcept { return chunk_of(p) != nullptr; }
+  /// True when `p` lies in a chunk of the chain where no block is: at or past
+  /// the cursor in the current chunk, past the top of an earlier one, or in a
+  /// kept chunk after the current one (so a free of it frees nothing live).
+  [[nodiscard]] bool in_free_part(const void* p) const noexcept;
   /// The chunk `p` lies in, or nullptr.
   [[nodiscard]] chunk_header* chunk_of(const void* p) const noexcept;
   [[nodiscard]] std::pmr::memory_resource* upstream() const noexcept { return upstream_; }
