@@ -46,8 +46,10 @@
 //
 // In checked builds, memory freed by reset, clear, rewind or rollback is
 // filled with a pattern and poisoned for AddressSanitizer, a deallocate of a
-// pointer the arena does not hold is a `foreign_pointer` violation, and a
-// rollback with another size than the allocation's is a `size_mismatch`.
+// pointer the arena does not hold is a `foreign_pointer` violation, one of
+// memory past the position (a block already rolled back or rewound) a
+// `double_free`, and a rollback with another size than the allocation's is a
+// `size_mismatch`.
 //
 // Thread safety: none; use it from one thread at a time.
 //

@@ -38,7 +38,8 @@
 // In checked builds, memory freed by reset, rewind or rollback is filled with
 // a pattern and poisoned for AddressSanitizer, a deallocate of a pointer that
 // is neither in the range nor an overflow block is a `foreign_pointer`
-// violation, a rollback with another size than the allocation's is a
+// violation, one past the position in the range (a block already rolled back
+// or rewound) a `double_free`, a rollback with another size than the allocation's is a
 // `size_mismatch`, and rewinding to a stale marker is a `stale_checkpoint`.
 //
 // Thread safety: none; use it from one thread at a time.
