@@ -14,9 +14,10 @@ namespace pmrkit {
 void* allocate_from_upstream(std::pmr::memory_resource* upstream, std::size_t bytes,
                              std::size_t alignment, std::string_view resource_name,
                              std::size_t requested, std::size_t requested_alignment) {
-  // A block whose rounding to its alignment overflows can never be had; refused here rather
-  // than passed to an upstream that may wrap it into a tiny block (libstdc++'s aligned new).
-  if (is_power_of_two(alignment) && !rounding_fits(bytes, alignment)) [[unlikely]] {
+  // A block past PTRDIFF_MAX (a request plus a header, a chunk) can never be had; refused here
+  // rather than passed to an upstream that may wrap it into a tiny block (libstdc++'s aligned
+  // new) or abort (AddressSanitizer's allocator).
+  if (!object_size_fits(bytes)) [[unlikely]] {
     throw_allocation_error(failure_reason::size_overflow, requested, requested_alignment,
                            resource_name);
   }

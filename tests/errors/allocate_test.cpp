@@ -1,10 +1,12 @@
 // docs/errors.md, "Bad requests to allocate": each row's test, named after it, run against
-// every memory resource of pmrkit (zoo.hpp) over std::pmr::new_delete_resource().
+// every memory resource of pmrkit (zoo.hpp) over std::pmr::new_delete_resource() (under ASan,
+// errors_test::heap() in front of it).
 #include <pmr/core/error.hpp>
 #include <pmr/testing/violation_recorder.hpp>
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <set>
@@ -24,7 +26,7 @@ template <class Check>
 void for_every_resource(Check&& check) {
   for (const errors_test::entry& e : errors_test::every_resource()) {
     SCOPED_TRACE(e.name);
-    const std::unique_ptr<errors_test::subject> s = e.make(std::pmr::new_delete_resource());
+    const std::unique_ptr<errors_test::subject> s = e.make(errors_test::heap());
     check(e, *s->resource);
   }
 }
@@ -73,35 +75,41 @@ TEST(Allocate, SizeZero) {
   EXPECT_TRUE(recorder.empty());
 }
 
-// A size whose rounding up to the alignment overflows std::size_t is size_overflow everywhere,
-// decorators over new_delete_resource() included (libstdc++'s aligned operator new rounds such a
-// size up, wraps and returns a tiny block: before check_request refused them, statistics,
-// synchronized, size_router, fallback and pressure returned that block).
-TEST(Allocate, SizeRoundingOverflow) {
-  for_every_resource([](const errors_test::entry&, std::pmr::memory_resource& r) {
+// A size above PTRDIFF_MAX, the largest object C++ allows (so that rounding it to an alignment
+// overflows nowhere), is size_overflow everywhere, decorators over new_delete_resource()
+// included: libstdc++'s aligned operator new rounds SIZE_MAX up, wraps and returns a tiny block,
+// which statistics, synchronized, size_router, fallback and pressure returned before
+// check_request refused such sizes.
+TEST(Allocate, SizeAbovePtrdiffMax) {
+  const std::size_t above = errors_test::opaque(std::size_t{1} << 63);  // PTRDIFF_MAX + 1
+  for_every_resource([&](const errors_test::entry&, std::pmr::memory_resource& r) {
     expect_allocation_error([&] { (void)r.allocate(size_max, 8); }, failure_reason::size_overflow);
     expect_allocation_error([&] { (void)r.allocate(size_max - 7, 16); },
                             failure_reason::size_overflow);
     expect_allocation_error([&] { (void)r.allocate(size_max - 4000, 4096); },
                             failure_reason::size_overflow);
+    expect_allocation_error([&] { (void)r.allocate(size_max - 100, 64); },
+                            failure_reason::size_overflow);
+    expect_allocation_error([&] { (void)r.allocate(above, 8); }, failure_reason::size_overflow);
     expect_usable(r);
   });
 }
 
-// A size that rounds without overflow but whose bookkeeping (a header, guard bytes, a dedicated
-// chunk) takes it past std::size_t: an allocation_error, never a block (before the upstream
-// check in allocate_from_upstream, the pools and the buddy passed SIZE_MAX - 36 at 64 to
-// new_delete_resource(), got a tiny block and wrote their header past it; test_resource
-// crashed).
+// A size just under PTRDIFF_MAX whose bookkeeping (a header, guard bytes, a dedicated chunk)
+// takes it past: an allocation_error, never a block (before allocate_from_upstream checked what
+// it passes on, the pools and the buddy passed SIZE_MAX - 36 at 64 to new_delete_resource(), got
+// a tiny block and wrote their header past it; test_resource crashed).
 TEST(Allocate, SizeAndBookkeepingOverflow) {
   const std::set<failure_reason> expected{
       failure_reason::size_overflow, failure_reason::out_of_capacity,
       failure_reason::upstream_failed, failure_reason::budget_exceeded};
+  const auto ptrdiff_max = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+  const std::size_t near = errors_test::opaque(ptrdiff_max - 100);
   for_every_resource([&](const errors_test::entry&, std::pmr::memory_resource& r) {
     for (const std::size_t alignment : {std::size_t{64}, std::size_t{16}}) {
       try {
-        void* p = r.allocate(size_max - 100, alignment);
-        ADD_FAILURE() << "a block of SIZE_MAX - 100 bytes at " << p;
+        void* p = r.allocate(near, alignment);
+        ADD_FAILURE() << "a block of PTRDIFF_MAX - 100 bytes at " << p;
       } catch (const pmrkit::allocation_error& error) {
         EXPECT_TRUE(expected.contains(error.reason())) << error.what();
       } catch (const std::bad_alloc& error) {

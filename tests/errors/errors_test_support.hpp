@@ -2,6 +2,7 @@
 #pragma once
 
 #include <pmr/core/error.hpp>
+#include <pmr/core/poison.hpp>  // PMRKIT_HAS_ASAN
 
 #include <gtest/gtest.h>
 
@@ -43,6 +44,31 @@ void expect_allocation_error(Body&& body, pmrkit::failure_reason reason) {
   } catch (const std::bad_alloc& e) {
     ADD_FAILURE() << "a std::bad_alloc that is no pmrkit::allocation_error: " << e.what();
   }
+}
+
+// What the all-resource rows allocate from: std::pmr::new_delete_resource(). Under
+// AddressSanitizer, whose operator new aborts ("out of memory") instead of throwing
+// std::bad_alloc when it cannot serve a request, a resource in front of it that throws
+// std::bad_alloc itself for requests past 1 TiB, as new_delete_resource() does elsewhere.
+inline std::pmr::memory_resource* heap() {
+#if PMRKIT_HAS_ASAN
+  struct refusing_huge final : std::pmr::memory_resource {
+    void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+      if (bytes > (std::size_t{1} << 40)) throw std::bad_alloc();
+      return std::pmr::new_delete_resource()->allocate(bytes, alignment);
+    }
+    void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+      std::pmr::new_delete_resource()->deallocate(p, bytes, alignment);
+    }
+    [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+      return this == &other;
+    }
+  };
+  static refusing_huge resource;
+  return &resource;
+#else
+  return std::pmr::new_delete_resource();
+#endif
 }
 
 // The resource still serves and takes back a block.

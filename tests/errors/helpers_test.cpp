@@ -121,12 +121,14 @@ TEST(Interop, FromBoostBadRequests) {
   expect_allocation_error([&] { (void)bridge.allocate(16, 0); }, failure_reason::bad_alignment);
   expect_allocation_error([&] { (void)bridge.allocate(size_max - 10, 64); },
                           failure_reason::size_overflow);
+#if !PMRKIT_HAS_ASAN  // ASan's operator new, under Boost's new_delete_resource(), aborts instead
   try {
     (void)bridge.allocate(std::size_t{1} << 62, 8);
     ADD_FAILURE() << "a block of 2^62 bytes";
   } catch (const pmrkit::allocation_error& e) {
     EXPECT_EQ(e.reason(), failure_reason::upstream_failed) << e.what();
   }
+#endif
   errors_test::expect_usable(bridge);
 }
 

@@ -101,26 +101,26 @@ namespace pmrkit {
   return pointer + padding;
 }
 
-/// True when `bytes` rounded up to `alignment` (a power of two), or to
-/// alignof(std::max_align_t) if that is larger, fits in std::size_t. A request
-/// past that can never be served, and some upstreams (libstdc++'s aligned
-/// operator new under std::pmr::new_delete_resource()) round it up, wrap and
-/// hand back a tiny block instead of failing.
-[[nodiscard]] constexpr bool rounding_fits(std::size_t bytes, std::size_t alignment) noexcept {
-  const std::size_t least =
-      alignment > alignof(std::max_align_t) ? alignment : alignof(std::max_align_t);
-  return bytes <= std::numeric_limits<std::size_t>::max() - (least - 1);
+/// True when a block of `bytes` can exist: at most PTRDIFF_MAX bytes, the
+/// largest object C++ allows (pointer differences must fit), so that rounding
+/// it up to any power-of-two alignment never overflows std::size_t. A larger
+/// request can never be served, and some upstreams mishandle it instead of
+/// failing: libstdc++'s aligned operator new (under
+/// std::pmr::new_delete_resource()) rounds it up, wraps and hands back a tiny
+/// block; AddressSanitizer's allocator aborts.
+[[nodiscard]] constexpr bool object_size_fits(std::size_t bytes) noexcept {
+  return bytes <= static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
 }
 
 /// The checks every `do_allocate` starts with: the alignment must be a power
-/// of two (else `allocation_error` with `bad_alignment`), and the size
-/// rounded up to it must fit (`rounding_fits`; else `size_overflow`).
+/// of two (else `allocation_error` with `bad_alignment`), and the size at
+/// most PTRDIFF_MAX (`object_size_fits`; else `size_overflow`).
 inline void check_request(std::size_t bytes, std::size_t alignment,
                           std::string_view resource_name) {
   if (!is_power_of_two(alignment)) [[unlikely]] {
     throw_allocation_error(failure_reason::bad_alignment, bytes, alignment, resource_name);
   }
-  if (!rounding_fits(bytes, alignment)) [[unlikely]] {
+  if (!object_size_fits(bytes)) [[unlikely]] {
     throw_allocation_error(failure_reason::size_overflow, bytes, alignment, resource_name);
   }
 }
