@@ -23,8 +23,12 @@
 // blocks count as free (`bytes_free`, `order_stats(k).free_blocks`; how many
 // of them are cached: `bytes_cached`, `blocks_cached`), and
 // `largest_free_block` is the largest block merging them would make, so it is
-// still the largest request that succeeds now (stats() works that out without
-// merging, in O(cached blocks * orders) lookups beyond its usual cost). After
+// still the largest request that succeeds now. stats() works that out without
+// merging: from each cached block it climbs the orders while the buddy is free
+// in the tree or would be once merged, looking blocks up in the trees and in
+// the caches (nothing when nothing is cached; with the default caches full,
+// about a quarter more than stats() costs anyway, which is a scan of every
+// region's bitmaps; the lookups grow with the square of the cache size). After
 // everything is freed and `coalesce()`, each region is one free block again.
 // `cache_blocks_per_order = 0` merges at every free, as eager buddies do.
 //
