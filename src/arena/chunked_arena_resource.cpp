@@ -164,7 +164,7 @@ arena_checkpoint chunked_arena_resource::checkpoint() const noexcept {
   const detail::bump_chain::coordinates at = chain_.where();
   const detail::arena_marker_history::mark mark = history_.take();
   return detail::checkpoint_access::make(
-      id_, epoch_, mark.depth, mark.stamp,
+      id_.get(), epoch_, mark.depth, mark.stamp,
       chunked_arena_marker{.chunk = at.chunk, .offset = at.offset, .large_chunks = large_count_});
 }
 
@@ -174,7 +174,7 @@ void chunked_arena_resource::rewind(const arena_checkpoint& marker) {
   // Whose it is, since which reset, whether the history was cut below it
   // since, and (should that record have forgotten) whether its place is at
   // or before the position now: never an address.
-  const bool valid = where != nullptr && marker.arena() == id_ && marker.epoch() == epoch_ &&
+  const bool valid = where != nullptr && id_.is(marker.arena()) && marker.epoch() == epoch_ &&
                      history_.valid({marker.depth(), detail::checkpoint_access::stamp(marker)}) &&
                      where->large_chunks <= large_count_ &&
                      chain_.position_at({where->chunk, where->offset}, to);

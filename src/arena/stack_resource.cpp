@@ -203,7 +203,7 @@ void stack_resource::rewind(const arena_checkpoint& marker) {
   // Whose it is, since which reset, whether the history was cut below it
   // since, and (should that record have forgotten) whether its place is at
   // or before the position now: never an address.
-  bool valid = where != nullptr && marker.arena() == id_ && marker.epoch() == epoch_ &&
+  bool valid = where != nullptr && id_.is(marker.arena()) && marker.epoch() == epoch_ &&
                history_.valid({marker.depth(), detail::checkpoint_access::stamp(marker)}) &&
                chain_.position_at({where->chunk, where->offset}, to);
 #if PMRKIT_CHECKED

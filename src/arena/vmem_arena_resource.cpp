@@ -294,7 +294,7 @@ void vmem_arena_resource::rewind(const arena_checkpoint& marker) {
   // Whose it is, since which reset, whether the history was cut below it
   // since, and (should that record have forgotten) whether its place is at
   // or before the position now: never an address.
-  const bool valid = where != nullptr && marker.arena() == id_ && marker.epoch() == epoch_ &&
+  const bool valid = where != nullptr && id_.is(marker.arena()) && marker.epoch() == epoch_ &&
                      history_.valid({marker.depth(), detail::checkpoint_access::stamp(marker)}) &&
                      where->position <= position_ && where->overflow_blocks <= overflow_count_;
   if (!valid) {

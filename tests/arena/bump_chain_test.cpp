@@ -126,7 +126,8 @@ TEST(BumpChain, ShrinkTrimAndReleaseSayWhatWentUpstream) {
   EXPECT_EQ(chain.shrink(), 0U);
   for (int i = 0; i < 4; ++i)
     (void)bump(chain, 900);
-  EXPECT_EQ(chain.trim_to_first(), upstream.bytes_in_use() - 1024);
+  const std::size_t before_trim = upstream.bytes_in_use();
+  EXPECT_EQ(chain.trim_to_first(), before_trim - 1024);
   EXPECT_EQ(chain.chunk_count(), 1U);
   chain.release();
   EXPECT_EQ(upstream.bytes_in_use(), 0U);

@@ -108,6 +108,23 @@ namespace detail {
 struct checkpoint_access;
 /// A number for a new arena, never 0 and never given twice in a process.
 [[nodiscard]] std::uint64_t next_arena_id() noexcept;
+
+/// An arena's number for its markers, taken from next_arena_id() when a
+/// marker first asks for it: the counter is shared by every thread (a locked
+/// instruction), which an arena made per call and never checkpointed does
+/// not pay. Before that no marker can name the arena.
+class arena_id {
+ public:
+  [[nodiscard]] std::uint64_t get() const noexcept {
+    if (value_ == 0) value_ = next_arena_id();
+    return value_;
+  }
+  /// True when `id` is this arena's.
+  [[nodiscard]] bool is(std::uint64_t id) const noexcept { return value_ != 0 && id == value_; }
+
+ private:
+  mutable std::uint64_t value_ = 0;  // an arena is used by one thread at a time
+};
 }  // namespace detail
 
 /// A marker of an arena's position (see the file comment for what it holds
@@ -178,7 +195,8 @@ struct arena_stats {
   /// and dedicated chunks (chained), overflow blocks with their headers (virtual).
   std::size_t bytes_from_upstream = 0;
   std::size_t peak_bytes_from_upstream = 0;  ///< the most bytes_from_upstream has been
-  /// Address space reserved (virtual); = bytes_from_upstream for chained.
+  /// Address space reserved (virtual); for chained, bytes_from_upstream plus
+  /// the initial buffer's size (all the memory the arena holds).
   std::size_t bytes_reserved = 0;
   /// Pages of the range committed from the OS now (virtual); 0 for chained.
   std::size_t bytes_committed = 0;

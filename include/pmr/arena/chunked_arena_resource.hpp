@@ -227,7 +227,7 @@ class chunked_arena_resource final : public arena_resource {
   std::size_t large_bytes_ = 0;                 // their extents
   std::size_t large_from_upstream_ = 0;         // the sizes of those in use and kept
   std::size_t peak_from_upstream_ = 0;
-  std::uint64_t id_ = detail::next_arena_id();
+  detail::arena_id id_;
   std::uint64_t epoch_ = 0;
   std::size_t peak_used_ = 0;
 #if PMRKIT_CHECKED

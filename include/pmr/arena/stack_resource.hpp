@@ -136,7 +136,7 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
   [[nodiscard]] arena_checkpoint checkpoint() const noexcept {
     const detail::bump_chain::coordinates at = chain_.where();
     const detail::arena_marker_history::mark mark = history_.take();
-    return detail::checkpoint_access::make(id_, epoch_, mark.depth, mark.stamp,
+    return detail::checkpoint_access::make(id_.get(), epoch_, mark.depth, mark.stamp,
                                            stack_marker{.chunk = at.chunk, .offset = at.offset});
   }
   /// Frees everything allocated after `marker`, keeping the chunks; O(1)
@@ -255,7 +255,7 @@ class stack_resource final : public std::pmr::memory_resource, public resizable_
   std::string name_;
   detail::bump_chain chain_;
   detail::arena_marker_history history_;
-  std::uint64_t id_ = detail::next_arena_id();
+  detail::arena_id id_;
   std::uint64_t epoch_ = 0;  // bumped by reset and release: older markers are stale
   std::size_t peak_used_ = 0;
   std::size_t peak_from_upstream_ = 0;

@@ -138,7 +138,7 @@ class vmem_arena_resource final : public arena_resource {
   [[nodiscard]] arena_checkpoint checkpoint() const noexcept override {
     const detail::arena_marker_history::mark mark = history_.take();
     return detail::checkpoint_access::make(
-        id_, epoch_, mark.depth, mark.stamp,
+        id_.get(), epoch_, mark.depth, mark.stamp,
         vmem_arena_marker{.position = position_, .overflow_blocks = overflow_count_});
   }
   /// Frees everything allocated after `marker`, overflow blocks included; the
@@ -290,7 +290,7 @@ class vmem_arena_resource final : public arena_resource {
   std::size_t peak_from_upstream_ = 0;
   std::size_t peak_used_ = 0;
   detail::arena_marker_history history_;
-  std::uint64_t id_ = detail::next_arena_id();
+  detail::arena_id id_;
   std::uint64_t epoch_ = 0;
 };
 
