@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pmrkit needs to build, test, fuzz (clang, libFuzzer's runtime
-# in libclang-rt-14-dev) and benchmark, and
+# in libclang-rt-14-dev), run the suite under memcheck (valgrind, whose <valgrind/memcheck.h>
+# turns on the client requests of checked builds: include/pmr/core/poison.hpp) and benchmark, and
 # Conan 2 from PyPI (scripts/conan.sh packages pmrkit with it). As root it runs
 # apt-get and pip; otherwise it prints the exact commands and stops.
 # Sourced or run by scripts/demo.sh, scripts/test.sh, scripts/fuzz.sh and .ci/run.
@@ -13,6 +14,7 @@ packages=(
   libfoonathan-memory-dev libmimalloc-dev
   g++-mingw-w64-x86-64-posix wine64
   clang libclang-rt-14-dev
+  valgrind
 )
 
 # Conan, the Python package: a 2.x release, installed with pip into the

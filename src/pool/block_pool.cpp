@@ -60,12 +60,13 @@ Node* sort_list(Node* head, Key key) noexcept {
   return merged;
 }
 
-// Under ASan: poisons or unpoisons the link word of every block of the free list `head`.
+// Under ASan or memcheck: poisons or unpoisons the link word of every block of the free list
+// `head`.
 void set_links_poisoned([[maybe_unused]] free_block* head,
                         [[maybe_unused]] bool poisoned) noexcept {
-#if PMRKIT_HAS_ASAN
+#if PMRKIT_POISONS_MEMORY
   while (head != nullptr) {
-    revive(head, sizeof(free_block));
+    unpoison(head, sizeof(free_block));
     free_block* next = head->next;
     if (poisoned) poison(head, sizeof(free_block));
     head = next;

@@ -29,15 +29,15 @@ struct batch {
 };
 static_assert(sizeof(batch) <= size_classes::min_size);
 
-// The next batch after `given`, its word poisoned (under ASan) but for the read.
+// The next batch after `given`, its word poisoned (ASan, memcheck) but for the read.
 batch* read_next_batch(batch* given) noexcept {
-  revive(&given->next_batch, sizeof given->next_batch);
+  unpoison(&given->next_batch, sizeof given->next_batch);
   batch* next = given->next_batch;
   poison(&given->next_batch, sizeof given->next_batch);
   return next;
 }
 void write_next_batch(batch* given, batch* next) noexcept {
-  revive(&given->next_batch, sizeof given->next_batch);
+  unpoison(&given->next_batch, sizeof given->next_batch);
   given->next_batch = next;
   poison(&given->next_batch, sizeof given->next_batch);
 }
@@ -260,10 +260,11 @@ void* concurrent_pool_resource::allocate_from_class(std::size_t index) {
   }
   detail::concurrent_cache_bin& bin = bins[index];
   if (bin.head == nullptr) refill(index, bin);
-#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
-  detail::revive(bin.head, classes::class_size(index));
-#endif
+#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
+  return detail::revive_popped(bin, classes::class_size(index));
+#else
   return bin.pop();
+#endif
 }
 
 void concurrent_pool_resource::refill(std::size_t index, detail::concurrent_cache_bin& bin) {
@@ -292,7 +293,7 @@ void concurrent_pool_resource::refill(std::size_t index, detail::concurrent_cach
     ++carved;
   }
   lock.unlock();
-#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
+#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
   for (detail::free_block* block = head; block != nullptr;) {
     detail::free_block* next = block->next;  // before the block is poisoned
     retire_cached(block, index);
@@ -343,7 +344,7 @@ void concurrent_pool_resource::deallocate_to_class(void* p, std::size_t index) n
   }
   detail::concurrent_cache_bin& bin = bins[index];
   if (bin.count.load(std::memory_order_relaxed) >= bin.capacity) give_back_half(index, bin);
-#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
+#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
   retire_cached(p, index);
 #endif
   bin.push(p);

@@ -1,17 +1,36 @@
-// Poisoning freed memory for AddressSanitizer, in checked or sanitizer builds.
+// Poisoning freed memory for AddressSanitizer and Valgrind's memcheck, in
+// checked or sanitizer builds.
 //
 // Resources that free in bulk (reset, clear, rewind, a stack pop) hand memory
 // back without the upstream knowing, and pools keep freed blocks for the next
-// request, so AddressSanitizer cannot see a use of such memory. They call
-// `retire` on it: in checked builds (`PMRKIT_CHECKED`) it is filled with
-// `retired_fill`, and when compiled with AddressSanitizer (checked or not) it
-// is poisoned, so a later read or write is reported as a use-after-poison.
-// `revive` unpoisons memory about to be handed out again, and must be called
-// on a whole chunk before it goes back upstream. `poison` poisons without the
-// fill (a free-list link written into a retired block, poisoned again after
-// the write). `is_poisoned` tells whether a byte is poisoned (always false
-// without ASan). Builds neither checked nor under ASan compile all of them to
-// nothing.
+// request, so neither AddressSanitizer nor memcheck can see a use of such
+// memory. They call `retire` on it: in checked builds (`PMRKIT_CHECKED`) it is
+// filled with `retired_fill`; compiled with AddressSanitizer (checked or not)
+// it is poisoned, so a later read or write is reported as a use-after-poison;
+// in checked builds with memcheck's client requests (below) it is marked
+// inaccessible (`VALGRIND_MAKE_MEM_NOACCESS`), so memcheck reports an invalid
+// read or write. `revive` makes memory about to be handed out again
+// accessible, its contents undefined to memcheck (`VALGRIND_MAKE_MEM_UNDEFINED`:
+// reading them before writing them is reported, as for fresh heap memory), and
+// must be called on a whole chunk before it goes back upstream. `poison` makes
+// bytes inaccessible without the fill, and `unpoison` accessible again with
+// their contents as they are (`VALGRIND_MAKE_MEM_DEFINED`): a resource's own
+// read or write of what it keeps in a free block (a free-list link) is wrapped
+// in the two, where `revive` would leave the link undefined to memcheck.
+// `is_poisoned` tells whether a byte is poisoned for AddressSanitizer (always
+// false without ASan; memcheck's state is not consulted). Builds neither
+// checked nor under ASan compile all of them to nothing.
+//
+// Memcheck's client requests (`<valgrind/memcheck.h>`, Debian's `valgrind`
+// package) are a few instructions each and do nothing outside Valgrind, but
+// still cost those instructions, so they are compiled into checked builds only.
+// `PMRKIT_WITH_VALGRIND` decides: defined to 0 it turns them off, defined to 1
+// it turns them on in any build and requires the header; left undefined (the default) they are on
+// in checked builds wherever the header is found (`__has_include`), so a consumer without
+// Valgrind's headers compiles as before. `PMRKIT_HAS_MEMCHECK` says which
+// (0 or 1). The library and a program run under Valgrind should agree: both
+// built where the header is (or both with the same `PMRKIT_WITH_VALGRIND`), as
+// memory retired by inline code in one may be revived by the other.
 //
 // Thread safety: pure functions over the given bytes.
 //
@@ -42,12 +61,39 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+// Memcheck's client requests: checked builds, where <valgrind/memcheck.h> is
+// found, unless PMRKIT_WITH_VALGRIND says otherwise.
+#if defined(PMRKIT_WITH_VALGRIND) && PMRKIT_WITH_VALGRIND == 0
+#define PMRKIT_HAS_MEMCHECK 0
+#elif defined(PMRKIT_WITH_VALGRIND)
+#if !__has_include(<valgrind/memcheck.h>)
+#error "PMRKIT_WITH_VALGRIND=1 needs <valgrind/memcheck.h> (Debian: the valgrind package)"
+#endif
+#define PMRKIT_HAS_MEMCHECK 1
+#elif PMRKIT_CHECKED && defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#define PMRKIT_HAS_MEMCHECK 1
+#endif
+#endif
+#ifndef PMRKIT_HAS_MEMCHECK
+#define PMRKIT_HAS_MEMCHECK 0
+#endif
+
+#if PMRKIT_HAS_MEMCHECK
+#include <valgrind/memcheck.h>
+#endif
+
+/// 1 when freed memory is poisoned for some tool (ASan or memcheck), so that a
+/// resource must unpoison its own links in free blocks before reading them.
+#define PMRKIT_POISONS_MEMORY (PMRKIT_HAS_ASAN || PMRKIT_HAS_MEMCHECK)
+
 namespace pmrkit::detail {
 
 /// The byte freed memory is filled with in checked builds.
 inline constexpr unsigned char retired_fill = 0xDB;
 
-/// Checked builds: fill [p, p + n) with retired_fill. Under ASan: poison it.
+/// Checked builds: fill [p, p + n) with retired_fill. Under ASan: poison it;
+/// with memcheck's client requests: mark it inaccessible.
 inline void retire([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
 #if PMRKIT_CHECKED
   if (n == 0) return;
@@ -55,28 +101,53 @@ inline void retire([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noe
   // Parts of the range may be poisoned already (padding, an earlier retire).
   ASAN_UNPOISON_MEMORY_REGION(p, n);
 #endif
+#if PMRKIT_HAS_MEMCHECK
+  (void)VALGRIND_MAKE_MEM_UNDEFINED(p, n);  // the same, for the fill below
+#endif
   std::memset(p, retired_fill, n);
 #endif
 #if PMRKIT_HAS_ASAN
   ASAN_POISON_MEMORY_REGION(p, n);
 #endif
+#if PMRKIT_HAS_MEMCHECK
+  (void)VALGRIND_MAKE_MEM_NOACCESS(p, n);
+#endif
 }
 
-/// Under ASan: poison [p, p + n), leaving its bytes as they are.
+/// Makes [p, p + n) inaccessible (ASan, memcheck), leaving its bytes as they are.
 inline void poison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
 #if PMRKIT_HAS_ASAN
   ASAN_POISON_MEMORY_REGION(p, n);
 #endif
+#if PMRKIT_HAS_MEMCHECK
+  (void)VALGRIND_MAKE_MEM_NOACCESS(p, n);
+#endif
 }
 
-/// Under ASan: unpoison [p, p + n) before it is used again.
+/// Makes [p, p + n) accessible again with its bytes as they are (memcheck:
+/// defined): the resource itself reads or writes what it keeps there.
+inline void unpoison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
+#if PMRKIT_HAS_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(p, n);
+#endif
+#if PMRKIT_HAS_MEMCHECK
+  (void)VALGRIND_MAKE_MEM_DEFINED(p, n);
+#endif
+}
+
+/// Makes [p, p + n) accessible before it is handed out or given back
+/// upstream; memcheck sees its contents as undefined.
 inline void revive([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
 #if PMRKIT_HAS_ASAN
   ASAN_UNPOISON_MEMORY_REGION(p, n);
 #endif
+#if PMRKIT_HAS_MEMCHECK
+  (void)VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+#endif
 }
 
-/// Under ASan: whether the byte at `p` is poisoned; false without ASan.
+/// Under ASan: whether the byte at `p` is poisoned; false without ASan (memcheck's
+/// view of the byte is not consulted).
 [[nodiscard]] inline bool is_poisoned([[maybe_unused]] const void* p) noexcept {
 #if PMRKIT_HAS_ASAN
   return __asan_address_is_poisoned(p) != 0;

@@ -43,8 +43,9 @@
 // another thread's cache or a depot batch. Free blocks are filled (but for
 // their first two words, the links). In checked builds and under
 // AddressSanitizer free blocks, in thread caches, depot batches and chunks
-// alike, are poisoned for ASan, links included (unpoisoned only around the
-// resource's own accesses to them), so any use of a freed block is reported.
+// alike, are poisoned for ASan and memcheck (core/poison.hpp), links included
+// (unpoisoned only around the resource's own accesses to them), so any use of
+// a freed block is reported.
 //
 // Thread safety: allocate, deallocate, shrink, stats, class_stats and owns
 // may be called from any thread at once. release() (and the destructor) only
@@ -129,8 +130,8 @@ class concurrent_pool_resource;
 
 namespace detail {
 
-/// One class of one thread's cache: a free list and its length; under ASan
-/// the blocks on it are poisoned, their links too (core/poison.hpp). Only the
+/// One class of one thread's cache: a free list and its length; under ASan or
+/// memcheck the blocks on it are poisoned, their links too (core/poison.hpp). Only the
 /// owning thread writes it (and release(), when no thread uses the resource);
 /// stats() reads `count` from other threads, hence a relaxed atomic, which
 /// compiles to plain loads and stores.
@@ -153,6 +154,16 @@ struct concurrent_cache_bin {
     count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 };
+
+/// Pops the newest block of a bin whose blocks are poisoned, and makes it
+/// accessible (`bytes`, its class size): its link is read as the pool left it,
+/// then the whole block is revived (undefined to memcheck) for the caller.
+[[nodiscard]] inline void* revive_popped(concurrent_cache_bin& bin, std::size_t bytes) noexcept {
+  unpoison(bin.head, sizeof(free_block));
+  free_block* block = bin.pop();
+  revive(block, bytes);
+  return block;
+}
 
 /// The resource the thread used last, and its cache there. Resources are told
 /// apart by an id never reused, so a resource built where another was sees
@@ -250,10 +261,11 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
         const std::size_t index = detail::size_classes::index_of(bytes);
         detail::concurrent_cache_bin& bin = slot.bins[index];
         if (bin.head != nullptr) [[likely]] {
-#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
-          detail::revive(bin.head, detail::size_classes::class_size(index));
-#endif
+#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
+          return detail::revive_popped(bin, detail::size_classes::class_size(index));
+#else
           return bin.pop();
+#endif
         }
       }
     }
@@ -269,7 +281,7 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
       if (slot.id == id_) [[likely]] {
         detail::concurrent_cache_bin& bin = slot.bins[index];
         if (bin.count.load(std::memory_order_relaxed) < bin.capacity) [[likely]] {
-#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
+#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
           retire_cached(p, index);
 #endif
           bin.push(p);
@@ -309,7 +321,7 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
 #if PMRKIT_CHECKED
   bool check_deallocate(void* p, std::size_t bytes, std::size_t alignment, std::size_t index) const;
 #endif
-#if PMRKIT_CHECKED || PMRKIT_HAS_ASAN
+#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
   // A block going to a cache or batch: filled but for its two link words, and poisoned whole.
   static void retire_cached(void* p, std::size_t index) noexcept {
     constexpr std::size_t links = 2 * sizeof(void*);

@@ -27,9 +27,10 @@
 // In checked builds each chunk carries a bitmap of blocks in use, so a
 // foreign pointer or a double free is reported as a violation, and free
 // blocks are filled with `retired_fill`. In checked builds and under
-// AddressSanitizer free blocks are poisoned (core/poison.hpp), the link word
-// too: the pool unpoisons a link only around its own read or write of it, so
-// any use of a free block by its last owner is reported by ASan. Builds
+// AddressSanitizer free blocks are poisoned (core/poison.hpp; for memcheck
+// too where its client requests are compiled in), the link word too: the pool
+// unpoisons a link only around its own read or write of it, so any use of a
+// free block by its last owner is reported by ASan or memcheck. Builds
 // neither checked nor under ASan do none of this.
 //
 // pool_resource uses one block_pool; multipool_resource and
@@ -63,16 +64,16 @@ struct free_block {
   free_block* next;
 };
 
-/// The link of free block `block`, its link word poisoned (under ASan) but for the read.
+/// The link of free block `block`, its link word poisoned (ASan, memcheck) but for the read.
 [[nodiscard]] inline free_block* read_link(free_block* block) noexcept {
-  revive(block, sizeof(free_block));
+  unpoison(block, sizeof(free_block));
   free_block* next = block->next;
   poison(block, sizeof(free_block));
   return next;
 }
-/// Sets the link of free block `block`, its link word poisoned (under ASan) but for the write.
+/// Sets the link of free block `block`, its link word poisoned (ASan, memcheck) but for the write.
 inline void write_link(free_block* block, free_block* next) noexcept {
-  revive(block, sizeof(free_block));
+  unpoison(block, sizeof(free_block));
   block->next = next;
   poison(block, sizeof(free_block));
 }
@@ -145,8 +146,9 @@ class block_pool {
       revive(block, layout_.block_size);
     } else if (free_ != nullptr) {
       free_block* head = free_;
-      revive(head, layout_.block_size);
+      unpoison(head, sizeof(free_block));  // the link, left defined for memcheck
       free_ = head->next;
+      revive(head, layout_.block_size);
       --listed_;
       block = head;
     } else if (cursor_ != limit_) {
