@@ -9,6 +9,7 @@
 #include <pmr/arena/stack_resource.hpp>
 #include <pmr/arena/vmem_arena_resource.hpp>
 #include <pmr/core/config.hpp>
+#include <pmr/decorator/guarded_resource.hpp>
 #include <pmr/pool/object_pool.hpp>
 #include <pmr/testing/test_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>
@@ -78,6 +79,7 @@ void check_misuse(const expectations& expected, Misuse&& misuse) {
 // Every name in the zoo has a row in each table below.
 const std::vector<std::string> strategies_with_undefined_unchecked_misuse{
     "chunked_arena_resource",
+    "local_arena<1024>",
     "vmem_arena_resource",
     "stack_resource",
     "make_arena",
@@ -111,6 +113,7 @@ constexpr std::optional<violation_kind> none = std::nullopt;
 TEST(Misuse, ForeignPointer) {
   constexpr auto k = violation_kind::foreign_pointer;
   const expectations expected = for_this_build({{"chunked_arena_resource", k},
+                                                {"local_arena<1024>", k},
                                                 {"vmem_arena_resource", k},
                                                 {"stack_resource", k},
                                                 {"make_arena", k},
@@ -141,6 +144,7 @@ TEST(Misuse, ForeignPointer) {
 TEST(Misuse, DoubleFree) {
   constexpr auto k = violation_kind::double_free;
   const expectations expected = for_this_build({{"chunked_arena_resource", k},
+                                                {"local_arena<1024>", k},
                                                 {"vmem_arena_resource", k},
                                                 {"stack_resource", violation_kind::foreign_pointer},
                                                 {"make_arena", k},
@@ -199,6 +203,7 @@ TEST(Misuse, SizeMismatchAcrossClasses) {
   constexpr auto k = violation_kind::size_mismatch;
   const expectations expected =
       for_this_build({{"chunked_arena_resource", k},
+                      {"local_arena<1024>", k},
                       {"vmem_arena_resource", k},
                       {"stack_resource", k},
                       {"make_arena", k},
@@ -228,6 +233,7 @@ TEST(Misuse, SizeMismatchAcrossClasses) {
 TEST(Misuse, SizeMismatchWithinClass) {
   constexpr auto k = violation_kind::size_mismatch;
   const expectations expected = for_this_build({{"chunked_arena_resource", none},
+                                                {"local_arena<1024>", none},
                                                 {"vmem_arena_resource", none},
                                                 {"stack_resource", k},
                                                 {"make_arena", none},
@@ -260,6 +266,7 @@ TEST(Misuse, AlignmentMismatch) {
   constexpr auto size = violation_kind::size_mismatch;
   const expectations expected =
       for_this_build({{"chunked_arena_resource", none},
+                      {"local_arena<1024>", none},
                       {"vmem_arena_resource", none},
                       {"stack_resource", k},
                       {"make_arena", none},
@@ -396,6 +403,18 @@ TEST(Misuse, TestResourceDestroyedWithBlocks) {
   }
   ASSERT_EQ(kinds(recorder), std::vector<violation_kind>{violation_kind::leak});
   EXPECT_EQ(recorder.violations().front().size, 40u);
+}
+
+// guarded_resource checks the padding between a block and its guard page in every build: a
+// write past the block (guard after) is buffer_overrun on free, and the block is still freed.
+TEST(Misuse, GuardedPaddingOverwritten) {
+  pmrkit::guarded_resource guarded;
+  auto* p = static_cast<unsigned char*>(guarded.allocate(13, 16));  // 3 bytes of padding after
+  const pmrkit::violation_recorder recorder;
+  p[13] = 0x42;
+  guarded.deallocate(p, 13, 16);
+  EXPECT_EQ(kinds(recorder), std::vector<violation_kind>{violation_kind::buffer_overrun});
+  EXPECT_EQ(guarded.stats().blocks_in_use, 0u);
 }
 
 }  // namespace

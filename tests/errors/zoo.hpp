@@ -3,6 +3,7 @@
 #pragma once
 
 #include <pmr/arena/chunked_arena_resource.hpp>
+#include <pmr/arena/local_arena.hpp>
 #include <pmr/arena/make_arena.hpp>
 #include <pmr/arena/stack_resource.hpp>
 #include <pmr/arena/vmem_arena_resource.hpp>
@@ -74,6 +75,9 @@ inline std::vector<entry> every_resource() {
   std::vector<entry> list;
   list.push_back({"chunked_arena_resource", [](std::pmr::memory_resource* up) {
                     return own(std::make_unique<chunked_arena_resource>(up));
+                  }});
+  list.push_back({"local_arena<1024>", [](std::pmr::memory_resource* up) {
+                    return own(std::make_unique<local_arena<1024>>(up));
                   }});
   list.push_back({
       "vmem_arena_resource",
