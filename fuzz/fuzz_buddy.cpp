@@ -1,5 +1,5 @@
 // Fuzzes buddy_resource against the model (fuzz_harness.hpp): region size,
-// least block and region count from the input, release and shrink.
+// least block, region count and cache size from the input, release and shrink.
 #include "fuzz_harness.hpp"
 
 #include <pmr/buddy/buddy_resource.hpp>
@@ -11,6 +11,7 @@ pmrkit::buddy_options options_from(pmrkit::fuzz::fuzz_input& in) {
   o.min_block = in.power_of_two(0, 14);
   o.region_size = in.power_of_two(6, 23);
   if ((in.u8() & 1) != 0) o.max_regions = in.range(1, 8);
+  o.cache_blocks_per_order = in.range(0, 32);  // 0: eager merging; 1, 2: a cache that overflows
   return o;
 }
 

@@ -255,6 +255,7 @@ void buddy_resource::merge_block(void* p, unsigned level) noexcept {
 }
 
 void buddy_resource::merge_oldest(unsigned level, std::size_t count) noexcept {
+  if (count == 0) return;  // also: no cache yet (it comes with the first region)
   void** cache = cache_of(level);
   for (std::size_t i = 0; i < count; ++i)
     merge_block(cache[i], level);

@@ -636,6 +636,16 @@ TEST(BuddyResource, ServesContainers) {
 
 // Lazy coalescing: the per-order caches.
 
+// Found by fuzz_buddy: before the first region there is no cache storage, and coalesce() (and
+// shrink(), which merges first) offset the null pointer to each order's cache: undefined
+// behaviour that clang's UBSan reports (fuzz/regressions/buddy/ replays it; GCC's does not).
+TEST(BuddyCache, CoalesceAndShrinkBeforeTheFirstRegionTouchNothing) {
+  pmrkit::buddy_resource buddy({.cache_blocks_per_order = 4}, std::pmr::null_memory_resource());
+  EXPECT_EQ(buddy.coalesce(), 0U);
+  EXPECT_EQ(buddy.shrink(), 0U);
+  EXPECT_EQ(buddy.stats().bytes_from_upstream, 0U);
+}
+
 TEST(BuddyCache, AFreedBlockAskedForAgainComesFromTheCacheUnmerged) {
   test_resource upstream(upstream_options);
   buddy_resource buddy({.region_size = 4096, .min_block = 64, .cache_blocks_per_order = 4},
