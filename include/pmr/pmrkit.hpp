@@ -15,6 +15,7 @@
 
 #include <pmr/arena/arena_resource.hpp>
 #include <pmr/arena/chunked_arena_resource.hpp>
+#include <pmr/arena/concurrent_arena_resource.hpp>
 #include <pmr/arena/local_arena.hpp>
 #include <pmr/arena/make_arena.hpp>
 #include <pmr/arena/stack_resource.hpp>

@@ -6,6 +6,7 @@
 // or the deleted copy constructor. The drop-in pools also take
 // `(std::pmr::pool_options, upstream)`, not explicit, as the standard's.
 #include <pmr/arena/chunked_arena_resource.hpp>
+#include <pmr/arena/concurrent_arena_resource.hpp>
 #include <pmr/arena/local_arena.hpp>
 #include <pmr/arena/stack_resource.hpp>
 #include <pmr/arena/vmem_arena_resource.hpp>
@@ -50,6 +51,8 @@ constexpr bool constructible_the_six_ways =
 static_assert(
     constructible_the_six_ways<pmrkit::chunked_arena_resource, pmrkit::chunked_arena_options>);
 static_assert(constructible_the_six_ways<pmrkit::local_arena<512>, pmrkit::chunked_arena_options>);
+static_assert(constructible_the_six_ways<pmrkit::concurrent_arena_resource,
+                                         pmrkit::concurrent_arena_options>);
 static_assert(constructible_the_six_ways<pmrkit::stack_resource, pmrkit::stack_options>);
 static_assert(constructible_the_six_ways<pmrkit::vmem_arena_resource, pmrkit::vmem_arena_options>);
 static_assert(constructible_the_six_ways<pmrkit::pool_resource, pmrkit::pool_options>);
@@ -112,6 +115,11 @@ void expect_the_six_ways(const Options& options, std::pmr::memory_resource* defa
 TEST(Construction, ChunkedArenaTheSixWays) {
   expect_the_six_ways<pmrkit::chunked_arena_resource>(
       pmrkit::chunked_arena_options{.initial_chunk_size = 1024});
+}
+
+TEST(Construction, ConcurrentArenaTheSixWays) {
+  expect_the_six_ways<pmrkit::concurrent_arena_resource>(
+      pmrkit::concurrent_arena_options{.initial_chunk_size = 1024});
 }
 
 TEST(Construction, LocalArenaTheSixWays) {
