@@ -46,7 +46,8 @@ std::vector<violation_kind> kinds(const pmrkit::violation_recorder& recorder) {
 template <class Misuse>
 void check_misuse(const expectations& expected, Misuse&& misuse) {
 #if PMRKIT_CHECKED
-  EXPECT_EQ(expected.size(), errors_test::every_resource().size()) << "a resource has no row";
+  for (const errors_test::entry& e : errors_test::every_resource())
+    EXPECT_TRUE(expected.contains(e.name)) << e.name << " has no row";
 #endif
   for (const errors_test::entry& e : errors_test::every_resource()) {
     const auto found = expected.find(e.name);
@@ -177,9 +178,13 @@ TEST(Misuse, DoubleFree) {
 // 66a1e9e it was ignored like a free of an older block). Unchecked builds ignore it.
 TEST(Misuse, ArenaSecondFreeOfNewestBlock) {
   pmrkit::chunked_arena_resource chunked;
-  pmrkit::vmem_arena_resource vmem({.reserve = std::size_t{1} << 24});
-  for (pmrkit::arena_resource* arena : {static_cast<pmrkit::arena_resource*>(&chunked),
-                                        static_cast<pmrkit::arena_resource*>(&vmem)}) {
+  std::vector<pmrkit::arena_resource*> arenas{&chunked};
+  std::optional<pmrkit::vmem_arena_resource> vmem;
+  if (pmrkit::vmem_arena_resource::available()) {
+    vmem.emplace(pmrkit::vmem_arena_options{.reserve = std::size_t{1} << 24});
+    arenas.push_back(&*vmem);
+  }
+  for (pmrkit::arena_resource* arena : arenas) {
     SCOPED_TRACE(arena->name());
     void* p = arena->allocate(32, 8);
     arena->deallocate(p, 32, 8);
@@ -311,14 +316,14 @@ void check_stale_marker(Arena& arena) {
 TEST(Misuse, RewindToStaleMarker) {
 #if PMRKIT_CHECKED
   pmrkit::chunked_arena_resource chunked;
-  pmrkit::vmem_arena_resource vmem({.reserve = std::size_t{1} << 24});
   pmrkit::stack_resource stack;
   {
     SCOPED_TRACE("chunked_arena_resource");
     check_stale_marker(chunked);
   }
-  {
+  if (pmrkit::vmem_arena_resource::available()) {
     SCOPED_TRACE("vmem_arena_resource");
+    pmrkit::vmem_arena_resource vmem({.reserve = std::size_t{1} << 24});
     check_stale_marker(vmem);
   }
   {
