@@ -1,7 +1,14 @@
 // pmrkit_bench: every pmrkit strategy against the peers, same binary, same workloads.
 // See bench/README.md for running it and reading the tables.
+#include <atomic>
+#include <barrier>
 #include <cstddef>
+#include <cstdint>
 #include <memory_resource>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
@@ -54,6 +61,105 @@ struct pool_via_pointer {
   pmrkit::pool_resource pool{{.block_size = 32}, counted_upstream()};
   std::pmr::memory_resource* upstream = &pool;
 };
+
+// bump_t<N>_32: one arena shared by N threads. A batch: every thread allocates bump_blocks blocks
+// of 32 bytes through std::pmr::memory_resource& (writing the first byte of each), then, once all
+// have finished (a barrier), the owner resets the arena while no thread allocates, and a second
+// barrier lets the next batch start. The benchmark thread is one of the N; the others are started
+// before the timed loop and joined after it. Timed in wall time; ns/op is per block.
+constexpr int bump_blocks = 4096;
+
+template <class Arena>
+void bump_threaded(benchmark::State& state, int threads, Arena& arena,
+                   std::pmr::memory_resource& resource) {
+  std::barrier sync(threads);
+  std::atomic<bool> stop = false;
+  const auto batch = [&resource] {
+    for (int i = 0; i < bump_blocks; ++i) {
+      auto* p = static_cast<unsigned char*>(resource.allocate(32));
+      *p = 1;
+      benchmark::DoNotOptimize(p);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) {
+    workers.emplace_back([&] {
+      for (;;) {
+        sync.arrive_and_wait();  // a batch starts (or the run ends)
+        if (stop.load(std::memory_order_relaxed)) return;
+        batch();
+        sync.arrive_and_wait();  // every thread is done: the owner resets
+      }
+    });
+  }
+  for (auto _ : state) {
+    sync.arrive_and_wait();
+    batch();
+    sync.arrive_and_wait();
+    arena.reset();  // no thread allocates now
+  }
+  stop.store(true, std::memory_order_relaxed);
+  sync.arrive_and_wait();
+  for (std::thread& worker : workers)
+    worker.join();
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * threads * bump_blocks);
+}
+
+// The subjects of bump_t<N>: each a resource every thread calls and a reset for the owner.
+struct concurrent_arena_subject {
+  pmrkit::concurrent_arena_resource arena{{}, counted_upstream()};
+  std::pmr::memory_resource& resource() { return arena; }
+  void reset() { arena.reset(); }
+};
+// The chunked arena behind synchronized_resource's lock.
+struct synchronized_arena_subject {
+  pmrkit::chunked_arena_resource arena{{}, counted_upstream()};
+  pmrkit::synchronized_resource locked{{}, &arena};
+  std::pmr::memory_resource& resource() { return locked; }
+  void reset() { arena.reset(); }
+};
+// std::pmr::monotonic_buffer_resource behind a std::mutex; its reset is release(), which gives
+// its chunks back (it keeps none).
+struct monotonic_locked_subject final : std::pmr::memory_resource {
+  std::mutex mutex;
+  std::pmr::monotonic_buffer_resource monotonic{counted_upstream()};
+  std::pmr::memory_resource& resource() { return *this; }
+  void reset() { monotonic.release(); }
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    const std::lock_guard lock(mutex);
+    return monotonic.allocate(bytes, alignment);
+  }
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
+    const std::lock_guard lock(mutex);
+    monotonic.deallocate(p, bytes, alignment);
+  }
+  [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+};
+
+template <class Subject>
+void add_bump_row(registry& rows, const std::string& scenario, const char* row, int threads) {
+  rows.add_custom_real_time(scenario, row, [threads](benchmark::State& state) {
+    const upstream_peak peak;
+    {
+      Subject subject;
+      bump_threaded(state, threads, subject, subject.resource());
+    }
+    peak.report(state);
+  });
+}
+
+void add_bump_rows(registry& rows) {
+  for (const int threads : churn_thread_counts()) {
+    const std::string scenario = "bump_t" + std::to_string(threads) + "_32";
+    add_bump_row<concurrent_arena_subject>(rows, scenario, "pmrkit_concurrent_arena", threads);
+    add_bump_row<synchronized_arena_subject>(rows, scenario, "pmrkit_synchronized_arena", threads);
+    add_bump_row<monotonic_locked_subject>(rows, scenario, "std_monotonic_locked", threads);
+  }
+}
 
 constexpr std::size_t no_limit = std::size_t{1} << 40;  // never reached: measures the bookkeeping
 
@@ -137,6 +243,8 @@ void add_pmrkit_rows(registry& rows) {
         return pmrkit::concurrent_pool_resource(pmrkit::concurrent_pool_options{},
                                                 counted_upstream());
       });
+  // bump_t<N>_32: a thread-safe arena shared by N threads, reset between batches (above).
+  add_bump_rows(rows);
 }
 
 }  // namespace

@@ -58,6 +58,7 @@ void registry::register_benchmarks() {
         benchmark::RegisterBenchmark(e.name.c_str(), std::move(guarded));
     b->Unit(benchmark::kMicrosecond);
     // Google Benchmark names these <scenario>/<row>/real_time/threads:N.
+    if (e.real_time) b->UseRealTime();
     if (e.threads > 0) {
       b->Threads(e.threads)->UseRealTime()->Setup(e.setup)->Teardown(e.teardown);
     }

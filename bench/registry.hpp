@@ -74,6 +74,13 @@ class registry {
                   std::function<void(benchmark::State&)> run) {
     add_entry(custom_rank, scenario, row, std::move(run));
   }
+  // The same for a scenario whose run starts threads of its own (bump_t<N>): timed in wall time,
+  // so ns/op counts what every thread took, not the benchmark thread's CPU time alone.
+  void add_custom_real_time(std::string_view scenario, std::string_view row,
+                            std::function<void(benchmark::State&)> run) {
+    add_entry(custom_rank, scenario, row, std::move(run));
+    entries_.back().real_time = true;
+  }
 
   // Hands everything to Google Benchmark, grouped by scenario. The registry must outlive the
   // run.
@@ -92,6 +99,7 @@ class registry {
     int threads = 0;          // > 0: run by this many threads at once, timed in wall time
     hook setup = nullptr;     // called before each run's threads start
     hook teardown = nullptr;  // and after they end
+    bool real_time = false;   // a custom run with threads of its own: timed in wall time
   };
   void add_entry(std::size_t rank, std::string_view scenario, std::string_view row,
                  std::function<void(benchmark::State&)> run, int threads = 0, hook setup = nullptr,
