@@ -5,7 +5,9 @@
 // other than the one that got them), and shrink where the resource has it.
 // The resource is picked by the input: concurrent_pool_resource,
 // synchronized_resource over a multipool_resource, budget_resource and
-// statistics_resource (threading concurrent) over a concurrent_pool_resource.
+// statistics_resource (threading concurrent) over a concurrent_pool_resource,
+// and concurrent_arena_resource (whose frees roll back a thread's newest
+// block and otherwise wait for the owner's reset).
 //
 // The model of fuzz_harness.hpp, shared: one map of the live blocks' extents
 // under a mutex (taken around the checks, never around a call of the
@@ -18,6 +20,7 @@
 // races, this covers the contract under contention with ASan and UBSan.
 #include "fuzz_harness.hpp"
 
+#include <pmr/arena/concurrent_arena_resource.hpp>
 #include <pmr/decorator/budget_resource.hpp>
 #include <pmr/decorator/statistics_resource.hpp>
 #include <pmr/decorator/synchronized_resource.hpp>
@@ -45,10 +48,21 @@ struct subject {
   std::optional<pmrkit::synchronized_resource> synchronized;
   std::optional<pmrkit::budget_resource> budget;
   std::optional<pmrkit::statistics_resource> statistics;
+  std::optional<pmrkit::concurrent_arena_resource> arena;
   std::pmr::memory_resource* top = nullptr;
 
   subject(fuzz_input& in, std::pmr::memory_resource* upstream) {
-    const std::uint8_t which = in.u8() % 4;
+    const std::uint8_t which = in.u8() % 5;
+    if (which == 4) {
+      pmrkit::concurrent_arena_options o;
+      o.initial_chunk_size = in.range(256, 65536);
+      o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
+      o.growth_factor = in.range(1, 16);
+      o.alignment = in.power_of_two(0, 12);
+      arena.emplace(o, upstream);
+      top = &*arena;
+      return;
+    }
     if (which == 1) {
       pmrkit::multipool_options o;
       o.max_blocks_per_chunk = in.range(0, 4096);
@@ -73,6 +87,7 @@ struct subject {
     }
   }
   std::size_t shrink() {
+    if (arena) return arena->shrink();  // the owner's call: no thread allocates now
     if (pool) return pool->shrink();
     return multipool->shrink();  // under no lock of synchronized's: only from the main thread
   }
