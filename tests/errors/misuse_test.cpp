@@ -79,20 +79,11 @@ void check_misuse(const expectations& expected, Misuse&& misuse) {
 
 // Every name in the zoo has a row in each table below.
 const std::vector<std::string> strategies_with_undefined_unchecked_misuse{
-    "chunked_arena_resource",
-    "local_arena<1024>",
-    "vmem_arena_resource",
-    "stack_resource",
-    "make_arena",
-    "pool_resource",
-    "multipool_resource",
-    "concurrent_pool_resource",
-    "buddy_resource",
-    "size_router_resource",
-    "fallback_resource",
-    "region_resource",
-    "memory_system.resource()",
-    "shm_resource"};
+    "chunked_arena_resource", "local_arena<1024>",        "concurrent_arena_resource",
+    "vmem_arena_resource",    "stack_resource",           "make_arena",
+    "pool_resource",          "multipool_resource",       "concurrent_pool_resource",
+    "buddy_resource",         "size_router_resource",     "fallback_resource",
+    "region_resource",        "memory_system.resource()", "shm_resource"};
 
 // In unchecked builds drops the resources whose misuse is undefined behaviour there, and gives
 // the page sources (which ignore a block they cannot find) no report.
@@ -115,6 +106,7 @@ TEST(Misuse, ForeignPointer) {
   constexpr auto k = violation_kind::foreign_pointer;
   const expectations expected = for_this_build({{"chunked_arena_resource", k},
                                                 {"local_arena<1024>", k},
+                                                {"concurrent_arena_resource", k},
                                                 {"vmem_arena_resource", k},
                                                 {"stack_resource", k},
                                                 {"make_arena", k},
@@ -146,6 +138,7 @@ TEST(Misuse, DoubleFree) {
   constexpr auto k = violation_kind::double_free;
   const expectations expected = for_this_build({{"chunked_arena_resource", k},
                                                 {"local_arena<1024>", k},
+                                                {"concurrent_arena_resource", k},
                                                 {"vmem_arena_resource", k},
                                                 {"stack_resource", violation_kind::foreign_pointer},
                                                 {"make_arena", k},
@@ -209,6 +202,7 @@ TEST(Misuse, SizeMismatchAcrossClasses) {
   const expectations expected =
       for_this_build({{"chunked_arena_resource", k},
                       {"local_arena<1024>", k},
+                      {"concurrent_arena_resource", k},
                       {"vmem_arena_resource", k},
                       {"stack_resource", k},
                       {"make_arena", k},
@@ -239,6 +233,7 @@ TEST(Misuse, SizeMismatchWithinClass) {
   constexpr auto k = violation_kind::size_mismatch;
   const expectations expected = for_this_build({{"chunked_arena_resource", none},
                                                 {"local_arena<1024>", none},
+                                                {"concurrent_arena_resource", none},
                                                 {"vmem_arena_resource", none},
                                                 {"stack_resource", k},
                                                 {"make_arena", none},
@@ -272,6 +267,7 @@ TEST(Misuse, AlignmentMismatch) {
   const expectations expected =
       for_this_build({{"chunked_arena_resource", none},
                       {"local_arena<1024>", none},
+                      {"concurrent_arena_resource", none},
                       {"vmem_arena_resource", none},
                       {"stack_resource", k},
                       {"make_arena", none},

@@ -1,6 +1,8 @@
 // docs/errors.md, "Bad options": each row's test, named after it. A bad option is
 // std::invalid_argument whose what() names the class and the field.
 #include <pmr/arena/chunked_arena_resource.hpp>
+#include <pmr/arena/concurrent_arena_resource.hpp>
+#include <pmr/arena/local_arena.hpp>
 #include <pmr/arena/make_arena.hpp>
 #include <pmr/arena/stack_resource.hpp>
 #include <pmr/arena/vmem_arena_resource.hpp>
@@ -56,6 +58,32 @@ TEST(BadOptions, Stack) {
   expect_invalid_argument([] { stack_resource r({.growth_factor = 0}); },
                           std::string(c) + "growth_factor");
   expect_invalid_argument([] { stack_resource r({.alignment = 3}); }, std::string(c) + "alignment");
+}
+
+TEST(BadOptions, InitialBuffer) {
+  std::byte buffer[64];
+  const std::span<std::byte> null_with_size{static_cast<std::byte*>(nullptr), 16};
+  expect_invalid_argument(
+      [&] { pmrkit::chunked_arena_resource r({.initial_buffer = null_with_size}); },
+      "pmrkit::chunked_arena_resource: initial_buffer");
+  expect_invalid_argument([&] { pmrkit::stack_resource r({.initial_buffer = null_with_size}); },
+                          "pmrkit::stack_resource: initial_buffer");
+  expect_invalid_argument([&] { pmrkit::local_arena<128> r({.initial_buffer = buffer}); },
+                          "pmrkit::local_arena: initial_buffer");
+}
+
+TEST(BadOptions, ConcurrentArena) {
+  using pmrkit::concurrent_arena_resource;
+  const char* c = "pmrkit::concurrent_arena_resource: ";
+  expect_invalid_argument([] { concurrent_arena_resource r({.initial_chunk_size = 0}); },
+                          std::string(c) + "initial_chunk_size");
+  expect_invalid_argument(
+      [] { concurrent_arena_resource r({.initial_chunk_size = 8192, .max_chunk_size = 4096}); },
+      std::string(c) + "max_chunk_size");
+  expect_invalid_argument([] { concurrent_arena_resource r({.growth_factor = 0}); },
+                          std::string(c) + "growth_factor");
+  expect_invalid_argument([] { concurrent_arena_resource r({.alignment = 24}); },
+                          std::string(c) + "alignment");
 }
 
 TEST(BadOptions, VmemArena) {

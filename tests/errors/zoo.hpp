@@ -3,6 +3,7 @@
 #pragma once
 
 #include <pmr/arena/chunked_arena_resource.hpp>
+#include <pmr/arena/concurrent_arena_resource.hpp>
 #include <pmr/arena/local_arena.hpp>
 #include <pmr/arena/make_arena.hpp>
 #include <pmr/arena/stack_resource.hpp>
@@ -78,6 +79,9 @@ inline std::vector<entry> every_resource() {
                   }});
   list.push_back({"local_arena<1024>", [](std::pmr::memory_resource* up) {
                     return own(std::make_unique<local_arena<1024>>(up));
+                  }});
+  list.push_back({"concurrent_arena_resource", [](std::pmr::memory_resource* up) {
+                    return own(std::make_unique<concurrent_arena_resource>(up));
                   }});
   if (vmem_arena_resource::available()) {  // PMRKIT_ENABLE_VIRTUAL=OFF: it always throws
     list.push_back({
