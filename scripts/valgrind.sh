@@ -31,8 +31,8 @@
 #     every resource family's included, and doc_examples and readme_snippets (plain programs);
 #   - the conformance suite (tests/conformance) over one configuration of each resource that
 #     carves memory itself, the ones that poison it: pool, multipool, concurrent_pool,
-#     chunked_arena, local_arena, stack, vmem_arena (a 64 KiB reservation), buddy, shm, region (a pool
-#     region) and page_resource (conformance_subset below). The decorators, test_resource, the
+#     chunked_arena, local_arena, concurrent_arena, stack, vmem_arena (a 64 KiB reservation),
+#     buddy, shm, region (a pool region) and page_resource (conformance_subset below). The decorators, test_resource, the
 #     standard resources, the Boost bridge, guarded_resource, locked_page_resource and the
 #     memory system run their own tests only: they hold no free memory of their own to poison,
 #     and ASan runs their conformance instances;
@@ -111,7 +111,7 @@ run=(
   region/locked_page_resource_test region/page_resource_test vmem_arena_test multipool_test
   region/memory_system_test shm/shm_resource_test synchronized_test guarded_test pool_test
   size_router_test fallback_test boost_bridge_test chunked_arena_test region/region_resource_test
-  errors_test local_arena_test stack_test size_classes_test test_resource_test
+  errors_test local_arena_test concurrent_arena_test stack_test size_classes_test test_resource_test
   relaxed_counter_test bit_tree_test
   construction_test buddy_tree_test shm/shm_pointer_test make_arena_test object_pool_test
   core_test block_pool_test strings_test bump_chain_test large_blocks_test marker_history_test
@@ -135,6 +135,7 @@ conformance_subset=(
   concurrent_pool/resource_conformance/pmrkit_concurrent_pool_resource_defaults_
   chunked_arena/resource_conformance/pmrkit_chunked_arena_resource
   local_arena/resource_conformance/pmrkit_local_arena_1024_
+  concurrent_arena/resource_conformance/pmrkit_concurrent_arena_resource
   stack/resource_conformance/pmrkit_stack_resource
   vmem_arena/resource_conformance/pmrkit_vmem_arena_resource_64_KiB_overflowing_
   buddy/resource_conformance/pmrkit_buddy_resource
