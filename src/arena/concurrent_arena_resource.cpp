@@ -1,5 +1,7 @@
 #include <pmr/arena/concurrent_arena_resource.hpp>
 
+#include "../core/thread_registry.hpp"
+
 #include <pmr/core/error.hpp>
 #include <pmr/core/upstream.hpp>
 #include <pmr/core/violation.hpp>
@@ -62,47 +64,29 @@ bool concurrent_arena_upstream::holds(const void* p) const noexcept {
 
 // --- The threads' registries ---------------------------------------------------------------------
 
-/// What the arena and the threads' registries share: `alive` is cleared,
+/// What the arena and the threads' registries share: `destroyed` is set,
 /// under the mutex, when the arena is destroyed, so an exiting thread either
 /// gives its slot back before that or forgets it. The mutex also guards the
 /// arena's list of slots and each slot's `taken`.
 struct concurrent_arena_control {
+  [[nodiscard]] bool alive() const noexcept { return !destroyed; }
+  // Its chunks stay: its blocks may be in use.
+  void give_back(concurrent_arena_slot* slot) noexcept { slot->taken = false; }
   std::mutex mutex;
-  bool alive = true;
+  bool destroyed = false;
 };
 
 namespace {
 
 /// The slots of one thread, one per arena it allocated from; destroyed as the
 /// thread exits, giving each slot back to its arena for another thread.
-class concurrent_arena_registry {
+class concurrent_arena_registry
+    : public thread_registry<concurrent_arena_slot, concurrent_arena_control> {
  public:
-  struct entry {
-    std::uint64_t id;
-    concurrent_arena_slot* slot;
-    std::shared_ptr<concurrent_arena_control> control;
-  };
-
   concurrent_arena_registry() = default;
   concurrent_arena_registry(const concurrent_arena_registry&) = delete;
   concurrent_arena_registry& operator=(const concurrent_arena_registry&) = delete;
   ~concurrent_arena_registry();
-
-  [[nodiscard]] concurrent_arena_slot* find(std::uint64_t id) const noexcept {
-    for (const entry& e : entries) {
-      if (e.id == id) return e.slot;
-    }
-    return nullptr;
-  }
-  /// Forgets the slots of arenas destroyed since (they freed them).
-  void prune() noexcept {
-    std::erase_if(entries, [](const entry& e) {
-      const std::lock_guard lock(e.control->mutex);
-      return !e.control->alive;
-    });
-  }
-
-  std::vector<entry> entries;
 };
 
 // Set as the registry is destroyed: a later allocation on this thread (from
@@ -113,10 +97,7 @@ thread_local concurrent_arena_registry registry;
 concurrent_arena_registry::~concurrent_arena_registry() {
   registry_gone = true;
   concurrent_arena_last_used = {0, nullptr};
-  for (const entry& e : entries) {
-    const std::lock_guard lock(e.control->mutex);
-    if (e.control->alive) e.slot->taken = false;  // its chunks stay: its blocks may be in use
-  }
+  // The base gives each slot back to its arena.
 }
 
 }  // namespace
@@ -141,7 +122,7 @@ concurrent_arena_resource::~concurrent_arena_resource() {
   const std::lock_guard lock(control_->mutex);
   // From here on, exiting threads forget their slots; the threads' last-used
   // entries name this arena's id, never given again, so they never match.
-  control_->alive = false;
+  control_->destroyed = true;
   while (slots_ != nullptr) {
     detail::concurrent_arena_slot* next = slots_->next;
     delete slots_;  // its chain gives its chunks back

@@ -1,5 +1,7 @@
 #include <pmr/pool/concurrent_pool_resource.hpp>
 
+#include "../core/thread_registry.hpp"
+
 #include <pmr/core/error.hpp>
 #include <pmr/core/options.hpp>
 #include <pmr/core/upstream.hpp>
@@ -71,40 +73,21 @@ struct concurrent_thread_cache {
 /// returns its cache before that or forgets it.
 struct concurrent_pool_control {
   explicit concurrent_pool_control(concurrent_pool_resource* r) noexcept : resource(r) {}
+  [[nodiscard]] bool alive() const noexcept { return resource != nullptr; }
+  void give_back(concurrent_thread_cache* cache) noexcept { resource->retire_cache(cache); }
   std::mutex mutex;
   concurrent_pool_resource* resource;
 };
 
 /// The caches of one thread, one per resource it used; destroyed as the
 /// thread exits, returning each cache to its resource.
-class concurrent_pool_registry {
+class concurrent_pool_registry
+    : public thread_registry<concurrent_thread_cache, concurrent_pool_control> {
  public:
-  struct entry {
-    std::uint64_t id;
-    concurrent_thread_cache* cache;
-    std::shared_ptr<concurrent_pool_control> control;
-  };
-
   concurrent_pool_registry() = default;
   concurrent_pool_registry(const concurrent_pool_registry&) = delete;
   concurrent_pool_registry& operator=(const concurrent_pool_registry&) = delete;
   ~concurrent_pool_registry();
-
-  [[nodiscard]] concurrent_thread_cache* find(std::uint64_t id) const noexcept {
-    for (const entry& e : entries) {
-      if (e.id == id) return e.cache;
-    }
-    return nullptr;
-  }
-  /// Forgets the caches of resources destroyed since (they freed them).
-  void prune() noexcept {
-    std::erase_if(entries, [](const entry& e) {
-      const std::lock_guard lock(e.control->mutex);
-      return e.control->resource == nullptr;
-    });
-  }
-
-  std::vector<entry> entries;
 };
 
 namespace {
@@ -119,10 +102,7 @@ thread_local concurrent_pool_registry registry;
 concurrent_pool_registry::~concurrent_pool_registry() {
   registry_gone = true;
   concurrent_pool_last_used = {0, nullptr};
-  for (const entry& e : entries) {
-    const std::lock_guard lock(e.control->mutex);
-    if (e.control->resource != nullptr) e.control->resource->retire_cache(e.cache);
-  }
+  // The base gives each cache back to its resource.
 }
 
 namespace {

@@ -179,7 +179,6 @@ inline constinit thread_local concurrent_pool_slot concurrent_pool_last_used{0, 
 struct concurrent_pool_depot;    // one per class (source file)
 struct concurrent_thread_cache;  // one per thread and resource
 struct concurrent_pool_control;  // shared by the resource and the threads' registries
-class concurrent_pool_registry;  // the caches of one thread
 
 }  // namespace detail
 
@@ -248,7 +247,7 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
   static constexpr std::size_t max_cached_blocks = 256;
 
  private:
-  friend class detail::concurrent_pool_registry;
+  friend struct detail::concurrent_pool_control;
 
   // Requests at this alignment or less fit every class.
   static constexpr std::size_t class_min_alignment = detail::size_classes::min_size;
