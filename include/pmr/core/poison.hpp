@@ -24,13 +24,13 @@
 // Memcheck's client requests (`<valgrind/memcheck.h>`, Debian's `valgrind`
 // package) are a few instructions each and do nothing outside Valgrind, but
 // still cost those instructions, so they are compiled into checked builds only.
-// `PMRKIT_WITH_VALGRIND` decides: defined to 0 it turns them off, defined to 1
-// it turns them on in any build and requires the header; left undefined (the default) they are on
-// in checked builds wherever the header is found (`__has_include`), so a consumer without
-// Valgrind's headers compiles as before. `PMRKIT_HAS_MEMCHECK` says which
-// (0 or 1). The library and a program run under Valgrind should agree: both
-// built where the header is (or both with the same `PMRKIT_WITH_VALGRIND`), as
-// memory retired by inline code in one may be revived by the other.
+// `PMRKIT_WITH_VALGRIND` (config.hpp) decides, fixed when pmrkit is built
+// (the CMake option of that name: AUTO, the default, turns them on in checked
+// builds where the header is found; ON requires it; OFF), so the library and
+// every program built against it agree: memory retired by inline code in one
+// may be revived by the other. A program built where the header is missing
+// against a library built with it fails to compile, saying so.
+// `PMRKIT_HAS_MEMCHECK` says which (0 or 1).
 //
 // Thread safety: pure functions over the given bytes.
 //
@@ -61,21 +61,14 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-// Memcheck's client requests: checked builds, where <valgrind/memcheck.h> is
-// found, unless PMRKIT_WITH_VALGRIND says otherwise.
-#if defined(PMRKIT_WITH_VALGRIND) && PMRKIT_WITH_VALGRIND == 0
-#define PMRKIT_HAS_MEMCHECK 0
-#elif defined(PMRKIT_WITH_VALGRIND)
+// Memcheck's client requests: as config.hpp's PMRKIT_WITH_VALGRIND says.
+#if PMRKIT_WITH_VALGRIND
 #if !__has_include(<valgrind/memcheck.h>)
-#error "PMRKIT_WITH_VALGRIND=1 needs <valgrind/memcheck.h> (Debian: the valgrind package)"
+#error \
+    "pmrkit was built with PMRKIT_WITH_VALGRIND (memcheck client requests): <valgrind/memcheck.h> is needed (Debian: the valgrind package)"
 #endif
 #define PMRKIT_HAS_MEMCHECK 1
-#elif PMRKIT_CHECKED && defined(__has_include)
-#if __has_include(<valgrind/memcheck.h>)
-#define PMRKIT_HAS_MEMCHECK 1
-#endif
-#endif
-#ifndef PMRKIT_HAS_MEMCHECK
+#else
 #define PMRKIT_HAS_MEMCHECK 0
 #endif
 
