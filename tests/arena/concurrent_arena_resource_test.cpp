@@ -12,6 +12,7 @@
 #include <barrier>
 #include <cstdint>
 #include <cstring>
+#include <latch>
 #include <memory>
 #include <memory_resource>
 #include <new>
@@ -203,11 +204,17 @@ TEST(ConcurrentArena, RollsBackEachThreadsNewestBlock) {
 TEST(ConcurrentArena, ResetKeepsChunksAndReleaseReturnsEveryByte) {
   test_resource upstream(upstream_options);
   concurrent_arena_resource arena({.initial_chunk_size = 1024}, &upstream);
+  // Four threads that hold a slot each at once (the latch), so every pass spreads the same
+  // work over four slots whichever thread gets which: an exited thread's slot could otherwise
+  // serve a later thread of the same pass and grow its chain beyond the others'.
   auto pass = [&] {
+    std::latch all_have_a_slot(4);
     std::vector<std::thread> workers;
     for (int t = 0; t < 4; ++t) {
       workers.emplace_back([&] {
-        for (int i = 0; i < 100; ++i)
+        (void)arena.allocate(100);
+        all_have_a_slot.arrive_and_wait();
+        for (int i = 1; i < 100; ++i)
           (void)arena.allocate(100);
       });
     }
