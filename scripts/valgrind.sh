@@ -123,6 +123,10 @@ excluded=(
   pool_poisoning_test
   shm/shm_segment_test shm/shm_process_test shm/shm_allocator_test shm/shm_pmr_test
   shm/shm_crash_test
+  # Built where the CUDA toolkit is (PMRKIT_WITH_CUDA=AUTO): the CUDA runtime and driver are
+  # not memcheck-clean, and without a GPU every test that reaches a device skips; ASan and TSan
+  # run them.
+  region/cuda_pinned_test region/cuda_registered_test
 )
 # Plain programs run under memcheck (they exit non-zero on failure).
 plain=(doc_examples_test readme_snippets_test)
