@@ -85,28 +85,6 @@ namespace pmrkit::detail {
 /// The byte freed memory is filled with in checked builds.
 inline constexpr unsigned char retired_fill = 0xDB;
 
-/// Checked builds: fill [p, p + n) with retired_fill. Under ASan: poison it;
-/// with memcheck's client requests: mark it inaccessible.
-inline void retire([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
-#if PMRKIT_CHECKED
-  if (n == 0) return;
-#if PMRKIT_HAS_ASAN
-  // Parts of the range may be poisoned already (padding, an earlier retire).
-  ASAN_UNPOISON_MEMORY_REGION(p, n);
-#endif
-#if PMRKIT_HAS_MEMCHECK
-  (void)VALGRIND_MAKE_MEM_UNDEFINED(p, n);  // the same, for the fill below
-#endif
-  std::memset(p, retired_fill, n);
-#endif
-#if PMRKIT_HAS_ASAN
-  ASAN_POISON_MEMORY_REGION(p, n);
-#endif
-#if PMRKIT_HAS_MEMCHECK
-  (void)VALGRIND_MAKE_MEM_NOACCESS(p, n);
-#endif
-}
-
 /// Makes [p, p + n) inaccessible (ASan, memcheck), leaving its bytes as they are.
 inline void poison([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
 #if PMRKIT_HAS_ASAN
@@ -137,6 +115,17 @@ inline void revive([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noe
 #if PMRKIT_HAS_MEMCHECK
   (void)VALGRIND_MAKE_MEM_UNDEFINED(p, n);
 #endif
+}
+
+/// Checked builds: fill [p, p + n) with retired_fill. Under ASan: poison it;
+/// with memcheck's client requests: mark it inaccessible.
+inline void retire([[maybe_unused]] void* p, [[maybe_unused]] std::size_t n) noexcept {
+#if PMRKIT_CHECKED
+  if (n == 0) return;
+  revive(p, n);  // parts of the range may be poisoned already (padding, an earlier retire)
+  std::memset(p, retired_fill, n);
+#endif
+  poison(p, n);
 }
 
 /// Under ASan: whether the byte at `p` is poisoned; false without ASan (memcheck's
