@@ -249,35 +249,40 @@ void concurrent_arena_resource::note_peak() noexcept {
   peak_used_ = std::max(peak_used_, used_now());
 }
 
-void concurrent_arena_resource::reset() noexcept {
+// reset, release and shrink: `apply` on every slot's chain under the control mutex, the peak
+// noted first; what it returns is summed.
+template <class Apply>
+std::size_t concurrent_arena_resource::on_every_chain(Apply apply) noexcept {
   const std::lock_guard lock(control_->mutex);
   note_peak();
-  for (detail::concurrent_arena_slot* slot = slots_; slot != nullptr; slot = slot->next) {
-    slot->chain.reset();
+  std::size_t total = 0;
+  for (detail::concurrent_arena_slot* slot = slots_; slot != nullptr; slot = slot->next)
+    total += apply(*slot);
+  return total;
+}
+
+void concurrent_arena_resource::reset() noexcept {
+  (void)on_every_chain([](detail::concurrent_arena_slot& slot) {
+    slot.chain.reset();
 #if PMRKIT_CHECKED
-    slot->last_block = nullptr;
+    slot.last_block = nullptr;
 #endif
-  }
+    return std::size_t{0};
+  });
 }
 
 void concurrent_arena_resource::release() noexcept {
-  const std::lock_guard lock(control_->mutex);
-  note_peak();
-  for (detail::concurrent_arena_slot* slot = slots_; slot != nullptr; slot = slot->next) {
-    slot->chain.release();
+  (void)on_every_chain([](detail::concurrent_arena_slot& slot) {
+    slot.chain.release();
 #if PMRKIT_CHECKED
-    slot->last_block = nullptr;
+    slot.last_block = nullptr;
 #endif
-  }
+    return std::size_t{0};
+  });
 }
 
 std::size_t concurrent_arena_resource::shrink() noexcept {
-  const std::lock_guard lock(control_->mutex);
-  note_peak();
-  std::size_t given = 0;
-  for (detail::concurrent_arena_slot* slot = slots_; slot != nullptr; slot = slot->next)
-    given += slot->chain.shrink();
-  return given;
+  return on_every_chain([](detail::concurrent_arena_slot& slot) { return slot.chain.shrink(); });
 }
 
 // --- Observers -----------------------------------------------------------------------------------

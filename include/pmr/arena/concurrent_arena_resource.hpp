@@ -261,6 +261,8 @@ class concurrent_arena_resource final : public std::pmr::memory_resource {
   // The calling thread's slot, found or (create) made; made the thread's last used.
   [[nodiscard]] detail::concurrent_arena_slot* slot_of_this_thread(bool create);
   [[nodiscard]] detail::concurrent_arena_slot* claim_slot();
+  template <class Apply>
+  std::size_t on_every_chain(Apply apply) noexcept;
   void note_peak() noexcept;  // under the control mutex
   [[nodiscard]] std::size_t used_now() const noexcept;
 
