@@ -325,6 +325,17 @@ class model {
   }
 };
 
+/// The options every arena over a bump chain shares (chunked, local, stack,
+/// concurrent): the first and largest chunk, the growth factor, and a least
+/// alignment of 2^0 to 2^max_alignment_log (above 4096 the constructor refuses it).
+template <class Options>
+void draw_chain_options(fuzz_input& in, Options& o, unsigned max_alignment_log) {
+  o.initial_chunk_size = in.range(256, 65536);
+  o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
+  o.growth_factor = in.range(1, 16);
+  o.alignment = in.power_of_two(0, max_alignment_log);
+}
+
 /// Draws an allocation size: mostly small, sometimes MiB, sometimes near SIZE_MAX.
 inline std::size_t draw_size(fuzz_input& in, bool& huge) {
   huge = false;

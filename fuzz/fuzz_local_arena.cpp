@@ -9,10 +9,7 @@ namespace {
 
 pmrkit::chunked_arena_options options_from(pmrkit::fuzz::fuzz_input& in) {
   pmrkit::chunked_arena_options o;
-  o.initial_chunk_size = in.range(256, 65536);
-  o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
-  o.growth_factor = in.range(1, 16);
-  o.alignment = in.power_of_two(0, 12);
+  pmrkit::fuzz::draw_chain_options(in, o, 12);
   if ((in.u8() & 3) == 0) o.size_limit = in.range(0, std::size_t{1} << 20);
   return o;
 }

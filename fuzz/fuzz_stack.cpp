@@ -24,10 +24,7 @@ struct stack_subject {
 
   static pmrkit::stack_options options(pmrkit::fuzz::fuzz_input& in) {
     pmrkit::stack_options o;
-    o.initial_chunk_size = in.range(256, 65536);
-    o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
-    o.growth_factor = in.range(1, 16);
-    o.alignment = in.power_of_two(0, 14);  // above max_align_t and the page size
+    pmrkit::fuzz::draw_chain_options(in, o, 14);
     if ((in.u8() & 1) != 0) {
       const std::size_t offset = in.range(0, 63);
       o.initial_buffer = std::span(buffer_storage).subspan(offset, in.range(0, 4096));

@@ -55,10 +55,7 @@ struct subject {
     const std::uint8_t which = in.u8() % 5;
     if (which == 4) {
       pmrkit::concurrent_arena_options o;
-      o.initial_chunk_size = in.range(256, 65536);
-      o.max_chunk_size = o.initial_chunk_size * in.range(1, 64);
-      o.growth_factor = in.range(1, 16);
-      o.alignment = in.power_of_two(0, 12);
+      pmrkit::fuzz::draw_chain_options(in, o, 12);
       arena.emplace(o, upstream);
       top = &*arena;
       return;
