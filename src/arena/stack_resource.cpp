@@ -151,12 +151,9 @@ void* stack_resource::reallocate_newest(void* p, std::size_t old_size, std::size
     return nullptr;  // reallocate's deallocate reports what is wrong
   }
 #endif
-  // A bad request throws before anything changes.
-  check_request(new_size, alignment, name_);
-  (void)detail::checked_block_need(new_size, options_.alignment, alignment, name_);
   // Popped first, so that the new block is the newest; its bytes stay as
-  // they are until they are copied. Should the allocation fail (the
-  // upstream), the pop is undone exactly: the same block, the same markers.
+  // they are until they are copied. Should the allocation fail (a bad size,
+  // the upstream), the pop is undone exactly: the same block, the same markers.
   const detail::bump_chain::pop_undo undo = chain_.before_pop();
   const detail::arena_marker_history history = history_;
 #if PMRKIT_CHECKED
