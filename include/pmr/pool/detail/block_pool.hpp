@@ -11,9 +11,11 @@
 // cold block and allocating another costs no cache miss on either, which an
 // intrusive list alone would (the list is the overflow, reached about once
 // per magazine's worth of frees in a row). When every block is free again
-// (a container destroyed), carving restarts at the oldest chunk, so the next
-// round gets its blocks in address order instead of in the scrambled order
-// they were freed in. Chunk sizes grow geometrically in blocks, as a
+// (a container destroyed) and some of them went to the free list, carving
+// restarts at the oldest chunk, so the next round gets its blocks in address
+// order instead of in the scrambled order they were freed in; when they all
+// fit the magazine (a block allocated and freed in a loop) they are handed out
+// from it again, on the fast path. Chunk sizes grow geometrically in blocks, as a
 // `chunk_growth` (core/detail/chunk_growth.hpp) says: from `initial` by
 // `factor` up to `max`, the one growth vocabulary of the arenas and the pools.
 //
@@ -180,7 +182,9 @@ class block_pool {
       spill();
     magazine_[held_++] = p;
     retire(p, layout_.block_size);
-    if (held_ + listed_ == carved_) [[unlikely]]
+    // Only when blocks spilled to the list: a pool whose free blocks all fit the magazine hands
+    // them out again as they are (one block allocated and freed in a loop stays on the fast path).
+    if (held_ + listed_ == carved_ && listed_ != 0) [[unlikely]]
       restart_carving();
   }
 
@@ -249,13 +253,14 @@ class block_pool {
 
   static constexpr std::size_t magazine_capacity = 32;
 
-  // The fast path touches only the magazine, which comes first. Counts are kept off it: blocks
-  // in use are those carved less those free in the magazine and on the list.
-  std::size_t held_ = 0;  // blocks in the magazine
-  void* magazine_[magazine_capacity];
-  free_block* free_ = nullptr;
+  // The fast path touches only the first cache line (the counts deallocate compares) and the
+  // magazine's entry; in a multi-size pool with many classes in use every line read counts.
+  // Blocks in use are those carved less those free in the magazine and on the list.
+  std::size_t held_ = 0;    // blocks in the magazine
   std::size_t listed_ = 0;  // blocks on the free list
   std::size_t carved_ = 0;  // blocks carved from the chunks held
+  free_block* free_ = nullptr;
+  void* magazine_[magazine_capacity];
   block_pool_layout layout_;
   std::byte* cursor_ = nullptr;  // the next uncarved block of the newest chunk
   std::byte* limit_ = nullptr;   // the end of the newest chunk's blocks
