@@ -152,6 +152,13 @@ void registry::add(std::string_view row) {
         });
       }
     }
+    // churn_uniform: churn over uniform sizes with uniform_churn_live_blocks live, after the
+    // other allocation scenarios.
+    if constexpr (S::caps.individual_free && S::caps.block_size == 0) {
+      const std::span<const std::size_t> uniform = uniform_sizes();
+      add_entry(alloc_scenario_names.size() * variants.size(), "churn_uniform", row,
+                [uniform](auto& st) { churn<S>(st, uniform, uniform_churn_live_blocks); });
+    }
     // churn_t<N>: one subject shared by N threads.
     if constexpr (S::caps.thread_safe && S::caps.individual_free) {
       for (std::size_t t = 0; t < thread_counts_.size(); ++t) {

@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <numeric>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -152,14 +153,18 @@ std::span<const std::uint32_t> shuffled_order() {
   return order;
 }
 
-std::span<const std::uint32_t> churn_victims() {
-  static const std::vector<std::uint32_t> victims = [] {
+std::span<const std::uint32_t> churn_victims(std::size_t live_blocks) {
+  const auto draw = [](std::size_t live) {
     splitmix64 rng(0x5eed0003);
     std::vector<std::uint32_t> slots(batch_size);
     for (std::uint32_t& slot : slots)
-      slot = static_cast<std::uint32_t>(rng.below(churn_live_blocks));
+      slot = static_cast<std::uint32_t>(rng.below(live));
     return slots;
-  }();
+  };
+  static const std::vector<std::uint32_t> victims = draw(churn_live_blocks);
+  static const std::vector<std::uint32_t> uniform_victims = draw(uniform_churn_live_blocks);
+  if (live_blocks == uniform_churn_live_blocks) return uniform_victims;
+  if (live_blocks != churn_live_blocks) throw std::invalid_argument("churn_victims: live_blocks");
   return victims;
 }
 

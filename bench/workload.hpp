@@ -17,6 +17,8 @@ namespace pmrkit::bench {
 inline constexpr std::size_t batch_size = 4096;
 // Live blocks kept by the churn scenario.
 inline constexpr std::size_t churn_live_blocks = 4096;
+// Live blocks kept by churn_uniform: uniform sizes average 2 KiB, so about 4 MiB live.
+inline constexpr std::size_t uniform_churn_live_blocks = 2048;
 // What allocate(n) asks for by default.
 inline constexpr std::size_t alignment = alignof(std::max_align_t);
 
@@ -48,7 +50,8 @@ struct size_variant {
 std::span<const size_variant> size_variants();
 
 // batch_size sizes uniform over [min_mixed_size, max_mixed_size]: every size equally likely, so
-// large requests dominate by bytes (2 KiB on average). Only the shm scenarios use it.
+// large requests dominate by bytes (2 KiB on average), and most sizes are not near a power of
+// two. churn_uniform and the shm scenarios use it.
 std::span<const std::size_t> uniform_sizes();
 
 // Permutations of [0, batch_size) giving the order in which a batch is freed.
@@ -56,8 +59,9 @@ std::span<const std::uint32_t> forward_order();
 std::span<const std::uint32_t> reversed_order();
 std::span<const std::uint32_t> shuffled_order();
 
-// batch_size slot indices in [0, churn_live_blocks): which live block each churn step replaces.
-std::span<const std::uint32_t> churn_victims();
+// batch_size slot indices in [0, live_blocks): which live block each churn step replaces;
+// live_blocks is churn_live_blocks or uniform_churn_live_blocks.
+std::span<const std::uint32_t> churn_victims(std::size_t live_blocks = churn_live_blocks);
 
 // container_items pseudo-random keys (duplicates possible, the same for every subject).
 std::span<const int> container_keys();
