@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -41,15 +42,20 @@ struct over_pool {
   Decorator decorator;
 };
 
-// The same pool called through a std::pmr::memory_resource* the compiler cannot see through, as
-// every decorator calls its upstream: the baseline that separates a decorator's own work from
-// the virtual call (pmrkit_pool's row calls the pool inline).
-struct pool_via_pointer {
-  pool_via_pointer() {
+// A resource called through a std::pmr::memory_resource* the compiler cannot see through, as
+// every decorator calls its upstream and every pmr container its resource. Over pmrkit_pool's
+// pool it is the baseline that separates a decorator's own work from the virtual call
+// (pmrkit_pool's row calls the pool inline); over the concurrent pool it runs the resource's
+// out-of-line copy of its fast path, the one in the library (in a shared build, code compiled
+// with -fPIC reads the pool's thread_local as that build's TLS model says).
+template <class Resource>
+struct via_pointer {
+  template <class... Args>
+  explicit via_pointer(Args&&... args) : resource(std::forward<Args>(args)...) {
     asm volatile("" : "+r"(upstream));  // one "+r" operand: forget where it points
   }
-  pool_via_pointer(const pool_via_pointer&) = delete;
-  pool_via_pointer& operator=(const pool_via_pointer&) = delete;
+  via_pointer(const via_pointer&) = delete;
+  via_pointer& operator=(const via_pointer&) = delete;
 
   void* allocate(std::size_t bytes, std::size_t alignment) {
     return upstream->allocate(bytes, alignment);
@@ -58,8 +64,8 @@ struct pool_via_pointer {
     upstream->deallocate(p, bytes, alignment);
   }
 
-  pmrkit::pool_resource pool{{.block_size = 32}, counted_upstream()};
-  std::pmr::memory_resource* upstream = &pool;
+  Resource resource;
+  std::pmr::memory_resource* upstream = &resource;
 };
 
 // bump_t<N>_32: one arena shared by N threads. A batch: every thread allocates bump_blocks blocks
@@ -211,8 +217,10 @@ void add_pmrkit_rows(registry& rows) {
   // one by one in bump_release: a budget or statistics cannot follow a pool's release()).
   // Default threading (atomic read-modify-writes), then serialized (loads and stores), which is
   // what a single-threaded pool allows.
-  rows.add_resource<capabilities{.block_size = 32}>("pmrkit_pool_via_pointer",
-                                                    [] { return pool_via_pointer(); });
+  rows.add_resource<capabilities{.block_size = 32}>("pmrkit_pool_via_pointer", [] {
+    return via_pointer<pmrkit::pool_resource>(pmrkit::pool_options{.block_size = 32},
+                                              counted_upstream());
+  });
   rows.add_resource<capabilities{.block_size = 32}>("pmrkit_budget_over_pool", [] {
     return over_pool<pmrkit::budget_resource>(pmrkit::budget_options{.limit = no_limit});
   });
@@ -243,6 +251,11 @@ void add_pmrkit_rows(registry& rows) {
         return pmrkit::concurrent_pool_resource(pmrkit::concurrent_pool_options{},
                                                 counted_upstream());
       });
+  // The same through a pointer: the library's copy of the fast path (see via_pointer).
+  rows.add_resource<capabilities{}>("pmrkit_concurrent_pool_via_pointer", [] {
+    return via_pointer<pmrkit::concurrent_pool_resource>(pmrkit::concurrent_pool_options{},
+                                                         counted_upstream());
+  });
   // bump_t<N>_32: a thread-safe arena shared by N threads, reset between batches (above).
   add_bump_rows(rows);
 }

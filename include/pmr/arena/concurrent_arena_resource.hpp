@@ -81,6 +81,7 @@
 #include <pmr/arena/arena_resource.hpp>
 #include <pmr/arena/detail/bump_chain.hpp>
 #include <pmr/core/align.hpp>
+#include <pmr/core/attributes.hpp>
 #include <pmr/core/config.hpp>
 
 #include <concepts>
@@ -164,7 +165,8 @@ struct concurrent_arena_last {
   std::uint64_t id;  // 0: none
   concurrent_arena_slot* slot;
 };
-inline constinit thread_local concurrent_arena_last concurrent_arena_last_used{0, nullptr};
+PMRKIT_TLS_INITIAL_EXEC inline constinit thread_local concurrent_arena_last
+    concurrent_arena_last_used{0, nullptr};
 
 struct concurrent_arena_control;  // shared by the arena and the threads' registries (source)
 

@@ -27,3 +27,20 @@
 #else
 #define PMRKIT_PRINTF_FORMAT(format_index, first_argument)
 #endif
+
+/// On a thread_local variable of a header's fast path: the initial-exec TLS model, so that code
+/// compiled for a shared library (-fPIC) reads it at a fixed offset from the thread pointer, as
+/// an executable does, instead of calling __tls_get_addr (a call through the PLT and the spills
+/// around it: 2-3 ns per access on the development machine). The variable then takes static TLS
+/// space, which glibc keeps a surplus of for libraries opened later with dlopen; pmrkit's are a
+/// few words. ELF targets with GCC or Clang only (mingw-w64 emulates TLS, MSVC has no models).
+/// A program that opens pmrkit with dlopen late, after other libraries used up that surplus
+/// ("cannot allocate memory in static TLS block"), builds everything with
+/// -DPMRKIT_TLS_INITIAL_EXEC= (empty) to keep the default model.
+#if defined(PMRKIT_TLS_INITIAL_EXEC)
+// The build chose.
+#elif defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
+#define PMRKIT_TLS_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
+#else
+#define PMRKIT_TLS_INITIAL_EXEC
+#endif

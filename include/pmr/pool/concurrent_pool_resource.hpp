@@ -68,6 +68,7 @@
 #pragma once
 
 #include <pmr/core/align.hpp>
+#include <pmr/core/attributes.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/core/detail/large_blocks.hpp>
 #include <pmr/core/poison.hpp>
@@ -174,7 +175,8 @@ struct concurrent_pool_slot {
 };
 
 /// Trivial and constant-initialised: reading it is one TLS load, no wrapper call.
-inline constinit thread_local concurrent_pool_slot concurrent_pool_last_used{0, nullptr};
+PMRKIT_TLS_INITIAL_EXEC inline constinit thread_local concurrent_pool_slot
+    concurrent_pool_last_used{0, nullptr};
 
 struct concurrent_pool_depot;    // one per class (source file)
 struct concurrent_thread_cache;  // one per thread and resource
