@@ -151,8 +151,9 @@ void* block_pool::allocate_from_new_chunk(std::string_view name) {
 void block_pool::restart_carving() noexcept {
   held_ = listed_ = carved_ = 0;
   free_ = nullptr;
-  carving_ = nullptr;
-  cursor_ = limit_ = nullptr;
+  carving_ = chunks_;
+  cursor_ = chunks_->begin;
+  limit_ = chunks_->end(layout_.block_size);
 }
 
 pool_chunk* block_pool::chunk_of(const void* p) const noexcept {
@@ -324,7 +325,7 @@ void block_pool::release() noexcept {
     chunks_ = next;
   }
   newest_ = nullptr;
-  restart_carving();
+  forget_carving();
   next_blocks_ = layout_.growth.initial;
   last_found_ = nullptr;
 }

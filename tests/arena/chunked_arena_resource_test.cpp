@@ -286,6 +286,28 @@ TEST(ChunkedArena, BlocksHonourTheMinimumAlignmentOption) {
   }
 }
 
+TEST(ChunkedArena, APointersLeastAlignmentPacksMapNodesAndAlignsLargerRequestsInline) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  chunked_arena_resource arena({.alignment = alignof(void*)}, &upstream);
+  // std::map<int, int>'s 40-byte nodes at a pointer's alignment: 40 bytes apart, not 48.
+  auto* first = static_cast<std::byte*>(arena.allocate(40, alignof(void*)));
+  auto* second = static_cast<std::byte*>(arena.allocate(40, alignof(void*)));
+  EXPECT_EQ(second - first, 40);
+  // The cursor 8 bytes past a 16-byte boundary (the first chunk's blocks start 16-aligned).
+  auto* third = static_cast<std::byte*>(arena.allocate(8, alignof(void*)));
+  EXPECT_EQ(third, second + 40);
+  ASSERT_TRUE(pmrkit::is_aligned(first, 16));
+  // Above the least alignment: aligned (the fast path aligns the cursor first, skipping 8
+  // bytes), and the newest block still rolls back to where it began.
+  auto* aligned = static_cast<std::byte*>(arena.allocate(24, 16));
+  EXPECT_EQ(aligned, third + 16);
+  const std::size_t in_use = arena.stats().bytes_in_use;
+  arena.deallocate(aligned, 24, 16);
+  EXPECT_EQ(arena.stats().bytes_in_use, in_use - 24);
+  EXPECT_EQ(arena.allocate(8, alignof(void*)), aligned) << "rolled back to the block's start";
+  EXPECT_EQ(arena.stats().bytes_from_upstream, upstream.bytes_in_use());
+}
+
 TEST(ChunkedArena, StatsAccountForUseWasteAndPeak) {
   test_resource upstream(upstream_options, std::pmr::new_delete_resource());
   chunked_arena_resource arena({}, &upstream);

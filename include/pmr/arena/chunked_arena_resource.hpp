@@ -95,7 +95,12 @@ struct chunked_arena_options {
   /// 1 to 16; 1 keeps every chunk at the first one's size (initial_chunk_size
   /// without an initial_buffer).
   std::size_t growth_factor = 2;
-  std::size_t alignment = alignof(std::max_align_t);  ///< the least alignment of every block
+  /// The least alignment of every block, and the granule sizes are rounded up to: requests
+  /// aligned to it or less are one compare and an add. alignof(void*) packs small blocks as
+  /// std::pmr::monotonic_buffer_resource does (a 40-byte std::map node takes 40 bytes, not 48:
+  /// 16% less memory for a map of ints), at the price of an align-up for requests aligned
+  /// above it (allocate(n) without an alignment asks for max_align_t's).
+  std::size_t alignment = alignof(std::max_align_t);
   /// Requests larger than this throw allocation_error (out of capacity).
   std::size_t size_limit = std::numeric_limits<std::size_t>::max();
   /// A caller's buffer (a stack array, say) used before any chunk from the
@@ -172,9 +177,14 @@ class chunked_arena_resource final : public arena_resource {
   }
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    if (alignment <= options_.alignment && is_power_of_two(alignment) && bytes <= fast_limit_)
-        [[likely]] {
-      if (void* p = chain_.try_bump_at_cursor(extent_of(bytes))) [[likely]] {
+    // Inline for every alignment up to max_align_t's: at the least alignment the cursor is
+    // already aligned, above it one align-up.
+    if ((alignment <= options_.alignment || alignment <= alignof(std::max_align_t)) &&
+        is_power_of_two(alignment) && bytes <= fast_limit_) [[likely]] {
+      const std::size_t extent = extent_of(bytes);
+      void* p = alignment <= options_.alignment ? chain_.try_bump_at_cursor(extent)
+                                                : chain_.try_bump(extent, alignment);
+      if (p != nullptr) [[likely]] {
         history_.push();
 #if PMRKIT_CHECKED
         last_block_ = p;

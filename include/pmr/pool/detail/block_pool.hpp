@@ -11,13 +11,12 @@
 // cold block and allocating another costs no cache miss on either, which an
 // intrusive list alone would (the list is the overflow, reached about once
 // per magazine's worth of frees in a row). When every block is free again
-// (a container destroyed) and some of them went to the free list, carving
-// restarts at the oldest chunk, so the next round gets its blocks in address
-// order instead of in the scrambled order they were freed in; when they all
-// fit the magazine (a block allocated and freed in a loop) they are handed out
-// from it again, on the fast path. Chunk sizes grow geometrically in blocks, as a
-// `chunk_growth` (core/detail/chunk_growth.hpp) says: from `initial` by
-// `factor` up to `max`, the one growth vocabulary of the arenas and the pools.
+// (a container destroyed), carving restarts at the oldest chunk, so the next
+// round gets its blocks in address order instead of in the scrambled order
+// they were freed in (a few stores: the next block is carved on the fast
+// path; a pool that carved one block only keeps it in the magazine). Chunk sizes grow geometrically
+// in blocks, as a `chunk_growth` (core/detail/chunk_growth.hpp) says: from `initial` by `factor` up
+// to `max`, the one growth vocabulary of the arenas and the pools.
 //
 // Each chunk ends with a `pool_chunk` trailer, so blocks start at the
 // upstream block's own address and take only the alignment they need (a
@@ -182,9 +181,9 @@ class block_pool {
       spill();
     magazine_[held_++] = p;
     retire(p, layout_.block_size);
-    // Only when blocks spilled to the list: a pool whose free blocks all fit the magazine hands
-    // them out again as they are (one block allocated and freed in a loop stays on the fast path).
-    if (held_ + listed_ == carved_ && listed_ != 0) [[unlikely]]
+    // One block carved is in address order whatever happens: a block allocated and freed in a
+    // loop stays on the fast path.
+    if (held_ + listed_ == carved_ && carved_ > 1) [[unlikely]]
       restart_carving();
   }
 
@@ -239,8 +238,16 @@ class block_pool {
   void return_chunk(pool_chunk* chunk) noexcept;
   /// Every block is free: forgets the magazine and the free list and carves
   /// again from the oldest chunk, so a pool that empties hands out memory in
-  /// address order again (as an arena would after a reset).
+  /// address order again (as an arena would after a reset). A few stores, and
+  /// the next allocation carves on the fast path.
   void restart_carving() noexcept;
+  /// No chunk: nothing to carve until one is taken.
+  void forget_carving() noexcept {
+    held_ = listed_ = carved_ = 0;
+    free_ = nullptr;
+    carving_ = nullptr;
+    cursor_ = limit_ = nullptr;
+  }
   /// Moves the older half of the magazine to the free list.
   void spill() noexcept;
   /// Moves the whole magazine to the free list.
