@@ -98,8 +98,8 @@ struct chunked_arena_options {
   /// The least alignment of every block, and the granule sizes are rounded up to: requests
   /// aligned to it or less are one compare and an add. alignof(void*) packs small blocks as
   /// std::pmr::monotonic_buffer_resource does (a 40-byte std::map node takes 40 bytes, not 48:
-  /// 16% less memory for a map of ints), at the price of an align-up for requests aligned
-  /// above it (allocate(n) without an alignment asks for max_align_t's).
+  /// 16% less memory for a map of ints); requests aligned above it (allocate(n) without an
+  /// alignment asks for max_align_t's) then take a short out-of-line path with an align-up.
   std::size_t alignment = alignof(std::max_align_t);
   /// Requests larger than this throw allocation_error (out of capacity).
   std::size_t size_limit = std::numeric_limits<std::size_t>::max();
@@ -177,14 +177,9 @@ class chunked_arena_resource final : public arena_resource {
   }
 
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    // Inline for every alignment up to max_align_t's: at the least alignment the cursor is
-    // already aligned, above it one align-up.
-    if ((alignment <= options_.alignment || alignment <= alignof(std::max_align_t)) &&
-        is_power_of_two(alignment) && bytes <= fast_limit_) [[likely]] {
-      const std::size_t extent = extent_of(bytes);
-      void* p = alignment <= options_.alignment ? chain_.try_bump_at_cursor(extent)
-                                                : chain_.try_bump(extent, alignment);
-      if (p != nullptr) [[likely]] {
+    if (alignment <= options_.alignment && is_power_of_two(alignment) && bytes <= fast_limit_)
+        [[likely]] {
+      if (void* p = chain_.try_bump_at_cursor(extent_of(bytes))) [[likely]] {
         history_.push();
 #if PMRKIT_CHECKED
         last_block_ = p;
