@@ -286,7 +286,7 @@ TEST(ChunkedArena, BlocksHonourTheMinimumAlignmentOption) {
   }
 }
 
-TEST(ChunkedArena, APointersLeastAlignmentPacksMapNodesAndAlignsLargerRequestsInline) {
+TEST(ChunkedArena, APointersLeastAlignmentPacksMapNodesAndAlignsLargerRequests) {
   test_resource upstream(upstream_options, std::pmr::new_delete_resource());
   chunked_arena_resource arena({.alignment = alignof(void*)}, &upstream);
   // std::map<int, int>'s 40-byte nodes at a pointer's alignment: 40 bytes apart, not 48.
@@ -297,7 +297,7 @@ TEST(ChunkedArena, APointersLeastAlignmentPacksMapNodesAndAlignsLargerRequestsIn
   auto* third = static_cast<std::byte*>(arena.allocate(8, alignof(void*)));
   EXPECT_EQ(third, second + 40);
   ASSERT_TRUE(pmrkit::is_aligned(first, 16));
-  // Above the least alignment: aligned (the fast path aligns the cursor first, skipping 8
+  // Above the least alignment: aligned (the cursor is aligned up first, skipping 8
   // bytes), and the newest block still rolls back to where it began.
   auto* aligned = static_cast<std::byte*>(arena.allocate(24, 16));
   EXPECT_EQ(aligned, third + 16);
