@@ -82,7 +82,7 @@ void add_scratch_rows(registry& rows) {
   rows.add_custom("small_scratch", "pmrkit_chunked_arena_buffer", [heap](benchmark::State& state) {
     scratch_loop(state, [heap] {
       alignas(std::max_align_t) std::byte buffer[scratch_buffer];
-      pmrkit::chunked_arena_resource scratch({.initial_buffer = buffer}, heap);
+      pmrkit::chunked_arena_resource scratch(buffer, sizeof buffer, heap);
       return build_words(scratch);
     });
   });
@@ -99,7 +99,7 @@ void add_scratch_rows(registry& rows) {
 
   rows.add_custom("arena_per_request", "pmrkit_chunked_arena", [heap](benchmark::State& state) {
     request_loop(state, [heap] {
-      pmrkit::chunked_arena_resource arena({}, heap);
+      pmrkit::chunked_arena_resource arena(heap);
       serve_request(arena);
     });
   });

@@ -8,18 +8,6 @@
 
 namespace pmrkit::detail {
 
-chunk_growth validated_chain_growth(std::string_view class_name, std::size_t initial_chunk_size,
-                                    std::size_t max_chunk_size, std::size_t growth_factor,
-                                    std::size_t alignment) {
-  constexpr std::size_t min_chunk_size = 256;
-  constexpr std::size_t max_alignment = 4096;
-  require_option(is_power_of_two(alignment) && alignment <= max_alignment, class_name, "alignment",
-                 "must be a power of two no greater than 4096");
-  return validated_growth(
-      {.initial = initial_chunk_size, .max = max_chunk_size, .factor = growth_factor},
-      min_chunk_size, class_name, "initial_chunk_size", "max_chunk_size");
-}
-
 block_need checked_block_need(std::size_t bytes, std::size_t granule, std::size_t alignment,
                               std::string_view name) {
   block_need need{};
@@ -154,18 +142,6 @@ bool bump_chain::fits(const chunk_header* chunk, std::size_t bytes,
                          : align_pointer(const_cast<chunk_header*>(chunk)->begin(), alignment);
   std::byte* end = end_of(chunk);
   return start <= end && static_cast<std::size_t>(end - start) >= bytes;
-}
-
-void bump_chain::enter_buffer() noexcept {
-  buffer_.next = nullptr;
-  buffer_.size = 0;  // nothing from the upstream
-  buffer_.index = 0;
-  buffer_.top = buffer_.first = buffer_start_;
-  buffer_.previous = nullptr;
-  first_ = current_ = &buffer_;
-  cursor_ = buffer_start_;
-  limit_ = buffer_end_;
-  used_before_ = 0;
 }
 
 std::size_t bump_chain::trim_to_first() noexcept {

@@ -20,16 +20,20 @@ std::size_t capacity(detail::chunk_header* chunk) noexcept {
 }  // namespace
 
 chunked_arena_resource::chunked_arena_resource(const chunked_arena_options& options,
-                                               std::pmr::memory_resource* upstream)
+                                               std::span<std::byte> buffer,
+                                               std::pmr::memory_resource* upstream,
+                                               bool static_name)
     : options_(options),
-      name_(options.name),
+      name_storage_(static_name ? std::string_view() : options.name),
+      name_(static_name ? options.name : std::string_view(name_storage_)),
       fast_limit_(std::min(options.size_limit, std::numeric_limits<std::size_t>::max() / 2)),
       chain_(detail::validated_chain_growth("chunked_arena_resource", options.initial_chunk_size,
                                             options.max_chunk_size, options.growth_factor,
                                             options.alignment),
              options.alignment, require_upstream(upstream, "pmrkit::chunked_arena_resource"),
-             detail::validated_initial_buffer("chunked_arena_resource", options.initial_buffer)) {
+             detail::validated_initial_buffer("chunked_arena_resource", buffer)) {
   options_.name = name_;
+  options_.initial_buffer = buffer;
 }
 
 void* chunked_arena_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {

@@ -308,6 +308,26 @@ TEST(ChunkedArena, APointersLeastAlignmentPacksMapNodesAndAlignsLargerRequests) 
   EXPECT_EQ(arena.stats().bytes_from_upstream, upstream.bytes_in_use());
 }
 
+TEST(ChunkedArenaBuffer, TheStandardsBufferConstructorServesFromTheBufferFirst) {
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  alignas(std::max_align_t) std::byte buffer[256];
+  chunked_arena_resource arena(buffer, sizeof buffer, &upstream);
+  EXPECT_EQ(arena.name(), "chunked_arena");
+  EXPECT_EQ(arena.options().initial_buffer.data(), buffer);
+  EXPECT_EQ(arena.options().initial_buffer.size(), sizeof buffer);
+  EXPECT_EQ(arena.options().initial_chunk_size, chunked_arena_options{}.initial_chunk_size);
+  void* p = arena.allocate(200, 8);
+  EXPECT_TRUE(p >= static_cast<void*>(buffer) && p < static_cast<void*>(buffer + sizeof buffer));
+  EXPECT_EQ(upstream.bytes_in_use(), 0U);
+  (void)arena.allocate(200, 8);  // beyond the buffer: a chunk from the upstream
+  EXPECT_GT(upstream.bytes_in_use(), 0U);
+  arena.release();
+  EXPECT_EQ(upstream.bytes_in_use(), 0U);
+  // Two arguments: the default resource upstream.
+  chunked_arena_resource defaulted(buffer, sizeof buffer);
+  EXPECT_EQ(defaulted.upstream_resource(), std::pmr::get_default_resource());
+}
+
 TEST(ChunkedArena, StatsAccountForUseWasteAndPeak) {
   test_resource upstream(upstream_options, std::pmr::new_delete_resource());
   chunked_arena_resource arena({}, &upstream);

@@ -103,8 +103,18 @@ TEST(LocalArena, ItsOwnBufferOnlyAndItsOwnName) {
   local_arena<128> plain;
   EXPECT_EQ(plain.name(), "local_arena");
   EXPECT_EQ(plain.options().initial_buffer.size(), 128U);
-  local_arena<128> named({.name = "scratch"});
+  local_arena<128> braced({});
+  EXPECT_EQ(braced.name(), "local_arena");
+  local_arena<128> over(std::pmr::new_delete_resource());  // the form without options to copy
+  EXPECT_EQ(over.name(), "local_arena");
+  EXPECT_EQ(over.options().name, "local_arena");
+  EXPECT_EQ(over.options().initial_buffer.size(), 128U);
+  EXPECT_EQ(over.upstream_resource(), std::pmr::new_delete_resource());
+  std::string transient = "scratch";
+  local_arena<128> named({.name = transient});
+  transient = "overwritten";  // the arena keeps its own copy of a caller's name
   EXPECT_EQ(named.name(), "scratch");
+  EXPECT_EQ(named.options().name, "scratch");
   EXPECT_EQ(local_arena<128>::buffer_size, 128U);
   EXPECT_EQ(plain.strategy(), pmrkit::arena_strategy::chained);
   EXPECT_EQ(&plain.inner().options(), &plain.options());

@@ -66,6 +66,9 @@ TEST(BadOptions, InitialBuffer) {
   expect_invalid_argument(
       [&] { pmrkit::chunked_arena_resource r({.initial_buffer = null_with_size}); },
       "pmrkit::chunked_arena_resource: initial_buffer");
+  // The standard's buffer form, (buffer, size, upstream), names the same field.
+  expect_invalid_argument([&] { pmrkit::chunked_arena_resource r(nullptr, 64); },
+                          "pmrkit::chunked_arena_resource: initial_buffer");
   expect_invalid_argument([&] { pmrkit::stack_resource r({.initial_buffer = null_with_size}); },
                           "pmrkit::stack_resource: initial_buffer");
   expect_invalid_argument([&] { pmrkit::local_arena<128> r({.initial_buffer = buffer}); },

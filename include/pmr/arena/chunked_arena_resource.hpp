@@ -68,6 +68,11 @@
 //                                        std::pmr::null_memory_resource());
 //   std::pmr::vector<int> small({1, 2, 3}, &local);
 //   assert(local.owns(small.data()) && local.stats().bytes_from_upstream == 0);
+//
+//   // std::pmr::monotonic_buffer_resource's form: the cheapest to build per call.
+//   std::byte call_buffer[256];
+//   pmrkit::chunked_arena_resource per_call(call_buffer, sizeof call_buffer);
+//   assert(per_call.owns(per_call.allocate(16)) && per_call.stats().bytes_from_upstream == 0);
 #pragma once
 
 #include <pmr/arena/arena_resource.hpp>
@@ -112,6 +117,9 @@ struct chunked_arena_options {
   std::string_view name = "chunked_arena";  ///< shown in errors and violations (copied)
 };
 
+template <std::size_t N>
+class local_arena;
+
 class chunked_arena_resource final : public arena_resource {
  public:
   /// Throws std::invalid_argument naming the field when an option is invalid
@@ -121,17 +129,31 @@ class chunked_arena_resource final : public arena_resource {
   /// nonzero size) or `upstream` is null.
   explicit chunked_arena_resource(
       const chunked_arena_options& options = {},
-      std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+      std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
+      : chunked_arena_resource(options, options.initial_buffer, upstream) {}
   /// The default options over `upstream` (a template, so that `{}` never
   /// reads as a null upstream).
   template <std::derived_from<std::pmr::memory_resource> Upstream>
   explicit chunked_arena_resource(Upstream* upstream)
-      : chunked_arena_resource(chunked_arena_options{}, upstream) {}
+      : chunked_arena_resource(default_options, {}, upstream, true) {}
+  /// std::pmr::monotonic_buffer_resource's buffer constructor: the default
+  /// options with the `buffer_size` bytes at `buffer` as the initial buffer.
+  /// The cheapest way to build an arena per call: an options object the
+  /// caller has just filled in is read back with wide loads that wait for its
+  /// narrow stores (about 15 ns on the development machine), this form has
+  /// none. Throws std::invalid_argument for a null `buffer` with a nonzero
+  /// size or a null `upstream`.
+  chunked_arena_resource(void* buffer, std::size_t buffer_size,
+                         std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
+      : chunked_arena_resource(default_options, {static_cast<std::byte*>(buffer), buffer_size},
+                               upstream, true) {}
   /// Not copyable. Declared on a non-const reference so that `{}` does not
   /// convert to it and `chunked_arena_resource a({})` means the default options.
   chunked_arena_resource(chunked_arena_resource&) = delete;
   chunked_arena_resource& operator=(const chunked_arena_resource&) = delete;
-  ~chunked_arena_resource() override { release_large_blocks(); }
+  ~chunked_arena_resource() override {
+    if (large_ != nullptr || large_kept_ != nullptr) release_large_blocks();
+  }
 
   // Bulk operations.
 
@@ -170,6 +192,17 @@ class chunked_arena_resource final : public arena_resource {
   [[nodiscard]] const chunked_arena_options& options() const noexcept { return options_; }
 
  private:
+  template <std::size_t N>
+  friend class local_arena;
+
+  static constexpr chunked_arena_options default_options{};
+
+  /// `options` but for its initial buffer, which is `buffer`. `static_name`:
+  /// options.name is a literal of static storage (a class's default
+  /// options), kept as it is instead of copied.
+  chunked_arena_resource(const chunked_arena_options& options, std::span<std::byte> buffer,
+                         std::pmr::memory_resource* upstream, bool static_name = false);
+
   // Every block takes a multiple of the least alignment (its extent), so the
   // cursor stays aligned and the fast path needs no alignment arithmetic.
   [[nodiscard]] std::size_t extent_of(std::size_t bytes) const noexcept {
@@ -222,8 +255,9 @@ class chunked_arena_resource final : public arena_resource {
   void note_upstream() noexcept;
 
   chunked_arena_options options_;
-  std::string name_;
-  std::size_t fast_limit_;  // size_limit, capped so rounding an extent cannot overflow
+  std::string name_storage_;  // a copy of the caller's name, empty for a static default name
+  std::string_view name_;     // name_storage_ or the static default
+  std::size_t fast_limit_;    // size_limit, capped so rounding an extent cannot overflow
   detail::bump_chain chain_;
   detail::arena_marker_history history_;
   detail::chunk_header* large_ = nullptr;       // dedicated chunks in use, newest first

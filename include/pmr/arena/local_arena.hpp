@@ -54,13 +54,15 @@ class local_arena final : public arena_resource {
   /// The inner arena's options over `upstream`, its initial buffer this
   /// object's. Throws std::invalid_argument naming the field for what
   /// chunked_arena_resource rejects, or a non-empty `initial_buffer`.
-  explicit local_arena(const chunked_arena_options& options = {},
+  explicit local_arena(const chunked_arena_options& options,
                        std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
       : arena_(with_buffer(options), upstream) {}
-  /// The default options over `upstream` (a template, so that `{}` never
-  /// reads as a null upstream).
+  /// The default options over the default resource, or over `upstream` (a
+  /// template, so that `{}` never reads as a null upstream). The cheap forms
+  /// to build per call: no options object to copy.
+  local_arena() : local_arena(std::pmr::get_default_resource()) {}
   template <std::derived_from<std::pmr::memory_resource> Upstream>
-  explicit local_arena(Upstream* upstream) : local_arena(chunked_arena_options{}, upstream) {}
+  explicit local_arena(Upstream* upstream) : arena_(default_options, buffer_, upstream, true) {}
   /// Not copyable. Declared on a non-const reference so that `{}` does not
   /// convert to it and `local_arena a({})` means the default options.
   local_arena(local_arena&) = delete;
@@ -96,6 +98,8 @@ class local_arena final : public arena_resource {
   [[nodiscard]] chunked_arena_resource& inner() noexcept { return arena_; }
 
  private:
+  static constexpr chunked_arena_options default_options{.name = "local_arena"};
+
   chunked_arena_options with_buffer(chunked_arena_options options) noexcept(false) {
     require_option(options.initial_buffer.empty(), "local_arena", "initial_buffer",
                    "must be empty: a local_arena's buffer is its own");

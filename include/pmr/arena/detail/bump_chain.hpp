@@ -105,10 +105,22 @@ struct block_need {
 /// alignment (initial_chunk_size at least 256 bytes, max_chunk_size at least
 /// that, growth_factor 1 to 16, alignment a power of two up to 4096), thrown as
 /// std::invalid_argument naming `class_name` and the field. Returns the growth.
-[[nodiscard]] chunk_growth validated_chain_growth(std::string_view class_name,
-                                                  std::size_t initial_chunk_size,
-                                                  std::size_t max_chunk_size,
-                                                  std::size_t growth_factor, std::size_t alignment);
+/// Inline: an arena is often built per call (local_arena, a scratch arena),
+/// and the growth returned out of line came back through memory, where the
+/// constructor's wide loads of it waited for the callee's narrow stores.
+[[nodiscard]] inline chunk_growth validated_chain_growth(std::string_view class_name,
+                                                         std::size_t initial_chunk_size,
+                                                         std::size_t max_chunk_size,
+                                                         std::size_t growth_factor,
+                                                         std::size_t alignment) {
+  constexpr std::size_t min_chunk_size = 256;
+  constexpr std::size_t max_alignment = 4096;
+  require_option(is_power_of_two(alignment) && alignment <= max_alignment, class_name, "alignment",
+                 "must be a power of two no greater than 4096");
+  return validated_growth(
+      {.initial = initial_chunk_size, .max = max_chunk_size, .factor = growth_factor},
+      min_chunk_size, class_name, "initial_chunk_size", "max_chunk_size");
+}
 
 /// `buffer` when it is a valid initial buffer (no null data pointer with a
 /// nonzero size), else std::invalid_argument naming `class_name` and the field
@@ -154,7 +166,9 @@ class bump_chain {
   bump_chain(const bump_chain&) = delete;
   bump_chain& operator=(const bump_chain&) = delete;
   ~bump_chain() {
-    give_back_chunks();
+    // Out of line only when a chunk came from the upstream (an arena over a buffer that
+    // sufficed, built per call, has none).
+    if (first_ != nullptr && (first_ != &buffer_ || buffer_.next != nullptr)) give_back_chunks();
     revive(buffer_begin_, static_cast<std::size_t>(buffer_end_ - buffer_begin_));  // the caller's
   }
 
@@ -364,7 +378,20 @@ class bump_chain {
   void step_back() noexcept;
   std::size_t give_back(chunk_header* chunk) noexcept;
   void give_back_chunks() noexcept;  // every chunk from the upstream; the position is left stale
-  void enter_buffer() noexcept;      // the buffer alone, current, from its start
+  // The buffer alone, current, from its start. Inline: the constructor stores the buffer's
+  // bounds just before, and an out-of-line copy read them back with wide loads that waited for
+  // those narrow stores.
+  void enter_buffer() noexcept {
+    buffer_.next = nullptr;
+    buffer_.size = 0;  // nothing from the upstream
+    buffer_.index = 0;
+    buffer_.top = buffer_.first = buffer_start_;
+    buffer_.previous = nullptr;
+    first_ = current_ = &buffer_;
+    cursor_ = buffer_start_;
+    limit_ = buffer_end_;
+    used_before_ = 0;
+  }
   [[nodiscard]] bool fits(const chunk_header* chunk, std::size_t bytes,
                           std::size_t alignment) const noexcept;
 

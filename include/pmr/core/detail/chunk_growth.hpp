@@ -17,12 +17,16 @@
 
 #include <pmr/core/options.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <limits>
 #include <string>
 #include <string_view>
 
 namespace pmrkit::detail {
+
+/// The largest growth_factor an options struct may ask for.
+inline constexpr std::size_t max_growth_factor = 16;
 
 struct chunk_growth {
   std::size_t initial = 4096;  ///< the first chunk, in the owner's unit
@@ -32,12 +36,13 @@ struct chunk_growth {
   /// The size that follows `size`: `size * factor`, at most `max` (never overflowing).
   [[nodiscard]] constexpr std::size_t after(std::size_t size) const noexcept {
     if (size >= max) return max;
+    // No division where the product cannot overflow (a validated factor, any size a chunk
+    // has): an arena built per call computes this in its constructor.
+    constexpr std::size_t no_overflow = std::numeric_limits<std::size_t>::max() / max_growth_factor;
+    if (factor <= max_growth_factor && size <= no_overflow) return std::min(size * factor, max);
     return size > max / factor ? max : size * factor;
   }
 };
-
-/// The largest growth_factor an options struct may ask for.
-inline constexpr std::size_t max_growth_factor = 16;
 
 /// Checks a growth from an options struct: `initial` at least `min_initial`,
 /// `max` at least `initial`, `factor` between 1 and 16. Throws
