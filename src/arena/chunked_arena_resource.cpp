@@ -42,14 +42,7 @@ void* chunked_arena_resource::allocate_slow(std::size_t bytes, std::size_t align
   // path, whose straight line at the least alignment it would lengthen.
   if (alignment <= alignof(std::max_align_t) && is_power_of_two(alignment) &&
       bytes <= fast_limit_) {
-    if (void* p = chain_.try_bump(extent_of(bytes), alignment)) {
-      history_.push();
-#if PMRKIT_CHECKED
-      last_block_ = p;
-      last_size_ = bytes;
-#endif
-      return p;
-    }
+    if (void* p = chain_.try_bump(extent_of(bytes), alignment)) return handed_out(p, bytes);
   }
   check_request(bytes, alignment, name_);
   alignment = std::max(alignment, options_.alignment);
@@ -66,12 +59,7 @@ void* chunked_arena_resource::allocate_slow(std::size_t bytes, std::size_t align
                                           : chain_.bump_in_next_chunk(extent, alignment, name_);
     note_upstream();
   }
-  history_.push();
-#if PMRKIT_CHECKED
-  last_block_ = p;
-  last_size_ = bytes;
-#endif
-  return p;
+  return handed_out(p, bytes);
 }
 
 void* chunked_arena_resource::allocate_large(std::size_t extent, std::size_t alignment) {

@@ -213,15 +213,19 @@ class chunked_arena_resource final : public arena_resource {
     if (alignment <= options_.alignment && is_power_of_two(alignment) && bytes <= fast_limit_)
         [[likely]] {
       if (void* p = chain_.try_bump_at_cursor(extent_of(bytes))) [[likely]] {
-        history_.push();
-#if PMRKIT_CHECKED
-        last_block_ = p;
-        last_size_ = bytes;
-#endif
-        return p;
+        return handed_out(p, bytes);
       }
     }
     return allocate_slow(bytes, alignment);
+  }
+  /// Notes `p`, a new block of `bytes`, as the newest (the one a deallocate rolls back).
+  void* handed_out(void* p, [[maybe_unused]] std::size_t bytes) noexcept {
+    history_.push();
+#if PMRKIT_CHECKED
+    last_block_ = p;
+    last_size_ = bytes;
+#endif
+    return p;
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
     auto* block = static_cast<std::byte*>(p);
