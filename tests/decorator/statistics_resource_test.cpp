@@ -12,7 +12,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <latch>
 #include <limits>
+#include <memory>
 #include <memory_resource>
 #include <numeric>
 #include <stdexcept>
@@ -381,6 +383,211 @@ TEST(StatisticsResource, ConcurrentCountersAreExactOverAThreadSafeUpstream) {
   EXPECT_EQ(frame.total_bytes, lifetime.total_bytes);
   const statistics_resource::histogram_type histogram = statistics.histogram();
   EXPECT_EQ(std::accumulate(histogram.begin(), histogram.end(), std::size_t{0}), threads * steps);
+}
+
+/// What a thread of the tests below did, by its own count.
+struct thread_counts {
+  std::size_t allocations = 0;
+  std::size_t deallocations = 0;
+  std::size_t allocated = 0;
+  std::size_t freed = 0;
+  statistics_resource::histogram_type histogram{};
+};
+
+/// Allocates `steps` blocks of varied sizes, frees two in three, keeps the rest in `kept`.
+thread_counts churn(statistics_resource& statistics, int seed, std::size_t steps,
+                    std::vector<std::pair<void*, std::size_t>>& kept) {
+  thread_counts counts;
+  for (std::size_t step = 0; step < steps; ++step) {
+    const std::size_t bytes = (step * 37 + static_cast<std::size_t>(seed) * 11) % 3000;
+    void* p = statistics.allocate(bytes);
+    ++counts.allocations;
+    counts.allocated += bytes;
+    ++counts.histogram[statistics_resource::histogram_bucket(bytes)];
+    if (step % 3 == 2) {
+      kept.emplace_back(p, bytes);
+    } else {
+      statistics.deallocate(p, bytes);
+      ++counts.deallocations;
+      counts.freed += bytes;
+    }
+  }
+  return counts;
+}
+
+void expect_sums(const statistics_resource& statistics, const std::vector<thread_counts>& all) {
+  thread_counts sum;
+  for (const thread_counts& one : all) {
+    sum.allocations += one.allocations;
+    sum.deallocations += one.deallocations;
+    sum.allocated += one.allocated;
+    sum.freed += one.freed;
+    for (std::size_t i = 0; i < statistics_resource::histogram_buckets; ++i)
+      sum.histogram[i] += one.histogram[i];
+  }
+  const pmrkit::statistics_stats stats = statistics.stats();
+  EXPECT_EQ(stats.allocations, sum.allocations);
+  EXPECT_EQ(stats.deallocations, sum.deallocations);
+  EXPECT_EQ(stats.total_bytes, sum.allocated);
+  EXPECT_EQ(stats.bytes_in_use, sum.allocated - sum.freed);
+  EXPECT_GE(stats.peak_bytes_in_use, stats.bytes_in_use);
+  EXPECT_EQ(statistics.histogram(), sum.histogram);
+}
+
+TEST(StatisticsResource, ShardsSumExactlyWhileTheirThreadsAreQuietAndAfterTheyExit) {
+  constexpr int threads = 4;
+  constexpr std::size_t steps = 3000;
+  statistics_resource statistics;
+  std::vector<thread_counts> counts(threads);
+  std::vector<std::vector<std::pair<void*, std::size_t>>> kept(threads);
+  std::latch quiet(threads + 1);
+  std::latch checked(1);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      counts[t] = churn(statistics, t, steps, kept[t]);
+      quiet.count_down();
+      checked.wait();  // alive, holding its shard
+    });
+  }
+  quiet.arrive_and_wait();
+  EXPECT_EQ(statistics.thread_shards(), static_cast<std::size_t>(threads));
+  expect_sums(statistics, counts);
+  checked.count_down();
+  for (std::thread& worker : workers)
+    worker.join();
+  // Each thread folded its shard into the resource as it exited.
+  EXPECT_EQ(statistics.thread_shards(), 0U);
+  expect_sums(statistics, counts);
+  // Blocks kept by exited threads, freed by this one.
+  thread_counts mine;
+  for (const auto& blocks : kept) {
+    for (const auto& [p, bytes] : blocks) {
+      statistics.deallocate(p, bytes);
+      ++mine.deallocations;
+      mine.freed += bytes;
+    }
+  }
+  counts.push_back(mine);
+  expect_sums(statistics, counts);
+  EXPECT_EQ(statistics.stats().bytes_in_use, 0U);
+}
+
+// Threads that take turns, each exiting before the next starts: the peak is exact, since no
+// two threads ever hold a drift at once.
+TEST(StatisticsResource, ThePeakOfThreadsTakingTurnsIsExact) {
+  statistics_resource statistics;
+  std::vector<std::pair<void*, std::size_t>> held;
+  std::thread([&] {
+    for (int i = 0; i < 10; ++i)
+      held.emplace_back(statistics.allocate(1000), 1000);  // 10000, kept
+  }).join();
+  std::thread([&] {
+    void* a = statistics.allocate(20000);  // 30000: the peak
+    void* b = statistics.allocate(5000);   // 35000
+    statistics.deallocate(b, 5000);
+    statistics.deallocate(a, 20000);  // 10000
+    for (int i = 0; i < 5; ++i) {     // 5000
+      statistics.deallocate(held.back().first, 1000);
+      held.pop_back();
+    }
+  }).join();
+  const pmrkit::statistics_stats stats = statistics.stats();
+  EXPECT_EQ(stats.bytes_in_use, 5000U);
+  EXPECT_EQ(stats.peak_bytes_in_use, 35000U);
+  for (const auto& [p, bytes] : held)
+    statistics.deallocate(p, bytes);
+}
+
+/// Four threads each allocate 64 KiB in 64-byte blocks and hold them all at once, then free
+/// them: the true peak is 256 KiB. Returns the reported peak.
+std::size_t peak_of_four_holding_threads(std::size_t peak_batch) {
+  constexpr int threads = 4;
+  statistics_resource statistics({.peak_batch = peak_batch});
+  std::latch all_hold(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      std::vector<void*> held;
+      for (int i = 0; i < 1024; ++i)
+        held.push_back(statistics.allocate(64));
+      all_hold.arrive_and_wait();
+      for (void* p : held)
+        statistics.deallocate(p, 64);
+    });
+  }
+  for (std::thread& worker : workers)
+    worker.join();
+  EXPECT_EQ(statistics.stats().bytes_in_use, 0U);
+  return statistics.stats().peak_bytes_in_use;
+}
+
+TEST(StatisticsResource, ThePeakOfConcurrentThreadsIsWithinTheirBatches) {
+  constexpr std::size_t true_peak = 4 * 64 * 1024;
+  // Every call folds: exact.
+  EXPECT_EQ(peak_of_four_holding_threads(0), true_peak);
+  // Each thread drifts by at most 1 KiB: within 3 KiB of the true peak (the peak is taken
+  // before the frees, none of which has folded yet when the first one runs).
+  const std::size_t peak = peak_of_four_holding_threads(1024);
+  EXPECT_GE(peak, true_peak - 3 * 1024);
+  EXPECT_LE(peak, true_peak + 3 * 1024);
+}
+
+// A thread frees what another allocated: its drift goes negative and the other's positive, so
+// the first thread's later peak reads the shared total too high, by at most the batch.
+TEST(StatisticsResource, APeakReadTooHighIsWithinTheOtherThreadsBatch) {
+  constexpr std::size_t batch = 1024;
+  statistics_resource statistics({.peak_batch = batch});
+  std::vector<void*> blocks;
+  std::latch allocated(1);
+  std::latch freed(1);
+  std::thread owner([&] {
+    for (int i = 0; i < 64; ++i)
+      blocks.push_back(statistics.allocate(512));  // 32 KiB: the true peak
+    allocated.count_down();
+    freed.wait();
+    std::vector<void*> more;
+    for (int i = 0; i < 32; ++i)
+      more.push_back(statistics.allocate(512));  // 16 KiB
+    for (void* p : more)
+      statistics.deallocate(p, 512);
+  });
+  std::thread freer([&] {
+    allocated.wait();
+    for (void* p : blocks)
+      statistics.deallocate(p, 512);
+    freed.count_down();
+  });
+  owner.join();
+  freer.join();
+  const pmrkit::statistics_stats stats = statistics.stats();
+  EXPECT_EQ(stats.bytes_in_use, 0U);
+  EXPECT_GE(stats.peak_bytes_in_use, 32 * 1024 - batch);
+  EXPECT_LE(stats.peak_bytes_in_use, 32 * 1024 + batch);
+}
+
+// Threads that used a resource may outlive it: they forget it, and exit later without
+// touching its memory.
+TEST(StatisticsResource, AResourceDestroyedBeforeAThreadThatUsedItExits) {
+  auto statistics = std::make_unique<statistics_resource>();
+  std::latch used(1);
+  std::latch destroyed(1);
+  std::thread worker([&] {
+    void* p = statistics->allocate(100);
+    statistics->deallocate(p, 100);
+    used.count_down();
+    destroyed.wait();
+    statistics_resource next;  // a new resource on the same thread counts from zero
+    void* q = next.allocate(10);
+    EXPECT_EQ(next.stats().allocations, 1U);
+    next.deallocate(q, 10);
+  });  // exits holding a registry entry of the destroyed resource (ASan, TSan: untouched)
+  used.wait();
+  EXPECT_EQ(statistics->thread_shards(), 1U);
+  EXPECT_EQ(statistics->stats().allocations, 1U);
+  statistics.reset();
+  destroyed.count_down();
+  worker.join();
 }
 
 }  // namespace
