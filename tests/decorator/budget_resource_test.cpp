@@ -14,7 +14,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <latch>
 #include <limits>
+#include <memory>
 #include <memory_resource>
 #include <stdexcept>
 #include <string>
@@ -357,6 +359,242 @@ TEST(BudgetResource, ConcurrentCallersNeverOvershootTheLimit) {
   EXPECT_EQ(stats.rejections, refused.load());
   EXPECT_EQ(live_bytes.load(), 0U);
   EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(upstream));
+}
+
+// The same hammering with a limit large enough for whole batches of credit (64 KiB), so the
+// threads serve most requests from their credit and give the excess back.
+TEST(BudgetResource, FourThreadsServedFromCreditNeverPassTheLimit) {
+  constexpr std::size_t limit = 4_MiB;
+  constexpr int threads = 4;
+  constexpr int steps = 20000;
+  test_resource upstream(upstream_options, std::pmr::new_delete_resource());
+  budget_resource budget({.limit = limit, .name = "shared"}, &upstream);
+  std::atomic<std::size_t> live_bytes = 0;  // what the threads hold, by their own count
+  std::atomic<int> overshoots = 0;
+  std::atomic<std::size_t> refused = 0;
+  std::latch done(threads);
+  std::latch checked(1);
+
+  const auto work = [&](std::uint32_t seed) {
+    std::vector<std::pair<void*, std::size_t>> held;
+    std::uint32_t state = seed * 2654435761U | 1U;
+    const auto next = [&] {
+      state ^= state << 13;
+      state ^= state >> 17;
+      state ^= state << 5;
+      return state;
+    };
+    for (int step = 0; step < steps; ++step) {
+      if (!held.empty() && next() % 100 < 40) {
+        const std::size_t index = next() % held.size();
+        const auto [p, bytes] = held[index];
+        held[index] = held.back();
+        held.pop_back();
+        live_bytes.fetch_sub(bytes);
+        budget.deallocate(p, bytes);
+        continue;
+      }
+      // Mostly small requests, some of 64 KiB: a thread holds up to about 1.3 MiB.
+      const std::size_t bytes = next() % 16 == 0 ? 64_KiB : 1 + next() % 512;
+      try {
+        void* p = budget.allocate(bytes);
+        held.emplace_back(p, bytes);
+        if (live_bytes.fetch_add(bytes) + bytes > limit) overshoots.fetch_add(1);
+      } catch (const budget_exceeded&) {
+        refused.fetch_add(1);
+      }
+    }
+    done.count_down();
+    checked.wait();  // still running, quiet: its credit is still its own
+    for (const auto& [p, bytes] : held) {
+      live_bytes.fetch_sub(bytes);
+      budget.deallocate(p, bytes);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back(work, static_cast<std::uint32_t>(t + 1));
+  done.wait();
+  // Quiet threads: the bytes in use are exact, their credit aside.
+  EXPECT_EQ(budget.stats().bytes_in_use, live_bytes.load());
+  EXPECT_EQ(budget.thread_credits(), static_cast<std::size_t>(threads));
+  checked.count_down();
+  for (std::thread& worker : workers)
+    worker.join();
+
+  EXPECT_EQ(overshoots.load(), 0);
+  const pmrkit::budget_stats stats = budget.stats();
+  EXPECT_EQ(stats.bytes_in_use, 0U);
+  EXPECT_LE(stats.peak_bytes_in_use, limit);
+  EXPECT_EQ(stats.rejections, refused.load());
+  EXPECT_EQ(budget.thread_credits(), 0U);  // each thread gave its credit back as it exited
+  EXPECT_EQ(budget.remaining(), limit);
+  void* all = budget.allocate(limit);  // and all of it is there for one request
+  budget.deallocate(all, limit);
+  EXPECT_TRUE(pmrkit::conformance::upstream_is_clean(upstream));
+}
+
+// One thread (the others never called the budget): a request is served exactly when it fits
+// the limit less the bytes in use, as without credit, whatever the thread's credit is then.
+TEST(BudgetResource, WithOneThreadARequestIsServedExactlyWhenItFitsWhatRemains) {
+  for (const std::size_t limit : {std::size_t{1000}, std::size_t{100'000}, 2_MiB}) {
+    for (const decorator_threading mode : both_modes) {
+      SCOPED_TRACE(limit);
+      budget_resource budget({.limit = limit, .threading = mode});
+      std::vector<std::pair<void*, std::size_t>> held;
+      std::size_t in_use = 0;
+      std::size_t peak = 0;
+      std::uint32_t state = 987654321U;
+      const auto next = [&] {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        return state;
+      };
+      for (int step = 0; step < 20000; ++step) {
+        if (!held.empty() && next() % 100 < 45) {
+          const std::size_t index = next() % held.size();
+          const auto [p, bytes] = held[index];
+          held[index] = held.back();
+          held.pop_back();
+          budget.deallocate(p, bytes);
+          in_use -= bytes;
+          continue;
+        }
+        const std::size_t bytes = next() % (limit / 4 + 2);
+        ASSERT_EQ(budget.remaining(), limit - in_use) << step;
+        if (bytes <= limit - in_use) {
+          void* p = nullptr;
+          ASSERT_NO_THROW(p = budget.allocate(bytes)) << step;
+          held.emplace_back(p, bytes);
+          in_use += bytes;
+          peak = std::max(peak, in_use);
+        } else {
+          const budget_exceeded e = refusal([&] { (void)budget.allocate(bytes); });
+          ASSERT_EQ(e.remaining(), limit - in_use) << step;
+        }
+        ASSERT_EQ(budget.stats().bytes_in_use, in_use) << step;
+        ASSERT_EQ(budget.stats().peak_bytes_in_use, peak) << step;
+      }
+      for (const auto& [p, bytes] : held)
+        budget.deallocate(p, bytes);
+      EXPECT_EQ(budget.stats().bytes_in_use, 0U);
+    }
+  }
+}
+
+// Another thread's unused credit is not this thread's: a request that fits the limit less the
+// bytes in use is refused while another thread holds that much credit, and served once that
+// thread exits (and gave it back).
+TEST(BudgetResource, AnotherThreadsUnusedCreditIsRefusedUntilItExits) {
+  constexpr std::size_t limit = 1_MiB;
+  budget_resource budget({.limit = limit});
+  std::latch holding(1);
+  std::latch finish(1);
+  std::thread other([&] {
+    // The first thread of the budget: a batch of min(64 KiB, limit / 16) beyond its request.
+    void* p = budget.allocate(100);
+    holding.count_down();
+    finish.wait();
+    budget.deallocate(p, 100);
+  });
+  holding.wait();
+  EXPECT_EQ(budget.thread_credits(), 1U);
+  EXPECT_EQ(budget.stats().bytes_in_use, 100U);
+  // Everything but the other thread's block and its credit.
+  const std::size_t rest = limit - 100 - 64_KiB;
+  void* big = budget.allocate(rest);
+  EXPECT_EQ(budget.remaining(), 64_KiB);  // the limit less the bytes in use
+  const budget_exceeded e = refusal([&] { (void)budget.allocate(1); });
+  EXPECT_EQ(e.remaining(), 0U);  // what this request could have had
+  EXPECT_EQ(budget.stats().rejections, 1U);
+  finish.count_down();
+  other.join();
+  EXPECT_EQ(budget.thread_credits(), 1U);      // this thread's
+  void* last = budget.allocate(64_KiB + 100);  // one thread now: exactly what remains fits
+  EXPECT_EQ(budget.remaining(), 0U);
+  EXPECT_THROW((void)budget.allocate(1), budget_exceeded);
+  budget.deallocate(last, 64_KiB + 100);
+  budget.deallocate(big, rest);
+  EXPECT_EQ(budget.stats().bytes_in_use, 0U);
+  EXPECT_EQ(budget.stats().peak_bytes_in_use, limit);
+}
+
+// A thread that holds credit judges its next request against a limit lowered meanwhile.
+TEST(BudgetResource, ALoweredLimitVoidsTheCreditOfEveryThread) {
+  budget_resource budget({.limit = 1_MiB});
+  std::latch allocated(1);
+  std::latch lowered(1);
+  std::thread other([&] {
+    void* p = budget.allocate(1000);  // and a batch of credit (64 KiB)
+    allocated.count_down();
+    lowered.wait();
+    // 1000 + 1000 fit the old limit and the thread's credit, not the new limit.
+    const budget_exceeded e = refusal([&] { (void)budget.allocate(1000); });
+    EXPECT_EQ(e.limit(), 1500U);
+    EXPECT_EQ(e.remaining(), 500U);
+    void* q = budget.allocate(500);
+    EXPECT_EQ(budget.remaining(), 0U);
+    budget.deallocate(q, 500);
+    budget.deallocate(p, 1000);
+  });
+  allocated.wait();
+  budget.set_limit(1500);
+  lowered.count_down();
+  other.join();
+  EXPECT_EQ(budget.stats().bytes_in_use, 0U);
+  EXPECT_EQ(budget.stats().rejections, 1U);
+}
+
+// The peak with two threads holding blocks at once: never below the true peak, at most the
+// other thread's unused credit (two batches) above it.
+TEST(BudgetResource, ThePeakOfTwoThreadsIsWithinTheirCredit) {
+  constexpr std::size_t limit = 64_MiB;  // batches of 64 KiB
+  budget_resource budget({.limit = limit});
+  std::latch both_hold(2);
+  std::latch first_freed(1);
+  const auto work = [&](std::size_t blocks, bool wait_for_first) {
+    std::vector<void*> held;
+    for (std::size_t i = 0; i < blocks; ++i)
+      held.push_back(budget.allocate(1000));
+    both_hold.arrive_and_wait();
+    // A request after both hold theirs: its peak sees both (the latch orders the counts).
+    budget.deallocate(budget.allocate(0), 0);
+    if (wait_for_first) first_freed.wait();
+    for (void* p : held)
+      budget.deallocate(p, 1000);
+    if (!wait_for_first) first_freed.count_down();
+  };
+  std::thread a(work, 300, false);
+  std::thread b(work, 500, true);
+  a.join();
+  b.join();
+  const std::size_t true_peak = 800 * 1000;
+  const std::size_t peak = budget.stats().peak_bytes_in_use;
+  EXPECT_GE(peak, true_peak);
+  EXPECT_LE(peak, true_peak + 2 * 64_KiB);
+}
+
+// Threads that used a budget may outlive it: they forget it, and exit later without touching it.
+TEST(BudgetResource, ABudgetDestroyedBeforeAThreadThatUsedItExits) {
+  auto budget = std::make_unique<budget_resource>(pmrkit::budget_options{.limit = 1_MiB});
+  std::latch used(1);
+  std::latch destroyed(1);
+  std::thread worker([&] {
+    void* p = budget->allocate(100);
+    budget->deallocate(p, 100);
+    used.count_down();
+    destroyed.wait();
+    budget_resource next({.limit = 1000});  // a new budget on the same thread works
+    void* q = next.allocate(1000);
+    EXPECT_THROW((void)next.allocate(1), budget_exceeded);
+    next.deallocate(q, 1000);
+  });  // exits holding a registry entry of the destroyed budget (ASan, TSan: untouched)
+  used.wait();
+  EXPECT_EQ(budget->thread_credits(), 1U);
+  budget.reset();
+  destroyed.count_down();
+  worker.join();
 }
 
 }  // namespace

@@ -3,16 +3,25 @@
 // deallocate may run on several threads at once.
 //
 // A decorator is exactly as thread-safe as its upstream (docs/contract.md), so
-// by default (`decorator_threading::concurrent`) every update of its figures
-// is an atomic read-modify-write and callers may run on several threads at
-// once. On x86 such an instruction costs about 3 ns even uncontended and
-// relaxed (it is a locked instruction), and a decorator makes two (budget) to
-// four (statistics) of them per allocate + deallocate pair: more than the pair
-// itself costs in a pool. When the calls never overlap — over an
-// unsynchronized strategy they cannot, and under synchronized_resource the
-// lock orders them — `serialized` updates with a relaxed load and a relaxed
-// store instead (a cycle or two), and the figures may still be read from
-// another thread while they change.
+// by default (`decorator_threading::concurrent`) callers may run on several
+// threads at once. An atomic read-modify-write of a figure shared by every
+// thread is a locked instruction, and when threads call the decorator at the
+// same time its cache line moves between their cores on every call. So
+// statistics_resource and budget_resource keep what changes on every call
+// per thread: each thread that calls them gets a shard of their figures
+// (statistics' counts, budget's credit taken from the limit in batches),
+// written by that thread alone with plain loads and stores and found through
+// a thread_local table; shared figures are touched once per batch, and
+// stats() adds the shards up. Their headers say what that means for their
+// figures (exact once the threads are quiet; the bounds on a peak; when a
+// budget may refuse a request). fallback_resource updates its few figures,
+// touched only when the primary fails, with read-modify-writes.
+//
+// When the calls never overlap — over an unsynchronized strategy they cannot,
+// and under synchronized_resource the lock orders them — `serialized` keeps
+// one set of figures updated with a relaxed load and a relaxed store (no
+// thread lookup, no shards, every figure exact), and the figures may still be
+// read from another thread while they change.
 //
 // Choose `serialized` for a decorator whose upstream is single-threaded
 // (pool_resource, multipool_resource, the arenas) or that sits under a
@@ -35,8 +44,8 @@ namespace pmrkit {
 
 /// Whether a decorator's allocate and deallocate may run on several threads at once.
 enum class decorator_threading : unsigned char {
-  concurrent,  ///< yes: atomic read-modify-writes (the default)
-  serialized,  ///< no, the caller orders them: relaxed loads and stores, much cheaper
+  concurrent,  ///< yes (the default): per-thread shards, or atomic read-modify-writes
+  serialized,  ///< no, the caller orders them: one set of figures, relaxed loads and stores
 };
 
 }  // namespace pmrkit
