@@ -17,7 +17,11 @@
 // synchronized_resource, as it is not thread-safe) gets every byte back.
 // The threads interleave as the scheduler has them, so an input does not
 // always replay the same way: ThreadSanitizer in the test suite covers the
-// races, this covers the contract under contention with ASan and UBSan.
+// races, this covers the contract under contention with ASan and UBSan. The
+// budget's use is checked against its limit after every allocation, and once
+// the threads are gone and every block is back the budget's and the
+// statistics' per-thread figures must add up exactly (nothing in use, as many
+// deallocations as allocations, the whole limit available again).
 #include "fuzz_harness.hpp"
 
 #include <pmr/arena/concurrent_arena_resource.hpp>
@@ -92,6 +96,7 @@ struct subject {
 
 /// What the threads share: the live blocks' extents and the blocks handed over.
 struct shared_state {
+  const pmrkit::budget_resource* budget = nullptr;  // checked after each allocation
   std::mutex mutex;
   model extents;                   // only its `extents` map is used
   std::vector<live_block> handed;  // blocks another thread may take
@@ -139,6 +144,8 @@ void run_thread(fuzz_input in, std::pmr::memory_resource& r, shared_state& share
         fail(std::string("allocate threw something other than allocation_error: ") + e.what());
       }
       if (bad || huge) fail("a bad request succeeded: " + std::to_string(bytes));
+      if (shared.budget != nullptr && shared.budget->stats().bytes_in_use > shared.budget->limit())
+        fail("the budget's use passed its limit");
       shared.add(static_cast<std::byte*>(p), bytes, alignment);
       continue;
     }
@@ -223,6 +230,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       return 0;
     }
     shared_state shared;
+    if (s->budget) shared.budget = &*s->budget;
     {
       // Each thread reads a contiguous slice of what follows.
       const std::uint8_t* rest = data + head_size;
@@ -243,6 +251,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       s->top->deallocate(b.p, b.size, b.alignment);
     }
     if (!shared.extents.extents.empty()) fail("the model lost track of a block");
+    // Every block is back and the threads are gone: the per-thread figures add up exactly.
+    if (s->budget) {
+      const pmrkit::budget_stats b = s->budget->stats();
+      if (b.bytes_in_use != 0 || b.peak_bytes_in_use > b.limit)
+        fail("budget figures: " + std::to_string(b.bytes_in_use) + " in use, peak " +
+             std::to_string(b.peak_bytes_in_use) + " of " + std::to_string(b.limit));
+      if (s->budget->remaining() != b.limit) fail("the budget's whole limit is not there again");
+    }
+    if (s->statistics) {
+      const pmrkit::statistics_stats c = s->statistics->stats();
+      if (c.bytes_in_use != 0 || c.allocations != c.deallocations)
+        fail("statistics figures: " + std::to_string(c.bytes_in_use) + " in use, " +
+             std::to_string(c.allocations) + " allocations, " + std::to_string(c.deallocations) +
+             " deallocations");
+    }
     s.reset();
   }
   if (strict.blocks_in_use() != 0) {
