@@ -113,7 +113,7 @@ run=(
   region/memory_system_test shm/shm_resource_test synchronized_test guarded_test pool_test
   size_router_test fallback_test boost_bridge_test chunked_arena_test region/region_resource_test
   errors_test local_arena_test concurrent_arena_test stack_test size_classes_test test_resource_test
-  relaxed_counter_test thread_shards_test bit_tree_test
+  relaxed_counter_test thread_shards_test lean_mutex_test bit_tree_test
   construction_test buddy_tree_test shm/shm_pointer_test make_arena_test object_pool_test
   core_test block_pool_test strings_test bump_chain_test large_blocks_test marker_history_test
   lru_cache_test

@@ -1,5 +1,7 @@
 #include <pmr/decorator/synchronized_resource.hpp>
 
+#include <mutex>
+
 namespace pmrkit {
 
 synchronized_resource::synchronized_resource(synchronized_options options,
@@ -7,7 +9,7 @@ synchronized_resource::synchronized_resource(synchronized_options options,
     : name_(options.name), upstream_(require_upstream(upstream, "pmrkit::synchronized_resource")) {}
 
 void synchronized_resource::lock_contended() {
-  mutex_.lock();
+  mutex_.lock_contended();
   ++contended_locks_;
 }
 
