@@ -282,14 +282,14 @@ class statistics_resource final : public std::pmr::memory_resource {
       rethrow_upstream_failure(name_, bytes, alignment);
     }
     // One branch on the way: the updates below are specialised for the mode.
-    if (path_ == update_path::concurrent) {
+    if (path_ == update_path::serialized) {
+      count_allocation<false>(own_, bytes);
+    } else if (path_ == update_path::concurrent) {
       if (detail::statistics_shard* shard = shards_.cached()) [[likely]] {
         count_allocation<true>(*shard, bytes);
       } else {
         count_lifetime_allocation(bytes);
       }
-    } else if (path_ == update_path::serialized) {
-      count_allocation<false>(own_, bytes);
     } else {
       allocated_hooked(p, bytes, alignment);
     }
@@ -301,14 +301,12 @@ class statistics_resource final : public std::pmr::memory_resource {
       return;
     }
     upstream_->deallocate(p, bytes, alignment);
-    if (path_ == update_path::concurrent) {
-      if (detail::statistics_shard* shard = shards_.cached()) [[likely]] {
-        count_deallocation<true>(*shard, bytes);
-      } else {
-        count_lifetime_deallocation(bytes);
-      }
-    } else {
+    if (path_ == update_path::serialized) {
       count_deallocation<false>(own_, bytes);
+    } else if (detail::statistics_shard* shard = shards_.cached()) [[likely]] {
+      count_deallocation<true>(*shard, bytes);
+    } else {
+      count_lifetime_deallocation(bytes);
     }
   }
   [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
