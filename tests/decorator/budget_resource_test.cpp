@@ -597,4 +597,34 @@ TEST(BudgetResource, ABudgetDestroyedBeforeAThreadThatUsedItExits) {
   worker.join();
 }
 
+// A thread_local made before the thread's credit registry, destroyed after it: its calls find
+// no credit and reserve from the limit directly.
+struct late_budget_calls {
+  budget_resource* budget = nullptr;
+  void* block = nullptr;
+  ~late_budget_calls() {
+    if (budget == nullptr) return;
+    budget->deallocate(block, 600);
+    void* last = budget->allocate(1000);  // the whole limit: the exited credit went back
+    EXPECT_THROW((void)budget->allocate(1), budget_exceeded);
+    budget->deallocate(last, 1000);
+  }
+};
+
+TEST(BudgetResource, CallsAfterTheThreadsCreditIsGoneReserveDirectly) {
+  budget_resource budget({.limit = 1000});
+  std::thread worker([&] {
+    thread_local late_budget_calls late;  // constructed first, destroyed last
+    late.budget = &budget;
+    late.block = budget.allocate(600);
+  });
+  worker.join();
+  const pmrkit::budget_stats stats = budget.stats();
+  EXPECT_EQ(stats.bytes_in_use, 0U);
+  EXPECT_EQ(stats.peak_bytes_in_use, 1000U);
+  EXPECT_EQ(stats.rejections, 1U);
+  EXPECT_EQ(budget.thread_credits(), 0U);
+  EXPECT_EQ(budget.remaining(), 1000U);
+}
+
 }  // namespace

@@ -590,4 +590,29 @@ TEST(StatisticsResource, AResourceDestroyedBeforeAThreadThatUsedItExits) {
   worker.join();
 }
 
+// A thread_local made before the thread's shard registry, destroyed after it: its calls find
+// no shard and count in the resource's own counters, exactly.
+struct late_statistics_calls {
+  statistics_resource* statistics = nullptr;
+  void* block = nullptr;
+  ~late_statistics_calls() {
+    if (statistics == nullptr) return;
+    statistics->deallocate(block, 64);
+    statistics->deallocate(statistics->allocate(32), 32);
+  }
+};
+
+TEST(StatisticsResource, CallsAfterTheThreadsShardIsGoneCountExactly) {
+  statistics_resource statistics;
+  std::thread worker([&] {
+    thread_local late_statistics_calls late;  // constructed first, destroyed last
+    late.statistics = &statistics;
+    late.block = statistics.allocate(64);
+    statistics.deallocate(statistics.allocate(16), 16);
+  });
+  worker.join();
+  expect_counters(statistics.stats(), 3, 3, 0, 80, 112);
+  EXPECT_EQ(statistics.thread_shards(), 0U);
+}
+
 }  // namespace
