@@ -165,23 +165,7 @@ class budget_resource final : public std::pmr::memory_resource {
     if (threading_ == decorator_threading::serialized) {
       return allocate_serialized(bytes, alignment);
     }
-    detail::budget_shard* shard = credits_.cached();
-    if (shard != nullptr && shard->epoch == epoch_.load(std::memory_order_relaxed)) [[likely]] {
-      const std::size_t credit = shard->credit.load();
-      if (bytes <= credit) [[likely]] {
-        shard->credit.store(credit - bytes);
-        void* p = nullptr;
-        try {
-          p = upstream_->allocate(bytes, alignment);
-        } catch (...) {
-          give_back_credit(*shard, bytes);
-          rethrow_upstream_failure(name_, bytes, alignment);
-        }
-        note_peak(*shard);
-        return p;
-      }
-    }
-    return allocate_slow(bytes, alignment);
+    return allocate_from_credit(bytes, alignment);
   }
   void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override {
     upstream_->deallocate(p, bytes, alignment);
@@ -223,6 +207,26 @@ class budget_resource final : public std::pmr::memory_resource {
     }
     peak_.raise_to(*in_use, serialized);
     return p;
+  }
+  // The calling thread's credit serves the request, or the slow path does.
+  void* allocate_from_credit(std::size_t bytes, std::size_t alignment) {
+    detail::budget_shard* shard = credits_.cached();
+    if (shard != nullptr && shard->epoch == epoch_.load(std::memory_order_relaxed)) [[likely]] {
+      const std::size_t credit = shard->credit.load();
+      if (bytes <= credit) [[likely]] {
+        shard->credit.store(credit - bytes);
+        void* p = nullptr;
+        try {
+          p = upstream_->allocate(bytes, alignment);
+        } catch (...) {
+          give_back_credit(*shard, bytes);
+          rethrow_upstream_failure(name_, bytes, alignment);
+        }
+        note_peak(*shard);
+        return p;
+      }
+    }
+    return allocate_slow(bytes, alignment);
   }
   // After a request served from `shard`'s credit: everything reserved less this thread's
   // credit is the bytes in use plus the other threads' credit (exact with one thread).
