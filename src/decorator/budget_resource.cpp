@@ -39,19 +39,10 @@ std::size_t budget_resource::batch_for(std::size_t limit) const noexcept {
 void* budget_resource::allocate_slow(std::size_t bytes, std::size_t alignment) {
   detail::budget_shard* shard = credits_.of_this_thread();
   if (shard == nullptr) [[unlikely]] {
-    return allocate_without_credit(bytes, alignment);
+    return allocate_reserving<atomic>(bytes, alignment);
   }
   take_credit(*shard, bytes, alignment);
-  shard->credit.store(shard->credit.load() - bytes);
-  void* p = nullptr;
-  try {
-    p = upstream_->allocate(bytes, alignment);
-  } catch (...) {
-    give_back_credit(*shard, bytes);
-    rethrow_upstream_failure(name_, bytes, alignment);
-  }
-  note_peak(*shard);
-  return p;
+  return allocate_on_credit(*shard, shard->credit.load(), bytes, alignment);
 }
 
 void budget_resource::take_credit(detail::budget_shard& shard, std::size_t bytes,
@@ -84,22 +75,6 @@ void budget_resource::take_credit(detail::budget_shard& shard, std::size_t bytes
   shard.batch = batch;
   shard.most_kept = 2 * batch;
   shard.epoch = epoch;
-}
-
-void* budget_resource::allocate_without_credit(std::size_t bytes, std::size_t alignment) {
-  const std::optional<std::size_t> reserved = reserved_.add_within(bytes, limit_.load(), atomic);
-  if (!reserved) {
-    refuse(bytes, alignment, remaining());
-  }
-  void* p = nullptr;
-  try {
-    p = upstream_->allocate(bytes, alignment);
-  } catch (...) {
-    reserved_.subtract(bytes, atomic);
-    rethrow_upstream_failure(name_, bytes, alignment);
-  }
-  peak_.raise_to(*reserved, atomic);  // the threads' credit included: never below the bytes in use
-  return p;
 }
 
 void budget_resource::deallocate_slow(std::size_t bytes) noexcept {

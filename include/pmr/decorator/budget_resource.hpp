@@ -190,11 +190,11 @@ class budget_resource final : public std::pmr::memory_resource {
     return this == &other;
   }
 
-  // One count updated with loads and stores (the mode known here), as a budget always did.
-  void* allocate_serialized(std::size_t bytes, std::size_t alignment) {
-    constexpr auto serialized = decorator_threading::serialized;
-    const std::optional<std::size_t> in_use =
-        reserved_.add_within(bytes, limit_.load(), serialized);
+  // One count, reserved before the upstream is asked: the serialized mode (loads and stores, as
+  // a budget always did), and a thread without a shard (read-modify-writes).
+  template <decorator_threading Threading>
+  void* allocate_reserving(std::size_t bytes, std::size_t alignment) {
+    const std::optional<std::size_t> in_use = reserved_.add_within(bytes, limit_.load(), Threading);
     if (!in_use) [[unlikely]] {
       refuse(bytes, alignment, remaining());
     }
@@ -202,11 +202,15 @@ class budget_resource final : public std::pmr::memory_resource {
     try {
       p = upstream_->allocate(bytes, alignment);
     } catch (...) {
-      reserved_.subtract(bytes, serialized);
+      reserved_.subtract(bytes, Threading);
       rethrow_upstream_failure(name_, bytes, alignment);
     }
-    peak_.raise_to(*in_use, serialized);
+    // Without a shard the threads' credit is included: never below the bytes in use.
+    peak_.raise_to(*in_use, Threading);
     return p;
+  }
+  void* allocate_serialized(std::size_t bytes, std::size_t alignment) {
+    return allocate_reserving<decorator_threading::serialized>(bytes, alignment);
   }
   // The calling thread's credit serves the request, or the slow path does.
   void* allocate_from_credit(std::size_t bytes, std::size_t alignment) {
@@ -214,19 +218,24 @@ class budget_resource final : public std::pmr::memory_resource {
     if (shard != nullptr && shard->epoch == epoch_.load(std::memory_order_relaxed)) [[likely]] {
       const std::size_t credit = shard->credit.load();
       if (bytes <= credit) [[likely]] {
-        shard->credit.store(credit - bytes);
-        void* p = nullptr;
-        try {
-          p = upstream_->allocate(bytes, alignment);
-        } catch (...) {
-          give_back_credit(*shard, bytes);
-          rethrow_upstream_failure(name_, bytes, alignment);
-        }
-        note_peak(*shard);
-        return p;
+        return allocate_on_credit(*shard, credit, bytes, alignment);
       }
     }
     return allocate_slow(bytes, alignment);
+  }
+  // `bytes` of `shard`'s `credit` (at least that) spent on an upstream block; back if that fails.
+  void* allocate_on_credit(detail::budget_shard& shard, std::size_t credit, std::size_t bytes,
+                           std::size_t alignment) {
+    shard.credit.store(credit - bytes);
+    void* p = nullptr;
+    try {
+      p = upstream_->allocate(bytes, alignment);
+    } catch (...) {
+      give_back_credit(shard, bytes);
+      rethrow_upstream_failure(name_, bytes, alignment);
+    }
+    note_peak(shard);
+    return p;
   }
   // After a request served from `shard`'s credit: everything reserved less this thread's
   // credit is the bytes in use plus the other threads' credit (exact with one thread).
@@ -240,7 +249,6 @@ class budget_resource final : public std::pmr::memory_resource {
 
   // Slow paths (source file).
   void* allocate_slow(std::size_t bytes, std::size_t alignment);
-  void* allocate_without_credit(std::size_t bytes, std::size_t alignment);
   void take_credit(detail::budget_shard& shard, std::size_t bytes, std::size_t alignment);
   void deallocate_slow(std::size_t bytes) noexcept;
   void give_back_credit(detail::budget_shard& shard, std::size_t bytes) noexcept;
