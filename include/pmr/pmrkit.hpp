@@ -41,6 +41,7 @@
 #include <pmr/decorator/statistics_resource.hpp>
 #include <pmr/decorator/synchronized_resource.hpp>
 #include <pmr/decorator/threading.hpp>
+#include <pmr/decorator/trace_resource.hpp>
 #include <pmr/pool/concurrent_pool_resource.hpp>
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>
@@ -54,6 +55,7 @@
 #include <pmr/testing/exception_test.hpp>
 #include <pmr/testing/test_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>
+#include <pmr/trace/trace_file.hpp>
 #if PMRKIT_HAS_SHM
 #include <pmr/shm/full_ptr.hpp>
 #include <pmr/shm/offset_ptr.hpp>

@@ -18,6 +18,7 @@
 #include <pmr/decorator/size_router_resource.hpp>
 #include <pmr/decorator/statistics_resource.hpp>
 #include <pmr/decorator/synchronized_resource.hpp>
+#include <pmr/decorator/trace_resource.hpp>
 #include <pmr/pool/concurrent_pool_resource.hpp>
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>
@@ -66,6 +67,7 @@ static_assert(constructible_the_six_ways<pmrkit::statistics_resource, pmrkit::st
 static_assert(
     constructible_the_six_ways<pmrkit::synchronized_resource, pmrkit::synchronized_options>);
 static_assert(constructible_the_six_ways<pmrkit::pressure_resource, pmrkit::pressure_options>);
+static_assert(constructible_the_six_ways<pmrkit::trace_resource, pmrkit::trace_options>);
 static_assert(
     constructible_the_six_ways<pmrkit::locked_page_resource, pmrkit::locked_page_options>);
 static_assert(constructible_the_six_ways<pmrkit::region_resource, pmrkit::region_options>);
@@ -267,6 +269,24 @@ TEST(Construction, SynchronizedResourceTheSixWays) {
   expect_upstream(d, &upstream);
   expect_upstream(e, std::pmr::get_default_resource());
   expect_upstream(f, &upstream);
+}
+
+TEST(Construction, TraceResourceTheSixWays) {
+  test_resource upstream("upstream");
+  pmrkit::trace_resource a;
+  pmrkit::trace_resource b(&upstream);
+  pmrkit::trace_resource c(pmrkit::trace_options{.name = "c"});
+  pmrkit::trace_resource d(pmrkit::trace_options{}, &upstream);
+  pmrkit::trace_resource e({});  // the default options, not a null upstream
+  pmrkit::trace_resource f({}, &upstream);
+  expect_upstream(a, std::pmr::get_default_resource());
+  expect_upstream(b, &upstream);
+  expect_upstream(c, std::pmr::get_default_resource());
+  expect_upstream(d, &upstream);
+  expect_upstream(e, std::pmr::get_default_resource());
+  expect_upstream(f, &upstream);
+  EXPECT_EQ(c.name(), "c");
+  EXPECT_TRUE(a.path().empty());
 }
 
 TEST(Construction, PressureResourceTheSixWays) {

@@ -1,0 +1,216 @@
+#include <pmr/core/align.hpp>
+#include <pmr/core/violation.hpp>
+#include <pmr/decorator/trace_resource.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <system_error>
+#include <vector>
+
+#include "../trace/address_map.hpp"
+#include "../trace/trace_writer.hpp"
+
+#ifdef _WIN32
+#include <process.h>
+#else
+#include <unistd.h>
+#endif
+
+namespace pmrkit {
+namespace detail {
+
+/// Everything trace_resource changes under its lock.
+class trace_state {
+ public:
+  trace_state(const std::string& path, std::string_view name)
+      : file_(open(path, name)),
+        start_(trace_clock_nanoseconds()),
+        writer_(file_ != nullptr ? file_sink : memory_sink, this, header()) {}
+  trace_state(const trace_state&) = delete;
+  trace_state& operator=(const trace_state&) = delete;
+  ~trace_state() {
+    writer_.flush();
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+  void allocated(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+    const std::lock_guard lock(mutex_);
+    const std::uint64_t id = next_id_++;
+    if (!live_.insert(reinterpret_cast<std::uintptr_t>(p), id)) {
+      ++dropped_;  // its free cannot be paired: neither is recorded
+      ++untracked_;
+      return;
+    }
+    record(trace_action::allocate, id, bytes, alignment);
+    ++stats_.allocations;
+    ++stats_.blocks_in_use;
+    stats_.bytes_in_use += bytes;
+  }
+
+  void failed(std::size_t bytes, std::size_t alignment) noexcept {
+    const std::lock_guard lock(mutex_);
+    record(trace_action::failed_allocation, next_id_++, bytes, alignment);
+    ++stats_.failed_allocations;
+  }
+
+  /// False when `p` is not live here.
+  bool deallocating(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+    const std::lock_guard lock(mutex_);
+    std::uint64_t id = 0;
+    if (!live_.take(reinterpret_cast<std::uintptr_t>(p), id)) return untracked_ > 0;
+    record(trace_action::deallocate, id, bytes, alignment);
+    ++stats_.deallocations;
+    --stats_.blocks_in_use;
+    stats_.bytes_in_use -= bytes;
+    return true;
+  }
+
+  bool flush() noexcept {
+    const std::lock_guard lock(mutex_);
+    const bool ok = writer_.flush();
+    if (file_ != nullptr && std::fflush(file_) != 0) failed_flush_ = true;
+    return ok && !failed_flush_;
+  }
+
+  trace_stats stats() const noexcept {
+    const std::lock_guard lock(mutex_);
+    trace_stats s = stats_;
+    s.records = static_cast<std::size_t>(writer_.records());
+    s.trace_bytes = trace_header_size + s.records * trace_record_size;
+    s.dropped_records = dropped_ + (writer_.failed() ? unwritten_records() : 0);
+    return s;
+  }
+
+  /// The bytes recorded so far (memory mode).
+  std::vector<std::byte> memory() const {
+    const std::lock_guard lock(mutex_);
+    return memory_;
+  }
+
+ private:
+  static std::FILE* open(const std::string& path, std::string_view name) {
+    if (path.empty()) return nullptr;
+    std::FILE* file = std::fopen(path.c_str(), "wb");
+    if (file == nullptr) {
+      throw std::system_error(errno, std::generic_category(),
+                              "pmrkit::trace_resource '" + std::string(name) + "': cannot open " +
+                                  path + " for writing");
+    }
+    return file;
+  }
+  static trace_header header() noexcept {
+    trace_header h;
+    h.origin = trace_origin::resource;
+    h.start_unix_nanoseconds = trace_unix_nanoseconds();
+#ifdef _WIN32
+    h.pid = static_cast<std::uint32_t>(_getpid());
+#else
+    h.pid = static_cast<std::uint32_t>(getpid());
+#endif
+    return h;
+  }
+  static bool file_sink(void* context, const std::byte* data, std::size_t size) noexcept {
+    auto* self = static_cast<trace_state*>(context);
+    return std::fwrite(data, 1, size, self->file_) == size;
+  }
+  static bool memory_sink(void* context, const std::byte* data, std::size_t size) noexcept {
+    auto* self = static_cast<trace_state*>(context);
+    try {
+      self->memory_.insert(self->memory_.end(), data, data + size);
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+
+  void record(trace_action action, std::uint64_t id, std::size_t bytes,
+              std::size_t alignment) noexcept {
+    trace_record r;
+    r.action = action;
+    r.thread = trace_thread_number();
+    r.id = id;
+    r.bytes = bytes;
+    r.alignment = alignment;
+    const std::uint64_t now = trace_clock_nanoseconds();
+    r.nanoseconds = now > start_ ? now - start_ : 0;
+    writer_.append(r);
+  }
+  /// Records that went to the sink (the header is trace_header_size bytes).
+  std::uint64_t flushed_records() const noexcept {
+    const std::uint64_t written = writer_.bytes_written();
+    return written > trace_header_size ? (written - trace_header_size) / trace_record_size : 0;
+  }
+  std::uint64_t unwritten_records() const noexcept {
+    return writer_.records() - flushed_records();
+  }
+
+  mutable lean_mutex mutex_;
+  std::FILE* file_;
+  std::uint64_t start_;
+  std::vector<std::byte> memory_;
+  address_map live_;
+  std::uint64_t next_id_ = 1;
+  std::size_t dropped_ = 0;
+  std::size_t untracked_ = 0;  // allocations the table could not hold
+  bool failed_flush_ = false;
+  trace_stats stats_;
+  trace_writer writer_;  // last: its header is encoded once the rest is built
+};
+
+}  // namespace detail
+
+trace_resource::trace_resource(trace_options options, std::pmr::memory_resource* upstream)
+    : name_(options.name),
+      path_(options.path),
+      upstream_(require_upstream(upstream, "pmrkit::trace_resource")),
+      state_(std::make_unique<detail::trace_state>(path_, name_)) {}
+
+trace_resource::~trace_resource() = default;
+
+void trace_resource::flush() {
+  if (!state_->flush()) {
+    throw std::system_error(EIO, std::generic_category(),
+                            "pmrkit::trace_resource '" + name_ + "': writing " + path_ + " failed");
+  }
+}
+
+trace trace_resource::recorded() const {
+  if (path_.empty()) {
+    state_->flush();
+    return parse_trace(state_->memory(), name_);
+  }
+  if (!state_->flush()) {
+    throw std::system_error(EIO, std::generic_category(),
+                            "pmrkit::trace_resource '" + name_ + "': writing " + path_ + " failed");
+  }
+  return read_trace(path_);
+}
+
+trace_stats trace_resource::stats() const noexcept {
+  return state_->stats();
+}
+
+void* trace_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  check_request(bytes, alignment, name_);
+  void* p = nullptr;
+  try {
+    p = upstream_->allocate(bytes, alignment);
+  } catch (...) {
+    state_->failed(bytes, alignment);
+    rethrow_upstream_failure(name_, bytes, alignment);
+  }
+  state_->allocated(p, bytes, alignment);
+  return p;
+}
+
+void trace_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+  if (!state_->deallocating(p, bytes, alignment)) {
+    report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment});
+    return;
+  }
+  upstream_->deallocate(p, bytes, alignment);
+}
+
+}  // namespace pmrkit
