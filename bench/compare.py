@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,14 +37,15 @@ GB_SUFFIX = re.compile(
     r"(?:/(?:real_time|manual_time|threads:\d+|repeats:\d+|iterations:\d+|min_time:[\d.e+-]+s?))+$")
 
 
-def run_binary(binary, args):
-    """Runs the benchmark binary with JSON going to a file; its console table shows progress."""
+def run_binary(binary, args, stderr=None):
+    """Runs the benchmark binary with JSON going to a file; its console table shows progress (on
+    stderr). stderr: where the binary's own stderr goes (a file object; default: inherited)."""
     fd, path = tempfile.mkstemp(prefix="pmrkit_bench_", suffix=".json")
     os.close(fd)
     try:
         command = [binary, f"--benchmark_out={path}", "--benchmark_out_format=json"] + args
         print("running:", " ".join(command), file=sys.stderr, flush=True)
-        completed = subprocess.run(command, stdout=sys.stderr)
+        completed = subprocess.run(command, stdout=sys.stderr, stderr=stderr)
         with open(path, encoding="utf-8") as stream:
             text = stream.read()
         # Status 1 with output means some benchmarks failed: still worth a table.
@@ -63,34 +65,41 @@ def ns_per_op(entry):
     return entry["cpu_time"] * scale
 
 
-def parse(text):
+def parse(text, statistic="best"):
     """Returns ({scenario: {row: ns_per_op}} in first-seen order,
-    {scenario: {row: upstream peak bytes}}, {scenario: {row: MB/s}}, [errors])."""
+    {scenario: {row: upstream peak bytes}}, {scenario: {row: MB/s}}, [errors]).
+
+    With repetitions, statistic "best" keeps each row's fastest repetition (the least ns/op, the
+    most MB/s), "worst" its slowest, "median" the median of each; the peak is the largest of them
+    whatever the statistic."""
+    pick_time, pick_rate = {"best": (min, max), "worst": (max, min),
+                            "median": (statistics.median, statistics.median)}[statistic]
     data = json.loads(text)
-    scenarios, peaks, rates, errors = {}, {}, {}, []
+    times, peaks, rates, errors = {}, {}, {}, []
     # Registration order (scenarios grouped, pmrkit rows first), also after
     # --benchmark_enable_random_interleaving shuffled the runs; the sort is stable.
     entries = sorted(data.get("benchmarks", []), key=lambda entry: (
         entry.get("family_index", 0), entry.get("per_family_instance_index", 0)))
     for entry in entries:
         if entry.get("run_type", "iteration") != "iteration":
-            continue  # aggregates: the best repetition is taken below instead
+            continue  # aggregates: each row's repetitions are reduced below instead
         name = entry.get("run_name", entry["name"])
         if entry.get("error_occurred"):
             errors.append(f"{name}: {entry.get('error_message', 'error')}")
             continue
         scenario, _, row = GB_SUFFIX.sub("", name).partition("/")
-        rows = scenarios.setdefault(scenario, {})
-        ns = ns_per_op(entry)
-        rows[row] = min(ns, rows.get(row, math.inf))
+        times.setdefault(scenario, {}).setdefault(row, []).append(ns_per_op(entry))
         peak = entry.get("upstream_peak")
         if peak is not None:
             by_row = peaks.setdefault(scenario, {})
             by_row[row] = max(peak, by_row.get(row, 0))  # the largest over repetitions
         bytes_per_second = entry.get("bytes_per_second")
         if bytes_per_second:
-            by_row = rates.setdefault(scenario, {})
-            by_row[row] = max(bytes_per_second / 1e6, by_row.get(row, 0))  # the best repetition
+            rates.setdefault(scenario, {}).setdefault(row, []).append(bytes_per_second / 1e6)
+    scenarios = {scenario: {row: pick_time(samples) for row, samples in rows.items()}
+                 for scenario, rows in times.items()}
+    rates = {scenario: {row: pick_rate(samples) for row, samples in rows.items()}
+             for scenario, rows in rates.items()}
     return scenarios, peaks, rates, errors
 
 
@@ -114,22 +123,28 @@ def baseline_of(rows):
     return next(iter(rows))
 
 
+def ratio_columns(rows):
+    """How a scenario's table is laid out: (keys, names, references, labels). keys are the rows in
+    table order and names their labels; each ratio column divides references[i]'s time by the
+    row's and is headed labels[i]. With pmrkit rows and peers, the pmrkit rows lead and every row
+    is compared with every peer (numbered "#1"... to keep the columns narrow); otherwise every row
+    is compared with the baseline."""
+    pmrkit = [r for r in rows if r.startswith("pmrkit_")]
+    peers = [r for r in rows if not r.startswith("pmrkit_")]
+    if pmrkit and peers:
+        references = peers
+        labels = [f"#{i + 1}" for i in range(len(peers))]
+        names = pmrkit + [f"{label} {peer}" for label, peer in zip(labels, peers)]
+        return pmrkit + peers, names, references, labels
+    references = [baseline_of(rows)]
+    return list(rows), list(rows), references, [f"vs {references[0]}"]
+
+
 def print_table(scenario, rows, peaks, out, rates=None):
     """One scenario's table; peaks ({row: bytes}, possibly empty) adds the peak KiB column, rates
     ({row: MB/s}, possibly empty) the MB/s column."""
     rates = rates or {}
-    pmrkit = [r for r in rows if r.startswith("pmrkit_")]
-    peers = [r for r in rows if not r.startswith("pmrkit_")]
-    if pmrkit and peers:
-        # Every row against every peer; peers are numbered to keep the columns narrow.
-        references = peers
-        labels = [f"#{i + 1}" for i in range(len(peers))]
-        names = pmrkit + [f"{label} {peer}" for label, peer in zip(labels, peers)]
-    else:
-        references = [baseline_of(rows)]
-        labels = [f"vs {references[0]}"]
-        names = list(rows)
-    keys = pmrkit + peers if pmrkit and peers else list(rows)
+    keys, names, references, labels = ratio_columns(rows)
     width = max(len(scenario), *(len(n) + 2 for n in names))
     columns = [max(len(label), 6) for label in labels]
     peak_label = "peak KiB"
@@ -154,8 +169,9 @@ def print_table(scenario, rows, peaks, out, rates=None):
     print(file=out)
 
 
-def print_summary(scenarios, out):
-    """Geometric mean over scenarios of each pmrkit row's speed ratio against each peer."""
+def summary_ratios(scenarios):
+    """{pmrkit row: {peer: (geometric mean speed ratio, number of scenarios)}} over the scenarios
+    both rows ran, in first-seen order."""
     ratios = {}
     for rows in scenarios.values():
         for row, ns in rows.items():
@@ -164,13 +180,20 @@ def print_summary(scenarios, out):
             for peer, peer_ns in rows.items():
                 if not peer.startswith("pmrkit_"):
                     ratios.setdefault(row, {}).setdefault(peer, []).append(peer_ns / ns)
+    return {row: {peer: (math.exp(sum(map(math.log, r)) / len(r)), len(r))
+                  for peer, r in by_peer.items()}
+            for row, by_peer in ratios.items()}
+
+
+def print_summary(scenarios, out):
+    """Geometric mean over scenarios of each pmrkit row's speed ratio against each peer."""
+    ratios = summary_ratios(scenarios)
     if not ratios:
         return
     print("summary: geometric mean speed ratio over the scenarios both rows ran", file=out)
     for row, by_peer in ratios.items():
         cells = ", ".join(
-            f"{peer} {fmt_ratio(math.exp(sum(map(math.log, r)) / len(r)))} ({len(r)})"
-            for peer, r in by_peer.items())
+            f"{peer} {fmt_ratio(mean)} ({count})" for peer, (mean, count) in by_peer.items())
         print(f"  {row}: {cells}", file=out)
 
 
