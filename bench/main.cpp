@@ -243,6 +243,11 @@ void add_pmrkit_rows(registry& rows) {
     return over_pool<pmrkit::statistics_resource>(
         pmrkit::statistics_options{.threading = pmrkit::decorator_threading::serialized});
   });
+  // Every call recorded (issue 18: cheap enough to leave on in a test run?): the records stream
+  // to /dev/null, so the row pays the lock, the clock, the live-block table and the encoding.
+  rows.add_resource<capabilities{.block_size = 32}>("pmrkit_trace_over_pool", [] {
+    return over_pool<pmrkit::trace_resource>(pmrkit::trace_options{.path = "/dev/null"});
+  });
   // A lock around the pool: thread-safe, so it also runs churn_t<N>.
   rows.add_resource<capabilities{.block_size = 32, .thread_safe = true}>(
       "pmrkit_synchronized_over_pool",

@@ -63,6 +63,10 @@ options:
   -r, --repeat N            replays per strategy, the median time reported (default 3)
       --max-overhead F      recommend among strategies holding at most F times the
                             live peak (default 1.5)
+      --threads             one thread per recorded thread, each replaying its own
+                            records (a free waits for its allocation on another
+                            thread); strategies that are not thread-safe run behind
+                            a synchronized_resource, shown as "+lock"
       --fit                 the smallest capacity of every strategy that serves the
                             trace (default: of the recommended one only)
       --json FILE           write the profile and results as JSON (- for stdout)
@@ -86,6 +90,7 @@ struct command_line {
   int repeat = 3;
   double max_overhead = 1.5;
   bool fit_all = false;
+  bool threads = false;
   std::string json_path;
   std::string chart_path;
   bool rmm = false;
@@ -168,6 +173,8 @@ command_line parse(int argc, char** argv) {
       c.max_overhead = std::strtod(f.c_str(), nullptr);
       if (!(c.max_overhead >= 1.0))
         throw usage_error("--max-overhead " + f + ": expected a number >= 1");
+    } else if (arg == "--threads") {
+      c.threads = true;
     } else if (arg == "--fit") {
       c.fit_all = true;
     } else if (arg == "--json") {
@@ -335,15 +342,20 @@ void print_profile(const command_line& c, const trace& t, const trace_profile& p
   std::printf("\n\n");
 }
 
-void print_table(const std::vector<row>& rows, const trace_profile& p) {
+void print_table(const std::vector<row>& rows, const trace_profile& p, bool threads) {
   const row* malloc_row = nullptr;
   for (const row& r : rows) {
     if (r.s->is_system_heap && r.served()) malloc_row = &r;
   }
-  std::printf("%-16s %10s %10s %12s %10s %12s\n", "strategy", "ns/event", "vs malloc", "peak held",
+  if (threads) {
+    std::printf("replayed with %llu threads, one per recorded thread\n",
+                static_cast<unsigned long long>(p.threads));
+  }
+  std::printf("%-20s %10s %10s %12s %10s %12s\n", "strategy", "ns/event", "vs malloc", "peak held",
               "held/live", "waste");
   for (const row& r : rows) {
-    std::printf("%-16s ", std::string(r.s->name).c_str());
+    const std::string name = std::string(r.s->name) + (threads && !r.s->thread_safe ? "+lock" : "");
+    std::printf("%-20s ", name.c_str());
     if (!r.refusal.empty()) {
       std::printf("%s\n", r.refusal.c_str());
       continue;
@@ -566,7 +578,9 @@ int run(int argc, char** argv) {
     std::vector<replay_result> runs;
     for (int k = 0; k < c.repeat; ++k) {
       bar.label = "replaying " + std::string(r.s->name);
-      runs.push_back(replay_once(t, p, *r.s, options, no_limit, {progress_bar::tick, &bar}));
+      runs.push_back(c.threads
+                         ? replay_threads(t, p, *r.s, options)
+                         : replay_once(t, p, *r.s, options, no_limit, {progress_bar::tick, &bar}));
       bar.done_before += p.records;
       if (!runs.back().served) break;
     }
@@ -581,7 +595,7 @@ int run(int argc, char** argv) {
                                           [](const replay_result& x) { return !x.served; });
   }
   bar.clear();
-  print_table(rows, p);
+  print_table(rows, p, c.threads);
 
   auto [chosen, why] = recommend(rows, p, c.max_overhead);
   for (row& r : rows) {

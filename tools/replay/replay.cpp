@@ -2,10 +2,14 @@
 
 #include <pmr/decorator/budget_resource.hpp>
 #include <pmr/decorator/statistics_resource.hpp>
+#include <pmr/decorator/synchronized_resource.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace pmrkit::replay {
@@ -58,6 +62,85 @@ replay_result replay_once(const trace& t, const trace_profile& profile, const st
     if (blocks[j] != nullptr)
       resource->deallocate(blocks[j], records[j].bytes, records[j].alignment);
   }
+  resource.reset();
+  result.peak_upstream = counted.stats().peak_bytes_in_use;
+  return result;
+}
+
+replay_result replay_threads(const trace& t, const trace_profile& profile, const strategy& s,
+                             const settings& options) {
+  replay_result result;
+  // The upstream is called from every thread: its counting must be thread-safe and its peak
+  // exact (every call folds).
+  statistics_resource counted({.peak_batch = 0}, std::pmr::new_delete_resource());
+  std::unique_ptr<std::pmr::memory_resource> resource = s.make(&counted, options, profile);
+  std::unique_ptr<synchronized_resource> lock;
+  std::pmr::memory_resource* shared = resource.get();
+  if (!s.thread_safe) {
+    lock = std::make_unique<synchronized_resource>(resource.get());
+    shared = lock.get();
+  }
+
+  const std::vector<trace_record>& records = t.records;
+  std::vector<std::vector<std::size_t>> streams(profile.threads);
+  for (std::size_t i = 0; i < records.size(); ++i)
+    streams[records[i].thread].push_back(i);
+  std::vector<std::atomic<void*>> blocks(records.size());
+  std::atomic<bool> failed{false};
+  std::mutex failure_mutex;
+  std::atomic<std::size_t> ready{0};
+  std::atomic<bool> go{false};
+
+  const auto replay_stream = [&](const std::vector<std::size_t>& stream) {
+    ready.fetch_add(1);
+    while (!go.load(std::memory_order_acquire))
+      std::this_thread::yield();
+    for (const std::size_t i : stream) {
+      if (failed.load(std::memory_order_relaxed)) return;
+      const trace_record& r = records[i];
+      try {
+        if (r.action == trace_action::allocate) {
+          blocks[i].store(shared->allocate(r.bytes, r.alignment), std::memory_order_release);
+        } else if (r.action == trace_action::deallocate) {
+          const trace_record& a = records[r.partner];
+          void* p = nullptr;
+          for (int spins = 0; (p = blocks[r.partner].load(std::memory_order_acquire)) == nullptr;
+               ++spins) {
+            if (failed.load(std::memory_order_relaxed)) return;
+            if (spins > 64) std::this_thread::yield();
+          }
+          blocks[r.partner].store(nullptr, std::memory_order_relaxed);
+          shared->deallocate(p, a.bytes, a.alignment);
+        }
+      } catch (const std::exception& e) {
+        const std::lock_guard guard(failure_mutex);
+        if (!failed.exchange(true)) {
+          result.failure = "record " + std::to_string(i) + " (thread " + std::to_string(r.thread) +
+                           ", " + std::to_string(r.bytes) + " bytes, alignment " +
+                           std::to_string(r.alignment) + "): " + e.what();
+        }
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t k = 1; k < streams.size(); ++k)
+    threads.emplace_back(replay_stream, std::cref(streams[k]));
+  while (ready.load() != threads.size())
+    std::this_thread::yield();
+  const auto start = std::chrono::steady_clock::now();
+  go.store(true, std::memory_order_release);
+  if (!streams.empty()) replay_stream(streams[0]);
+  for (std::thread& thread : threads)
+    thread.join();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.served = !failed.load();
+  result.events = profile.allocations + profile.deallocations;
+  for (std::size_t j = 0; j < records.size(); ++j) {
+    if (void* p = blocks[j].load(); p != nullptr)
+      shared->deallocate(p, records[j].bytes, records[j].alignment);
+  }
+  lock.reset();
   resource.reset();
   result.peak_upstream = counted.stats().peak_bytes_in_use;
   return result;

@@ -40,6 +40,14 @@ inline constexpr std::uint64_t no_limit = std::numeric_limits<std::uint64_t>::ma
                                         std::uint64_t limit = no_limit,
                                         replay_progress progress = {});
 
+/// Replays `t` with one thread per recorded thread, each its own records in
+/// order; a free of a block another thread allocates waits (spinning, then
+/// yielding) until that allocation is done. A strategy that is not
+/// thread-safe runs behind a synchronized_resource. The time is from the
+/// threads' common start to the last one's end.
+[[nodiscard]] replay_result replay_threads(const trace& t, const trace_profile& profile,
+                                           const strategy& s, const settings& options);
+
 /// The smallest upstream capacity, within `granularity` bytes, at which `s`
 /// still serves `t`: a bisection between the live peak and `served_at` (a
 /// capacity known to serve it). Returns the capacity and sets `replays`.

@@ -67,6 +67,7 @@ const std::vector<strategy> table = {
      {},
      false,
      true,
+     true,
      none,
      [](std::pmr::memory_resource*, const settings&, const trace_profile&) {
        return own(std::make_unique<system_heap>());
@@ -74,6 +75,7 @@ const std::vector<strategy> table = {
     {"multipool",
      "pmrkit::multipool_resource: size classes, one thread",
      {"max_blocks_per_chunk", "largest_required_pool_block"},
+     false,
      false,
      false,
      none,
@@ -88,6 +90,7 @@ const std::vector<strategy> table = {
      "pmrkit::concurrent_pool_resource: size classes, thread caches",
      {"max_blocks_per_chunk", "largest_required_pool_block", "cache_bytes_per_class"},
      false,
+     true,
      false,
      none,
      [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
@@ -101,6 +104,7 @@ const std::vector<strategy> table = {
     {"pool",
      "pmrkit::pool_resource: blocks of one size",
      {"block_size", "initial_blocks", "max_blocks_per_chunk", "growth_factor"},
+     false,
      false,
      false,
      pool_refuses,
@@ -122,6 +126,7 @@ const std::vector<strategy> table = {
      {"region_size", "min_block", "cache_blocks_per_order"},
      false,
      false,
+     false,
      none,
      [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
        return own(std::make_unique<buddy_resource>(
@@ -134,6 +139,7 @@ const std::vector<strategy> table = {
      "pmrkit::chunked_arena_resource: bump allocation, frees nothing",
      {"initial_chunk_size", "max_chunk_size", "growth_factor", "alignment"},
      true,
+     false,
      false,
      none,
      [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
@@ -149,6 +155,7 @@ const std::vector<strategy> table = {
      {"initial_chunk_size", "max_chunk_size", "growth_factor"},
      false,
      false,
+     false,
      stack_refuses,
      [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
        return own(std::make_unique<stack_resource>(
@@ -162,6 +169,7 @@ const std::vector<strategy> table = {
      {"max_blocks_per_chunk", "largest_required_pool_block"},
      false,
      false,
+     false,
      none,
      [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
        return own(std::make_unique<std::pmr::unsynchronized_pool_resource>(
@@ -173,6 +181,7 @@ const std::vector<strategy> table = {
      "std::pmr::synchronized_pool_resource (peer)",
      {"max_blocks_per_chunk", "largest_required_pool_block"},
      false,
+     true,
      false,
      none,
      [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
@@ -185,6 +194,7 @@ const std::vector<strategy> table = {
      "std::pmr::monotonic_buffer_resource (peer): frees nothing",
      {},
      true,
+     false,
      false,
      none,
      [](std::pmr::memory_resource* up, const settings&, const trace_profile&) {

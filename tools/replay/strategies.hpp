@@ -28,6 +28,8 @@ struct strategy {
   std::vector<std::string_view> fields;
   /// Never frees a block on its own (an arena): its peak is every byte allocated.
   bool never_frees = false;
+  /// May be called from several threads at once (else --threads puts a lock in front).
+  bool thread_safe = false;
   /// The system heap itself: what it holds from the OS is not visible, so no peak.
   bool is_system_heap = false;
   /// Why it cannot serve a trace with this profile; empty when it can.

@@ -6,7 +6,7 @@
 // (ids, not addresses: an address reused by a later allocation is a new id),
 // the thread, and a timestamp. Failed allocations are records too.
 //
-// The file (version 1, little-endian, docs/trace_format.md) is a 32-byte
+// The file (version 1, little-endian; docs/trace_format.md) is a 32-byte
 // header followed by 32-byte records:
 //
 //   header: "PMRKTRCE" | u16 version | u16 record size (32) | u32 origin

@@ -66,6 +66,11 @@ with tempfile.TemporaryDirectory() as folder:
     check(data["recommended"] in results and data["why"], "a recommendation with a reason")
     check("recommended: " in out and "live peak   1.2 KiB in 4 blocks" in out, f"table: {out}")
 
+    # One thread per recorded thread: the cross-thread frees wait for their allocations.
+    code, out, err = run(good, "--threads", "-s", "malloc,concurrent_pool,multipool", "-r", "1")
+    check(code == 0 and "replayed with 2 threads" in out and "multipool+lock" in out,
+          f"--threads: {code} {out} {err}")
+
     # Strategies and settings.
     code, out, err = run(good, "-s", "pool", "--set", "pool.block_size=1K", "--json", "-")
     check(code == 0 and '"strategy": "pool", "served": true' in out, f"pool with block_size: {out} {err}")

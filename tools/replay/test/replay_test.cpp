@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <thread>
 #include <memory_resource>
 #include <vector>
 
@@ -168,6 +169,33 @@ TEST(Replay, TheSmallestCapacityServesAndOneGranuleLessDoesNot) {
   EXPECT_GE(fit, p.peak_live_bytes);
   EXPECT_TRUE(replay_once(t, p, buddy, small_regions, fit).served);
   EXPECT_FALSE(replay_once(t, p, buddy, small_regions, fit - 1).served);
+}
+
+TEST(Replay, ThreadsReplayTheirOwnRecordsAndWaitForAllocationsOnOthers) {
+  // Recorded on two threads: the main thread allocates, the worker frees what it allocated and
+  // allocates blocks the main thread frees afterwards.
+  pmrkit::trace_resource traced;
+  std::vector<void*> from_main;
+  std::vector<void*> from_worker;
+  for (int i = 0; i < 500; ++i) from_main.push_back(traced.allocate(24 + i % 100, 8));
+  std::thread worker([&] {
+    for (std::size_t i = 0; i < from_main.size(); ++i) {
+      traced.deallocate(from_main[i], 24 + i % 100, 8);
+      from_worker.push_back(traced.allocate(64, 16));
+    }
+  });
+  worker.join();
+  for (void* p : from_worker) traced.deallocate(p, 64, 16);
+  const pmrkit::trace t = traced.recorded();
+  const trace_profile p = profile_of(t);
+  ASSERT_EQ(p.threads, 2u);
+  EXPECT_EQ(p.cross_thread_frees, 1000u);
+  for (const char* name : {"concurrent_pool", "multipool", "malloc"}) {
+    SCOPED_TRACE(name);
+    const replay_result r = replay_threads(t, p, *find_strategy(name), {});
+    EXPECT_TRUE(r.served) << r.failure;
+    EXPECT_EQ(r.events, 2000u);
+  }
 }
 
 TEST(Replay, SizesParseWithSuffixesAndBadOnesNameTheField) {
