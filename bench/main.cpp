@@ -248,6 +248,10 @@ void add_pmrkit_rows(registry& rows) {
   rows.add_resource<capabilities{.block_size = 32}>("pmrkit_trace_over_pool", [] {
     return over_pool<pmrkit::trace_resource>(pmrkit::trace_options{.path = "/dev/null"});
   });
+  rows.add_resource<capabilities{.block_size = 32}>("pmrkit_trace_untimed_over_pool", [] {
+    return over_pool<pmrkit::trace_resource>(
+        pmrkit::trace_options{.path = "/dev/null", .timestamps = false});
+  });
   // A lock around the pool: thread-safe, so it also runs churn_t<N>.
   rows.add_resource<capabilities{.block_size = 32, .thread_safe = true}>(
       "pmrkit_synchronized_over_pool",

@@ -2,6 +2,7 @@
 #include <pmr/core/violation.hpp>
 #include <pmr/decorator/trace_resource.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -24,8 +25,9 @@ namespace detail {
 /// Everything trace_resource changes under its lock.
 class trace_state {
  public:
-  trace_state(const std::string& path, std::string_view name)
+  trace_state(const std::string& path, std::string_view name, bool timestamps)
       : file_(open(path, name)),
+        timestamps_(timestamps),
         start_(trace_clock_nanoseconds()),
         writer_(file_ != nullptr ? file_sink : memory_sink, this, header()) {}
   trace_state(const trace_state&) = delete;
@@ -63,7 +65,9 @@ class trace_state {
     record(trace_action::deallocate, id, bytes, alignment);
     ++stats_.deallocations;
     --stats_.blocks_in_use;
-    stats_.bytes_in_use -= bytes;
+    // Saturating: a live block freed with a larger size than it was allocated with (misuse the
+    // upstream may report and ignore) must not wrap the count to a huge value.
+    stats_.bytes_in_use -= std::min(bytes, stats_.bytes_in_use);
     return true;
   }
 
@@ -133,8 +137,10 @@ class trace_state {
     r.id = id;
     r.bytes = bytes;
     r.alignment = alignment;
-    const std::uint64_t now = trace_clock_nanoseconds();
-    r.nanoseconds = now > start_ ? now - start_ : 0;
+    if (timestamps_) {
+      const std::uint64_t now = trace_clock_nanoseconds();
+      r.nanoseconds = now > start_ ? now - start_ : 0;
+    }
     writer_.append(r);
   }
   /// Records that went to the sink (the header is trace_header_size bytes).
@@ -148,6 +154,7 @@ class trace_state {
 
   mutable lean_mutex mutex_;
   std::FILE* file_;
+  bool timestamps_;
   std::uint64_t start_;
   std::vector<std::byte> memory_;
   address_map live_;
@@ -165,7 +172,7 @@ trace_resource::trace_resource(trace_options options, std::pmr::memory_resource*
     : name_(options.name),
       path_(options.path),
       upstream_(require_upstream(upstream, "pmrkit::trace_resource")),
-      state_(std::make_unique<detail::trace_state>(path_, name_)) {}
+      state_(std::make_unique<detail::trace_state>(path_, name_, options.timestamps)) {}
 
 trace_resource::~trace_resource() = default;
 

@@ -150,6 +150,16 @@ TEST(TraceResource, StreamsToAFileThatReadTraceReadsBack) {
   std::filesystem::remove(path);
 }
 
+TEST(TraceResource, WithoutTimestampsEveryRecordSaysZero) {
+  trace_resource traced({.timestamps = false});
+  for (int i = 0; i < 100; ++i)
+    traced.deallocate(traced.allocate(64, 8), 64, 8);
+  const trace t = traced.recorded();
+  ASSERT_EQ(t.records.size(), 200u);
+  for (const trace_record& r : t.records)
+    EXPECT_EQ(r.nanoseconds, 0u);
+}
+
 TEST(TraceResource, AnUnopenablePathThrowsSystemErrorNamingIt) {
   try {
     trace_resource traced({.path = "/nonexistent-folder/x.trace"});
