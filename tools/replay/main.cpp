@@ -67,6 +67,9 @@ options:
                             records (a free waits for its allocation on another
                             thread); strategies that are not thread-safe run behind
                             a synchronized_resource, shown as "+lock"
+      --touch               write every block whole as it is allocated, so the
+                            time includes the page faults and cache misses of each
+                            strategy's layout (default: blocks are never touched)
       --fit                 the smallest capacity of every strategy that serves the
                             trace (default: of the recommended one only)
       --json FILE           write the profile and results as JSON (- for stdout)
@@ -91,6 +94,7 @@ struct command_line {
   double max_overhead = 1.5;
   bool fit_all = false;
   bool threads = false;
+  bool touch = false;
   std::string json_path;
   std::string chart_path;
   bool rmm = false;
@@ -173,6 +177,8 @@ command_line parse(int argc, char** argv) {
       c.max_overhead = std::strtod(f.c_str(), nullptr);
       if (!(c.max_overhead >= 1.0))
         throw usage_error("--max-overhead " + f + ": expected a number >= 1");
+    } else if (arg == "--touch") {
+      c.touch = true;
     } else if (arg == "--threads") {
       c.threads = true;
     } else if (arg == "--fit") {
@@ -484,7 +490,8 @@ std::string to_json(const command_line& c, const trace& t, const trace_profile& 
     j << (first ? "" : ", ") << "\"" << (std::uint64_t{1} << b) << "\": " << p.alignment_buckets[b];
     first = false;
   }
-  j << "}},\n  \"repeat\": " << c.repeat << ",\n  \"results\": [\n";
+  j << "}},\n  \"repeat\": " << c.repeat << ",\n  \"threads\": " << (c.threads ? "true" : "false")
+    << ",\n  \"touch\": " << (c.touch ? "true" : "false") << ",\n  \"results\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
     j << "    {\"strategy\": " << json_string(r.s->name)
@@ -578,9 +585,9 @@ int run(int argc, char** argv) {
     std::vector<replay_result> runs;
     for (int k = 0; k < c.repeat; ++k) {
       bar.label = "replaying " + std::string(r.s->name);
-      runs.push_back(c.threads
-                         ? replay_threads(t, p, *r.s, options)
-                         : replay_once(t, p, *r.s, options, no_limit, {progress_bar::tick, &bar}));
+      runs.push_back(c.threads ? replay_threads(t, p, *r.s, options, c.touch)
+                               : replay_once(t, p, *r.s, options, no_limit,
+                                             {progress_bar::tick, &bar}, c.touch));
       bar.done_before += p.records;
       if (!runs.back().served) break;
     }

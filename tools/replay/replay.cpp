@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -15,7 +16,8 @@
 namespace pmrkit::replay {
 
 replay_result replay_once(const trace& t, const trace_profile& profile, const strategy& s,
-                          const settings& options, std::uint64_t limit, replay_progress progress) {
+                          const settings& options, std::uint64_t limit, replay_progress progress,
+                          bool touch) {
   replay_result result;
   statistics_resource counted({.threading = decorator_threading::serialized},
                               std::pmr::new_delete_resource());
@@ -42,6 +44,7 @@ replay_result replay_once(const trace& t, const trace_profile& profile, const st
         const trace_record& r = records[i];
         if (r.action == trace_action::allocate) {
           blocks[i] = resource->allocate(r.bytes, r.alignment);
+          if (touch) std::memset(blocks[i], 0x5a, r.bytes);
         } else if (r.action == trace_action::deallocate) {
           const trace_record& a = records[r.partner];
           resource->deallocate(blocks[r.partner], a.bytes, a.alignment);
@@ -68,7 +71,7 @@ replay_result replay_once(const trace& t, const trace_profile& profile, const st
 }
 
 replay_result replay_threads(const trace& t, const trace_profile& profile, const strategy& s,
-                             const settings& options) {
+                             const settings& options, bool touch) {
   replay_result result;
   // The upstream is called from every thread: its counting must be thread-safe and its peak
   // exact (every call folds).
@@ -100,7 +103,9 @@ replay_result replay_threads(const trace& t, const trace_profile& profile, const
       const trace_record& r = records[i];
       try {
         if (r.action == trace_action::allocate) {
-          blocks[i].store(shared->allocate(r.bytes, r.alignment), std::memory_order_release);
+          void* p = shared->allocate(r.bytes, r.alignment);
+          if (touch) std::memset(p, 0x5a, r.bytes);
+          blocks[i].store(p, std::memory_order_release);
         } else if (r.action == trace_action::deallocate) {
           const trace_record& a = records[r.partner];
           void* p = nullptr;

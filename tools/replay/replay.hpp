@@ -33,12 +33,14 @@ inline constexpr std::uint64_t no_limit = std::numeric_limits<std::uint64_t>::ma
 
 /// Replays `t` against a fresh instance of `s`; its upstream is capped at
 /// `limit` bytes (a budget_resource) unless no_limit. Failed allocations of
-/// the trace are skipped. Never throws for a strategy that refuses a
+/// the trace are skipped. With `touch` every block is written whole as it is
+/// allocated (the program's first touch: page faults and cache misses a
+/// strategy's layout causes or saves count too). Never throws for a strategy that refuses a
 /// request: that is a result with served == false.
 [[nodiscard]] replay_result replay_once(const trace& t, const trace_profile& profile,
                                         const strategy& s, const settings& options,
                                         std::uint64_t limit = no_limit,
-                                        replay_progress progress = {});
+                                        replay_progress progress = {}, bool touch = false);
 
 /// Replays `t` with one thread per recorded thread, each its own records in
 /// order; a free of a block another thread allocates waits (spinning, then
@@ -46,7 +48,8 @@ inline constexpr std::uint64_t no_limit = std::numeric_limits<std::uint64_t>::ma
 /// thread-safe runs behind a synchronized_resource. The time is from the
 /// threads' common start to the last one's end.
 [[nodiscard]] replay_result replay_threads(const trace& t, const trace_profile& profile,
-                                           const strategy& s, const settings& options);
+                                           const strategy& s, const settings& options,
+                                           bool touch = false);
 
 /// The smallest upstream capacity, within `granularity` bytes, at which `s`
 /// still serves `t`: a bisection between the live peak and `served_at` (a

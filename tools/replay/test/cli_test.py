@@ -71,6 +71,10 @@ with tempfile.TemporaryDirectory() as folder:
     check(code == 0 and "replayed with 2 threads" in out and "multipool+lock" in out,
           f"--threads: {code} {out} {err}")
 
+    # Touching every block: the same results, flagged in the JSON.
+    code, out, err = run(good, "--touch", "-s", "multipool", "-r", "1", "--json", "-")
+    check(code == 0 and '"touch": true' in out and '"served": true' in out, f"--touch: {out} {err}")
+
     # Strategies and settings.
     code, out, err = run(good, "-s", "pool", "--set", "pool.block_size=1K", "--json", "-")
     check(code == 0 and '"strategy": "pool", "served": true' in out, f"pool with block_size: {out} {err}")
