@@ -98,6 +98,8 @@ class PmrkitConan(ConanFile):
         tc.cache_variables["PMRKIT_BUILD_TESTS"] = False
         tc.cache_variables["PMRKIT_BUILD_BENCH"] = False
         tc.cache_variables["PMRKIT_BUILD_EXAMPLES"] = False
+        # The trace and replay tools (tools/) are not packaged: the recipe ships the libraries.
+        tc.cache_variables["PMRKIT_BUILD_TOOLS"] = False
         tc.cache_variables["PMRKIT_INSTALL"] = True
         tc.cache_variables["PMRKIT_WITH_BOOST"] = True
         # A package is built by compilers the project's CI never saw: their new
