@@ -2,6 +2,7 @@
 // every memory resource of pmrkit (zoo.hpp) over std::pmr::new_delete_resource() (under ASan,
 // errors_test::heap() in front of it).
 #include <pmr/core/error.hpp>
+#include <pmr/decorator/trace_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>
 
 #include <gtest/gtest.h>
@@ -20,6 +21,11 @@ using errors_test::expect_allocation_error;
 using errors_test::expect_usable;
 using pmrkit::failure_reason;
 const std::size_t size_max = errors_test::opaque(std::numeric_limits<std::size_t>::max());
+
+// The zoo's trace_resource, to check what it recorded; nullptr for every other resource.
+const pmrkit::trace_resource* as_trace(const std::pmr::memory_resource& r) {
+  return dynamic_cast<const pmrkit::trace_resource*>(&r);
+}
 
 // Runs `check(resource)` for each resource of the zoo over new/delete.
 template <class Check>
@@ -91,6 +97,9 @@ TEST(Allocate, SizeAbovePtrdiffMax) {
     expect_allocation_error([&] { (void)r.allocate(size_max - 100, 64); },
                             failure_reason::size_overflow);
     expect_allocation_error([&] { (void)r.allocate(above, 8); }, failure_reason::size_overflow);
+    if (const pmrkit::trace_resource* t = as_trace(r)) {
+      EXPECT_EQ(t->stats().records, 0u) << "check_request's refusals reached the trace";
+    }
     expect_usable(r);
   });
 }
@@ -122,6 +131,7 @@ TEST(Allocate, SizeAndBookkeepingOverflow) {
 
 // A size no memory can hold (2^62 bytes): out_of_capacity (the OS, a region, a segment),
 // upstream_failed (new_delete_resource's std::bad_alloc, nested) or budget_exceeded.
+// trace_resource records the upstream's refusal as a failed allocation first.
 TEST(Allocate, SizeNoMemoryHolds) {
   const std::set<failure_reason> expected{failure_reason::out_of_capacity,
                                           failure_reason::upstream_failed,
@@ -137,6 +147,14 @@ TEST(Allocate, SizeNoMemoryHolds) {
       }
     } catch (const std::bad_alloc& error) {
       ADD_FAILURE() << "a plain std::bad_alloc: " << error.what();
+    }
+    if (const pmrkit::trace_resource* t = as_trace(r)) {
+      EXPECT_EQ(t->stats().failed_allocations, 1u);
+      EXPECT_EQ(t->stats().allocations, 0u);
+      const pmrkit::trace recorded = t->recorded();
+      ASSERT_EQ(recorded.records.size(), 1u);
+      EXPECT_EQ(recorded.records[0].action, pmrkit::trace_action::failed_allocation);
+      EXPECT_EQ(recorded.records[0].bytes, std::size_t{1} << 62);
     }
     expect_usable(r);
   });

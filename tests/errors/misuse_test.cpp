@@ -3,13 +3,14 @@
 // the upstream. Checked builds (PMRKIT_CHECKED) report to the violation handler; unchecked builds
 // run only the resources whose behaviour is defined there (test_resource and guarded_resource
 // check in every build, the page sources ignore what they cannot find, and the decorators pass
-// the call to the strict upstream); for the others the misuse is undefined behaviour and is not
-// run.
+// the call to the strict upstream; trace_resource looks every freed pointer up in its table of
+// live blocks in every build); for the others the misuse is undefined behaviour and is not run.
 #include <pmr/arena/chunked_arena_resource.hpp>
 #include <pmr/arena/stack_resource.hpp>
 #include <pmr/arena/vmem_arena_resource.hpp>
 #include <pmr/core/config.hpp>
 #include <pmr/decorator/guarded_resource.hpp>
+#include <pmr/decorator/trace_resource.hpp>
 #include <pmr/pool/object_pool.hpp>
 #include <pmr/testing/test_resource.hpp>
 #include <pmr/testing/violation_recorder.hpp>
@@ -40,11 +41,33 @@ std::vector<violation_kind> kinds(const pmrkit::violation_recorder& recorder) {
   return out;
 }
 
+// What trace_resource's trace is after a misuse: it reads back, or (after a free of a live block
+// whose size or alignment differs from its allocation's, recorded as given) it fails its own
+// check at that record (docs/errors.md, section 4).
+enum class trace_after { reads_back, fails_its_check };
+
+// trace_resource after a misuse: no more than the two blocks' 64 bytes in use (a free with a
+// larger size must not wrap the count), and its trace as `after` says.
+void check_trace(const pmrkit::trace_resource& t, trace_after after) {
+  EXPECT_LE(t.stats().bytes_in_use, 64u);
+  if (after == trace_after::reads_back) {
+    try {
+      EXPECT_EQ(t.recorded().records.size(), t.stats().records);
+    } catch (const pmrkit::trace_error& e) {
+      ADD_FAILURE() << "the trace does not read back: " << e.what();
+    }
+  } else {
+    EXPECT_THROW((void)t.recorded(), pmrkit::trace_error);
+  }
+}
+
 // For each resource of `expected` (the others are not run in this build): allocates two blocks
 // of 32 bytes at 8, runs `misuse(resource, newest)`, and checks that exactly the expected
-// violation (or none) was reported and that the resource still serves.
+// violation (or none) was reported and that the resource still serves (trace_resource: and
+// what its trace is, `trace`).
 template <class Misuse>
-void check_misuse(const expectations& expected, Misuse&& misuse) {
+void check_misuse(const expectations& expected, Misuse&& misuse,
+                  trace_after trace = trace_after::reads_back) {
 #if PMRKIT_CHECKED
   for (const errors_test::entry& e : errors_test::every_resource())
     EXPECT_TRUE(expected.contains(e.name)) << e.name << " has no row";
@@ -69,6 +92,7 @@ void check_misuse(const expectations& expected, Misuse&& misuse) {
       } else {
         EXPECT_TRUE(got.empty()) << "first: " << pmrkit::to_string(got.front());
       }
+      if (const auto* t = dynamic_cast<const pmrkit::trace_resource*>(&r)) check_trace(*t, trace);
       recorder.clear();
       errors_test::expect_usable(r);
       EXPECT_TRUE(recorder.empty()) << "the resource is usable but reports a violation";
@@ -102,6 +126,8 @@ expectations for_this_build(expectations checked, std::optional<violation_kind> 
 
 constexpr std::optional<violation_kind> none = std::nullopt;
 
+// trace_resource reports it itself (its table of live blocks, every build) and does not pass it
+// on: the strict upstream would report a second one.
 TEST(Misuse, ForeignPointer) {
   constexpr auto k = violation_kind::foreign_pointer;
   const expectations expected = for_this_build({{"chunked_arena_resource", k},
@@ -117,6 +143,7 @@ TEST(Misuse, ForeignPointer) {
                                                 {"budget_resource", k},
                                                 {"statistics_resource", k},
                                                 {"synchronized_resource", k},
+                                                {"trace_resource", k},
                                                 {"size_router_resource", k},
                                                 {"fallback_resource", k},
                                                 {"pressure_resource", k},
@@ -133,7 +160,8 @@ TEST(Misuse, ForeignPointer) {
   });
 }
 
-// The stack calls a double free a foreign pointer.
+// The stack calls a double free a foreign pointer, and so does trace_resource (the block is no
+// longer in its table of live blocks: reported in every build, the second free not passed on).
 TEST(Misuse, DoubleFree) {
   constexpr auto k = violation_kind::double_free;
   const expectations expected = for_this_build({{"chunked_arena_resource", k},
@@ -149,6 +177,7 @@ TEST(Misuse, DoubleFree) {
                                                 {"budget_resource", k},
                                                 {"statistics_resource", k},
                                                 {"synchronized_resource", k},
+                                                {"trace_resource", violation_kind::foreign_pointer},
                                                 {"size_router_resource", k},
                                                 {"fallback_resource", k},
                                                 {"pressure_resource", k},
@@ -213,6 +242,7 @@ TEST(Misuse, SizeMismatchAcrossClasses) {
                       {"budget_resource", k},
                       {"statistics_resource", k},
                       {"synchronized_resource", k},
+                      {"trace_resource", k},
                       {"size_router_resource", violation_kind::foreign_pointer},
                       {"fallback_resource", k},
                       {"pressure_resource", k},
@@ -224,7 +254,9 @@ TEST(Misuse, SizeMismatchAcrossClasses) {
                       {"memory_system.resource()", violation_kind::foreign_pointer},
                       {"shm_resource", k}},
                      none);
-  check_misuse(expected, [](std::pmr::memory_resource& r, void* p) { r.deallocate(p, 4096, 8); });
+  check_misuse(
+      expected, [](std::pmr::memory_resource& r, void* p) { r.deallocate(p, 4096, 8); },
+      trace_after::fails_its_check);
 }
 
 // 32 bytes freed as 24: the same block size for the pools, the buddy and shm, which cannot tell
@@ -244,6 +276,7 @@ TEST(Misuse, SizeMismatchWithinClass) {
                                                 {"budget_resource", k},
                                                 {"statistics_resource", k},
                                                 {"synchronized_resource", k},
+                                                {"trace_resource", k},
                                                 {"size_router_resource", none},
                                                 {"fallback_resource", none},
                                                 {"pressure_resource", k},
@@ -255,7 +288,9 @@ TEST(Misuse, SizeMismatchWithinClass) {
                                                 {"memory_system.resource()", none},
                                                 {"shm_resource", none}},
                                                none);
-  check_misuse(expected, [](std::pmr::memory_resource& r, void* p) { r.deallocate(p, 24, 8); });
+  check_misuse(
+      expected, [](std::pmr::memory_resource& r, void* p) { r.deallocate(p, 24, 8); },
+      trace_after::fails_its_check);
 }
 
 // 32 bytes at 8 freed at 64: the pools and shm route it as an over-aligned request (a size
@@ -278,6 +313,7 @@ TEST(Misuse, AlignmentMismatch) {
                       {"budget_resource", k},
                       {"statistics_resource", k},
                       {"synchronized_resource", k},
+                      {"trace_resource", k},
                       {"size_router_resource", violation_kind::foreign_pointer},
                       {"fallback_resource", size},
                       {"pressure_resource", k},
@@ -289,7 +325,9 @@ TEST(Misuse, AlignmentMismatch) {
                       {"memory_system.resource()", size},
                       {"shm_resource", size}},
                      none);
-  check_misuse(expected, [](std::pmr::memory_resource& r, void* p) { r.deallocate(p, 32, 64); });
+  check_misuse(
+      expected, [](std::pmr::memory_resource& r, void* p) { r.deallocate(p, 32, 64); },
+      trace_after::fails_its_check);
 }
 
 // A marker from before a reset() is stale: checked builds report it and change nothing.

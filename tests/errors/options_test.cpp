@@ -12,6 +12,7 @@
 #include <pmr/decorator/guarded_resource.hpp>
 #include <pmr/decorator/pressure_resource.hpp>
 #include <pmr/decorator/size_router_resource.hpp>
+#include <pmr/decorator/trace_resource.hpp>
 #include <pmr/pool/concurrent_pool_resource.hpp>
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/object_pool.hpp>
@@ -25,6 +26,8 @@
 #include <cstddef>
 #include <limits>
 #include <span>
+#include <string>
+#include <system_error>
 
 #include "errors/errors_test_support.hpp"
 #include "errors/zoo.hpp"
@@ -228,6 +231,30 @@ TEST(BadOptions, Guarded) {
       "pmrkit::guarded_resource: position");
 }
 
+// A path that cannot be opened for writing (a folder that does not exist, a folder itself) is
+// std::system_error with the OS's error code, naming the resource and the path; the upstream
+// is not touched.
+TEST(BadOptions, Trace) {
+  pmrkit::test_resource strict("strict", std::pmr::new_delete_resource());
+  const std::string paths[] = {"/nonexistent-pmrkit-folder/x.trace", "/"};
+  for (const std::string& path : paths) {
+    SCOPED_TRACE(path);
+    try {
+      pmrkit::trace_resource r({.path = path, .name = "traced"}, &strict);
+      ADD_FAILURE() << "no std::system_error";
+    } catch (const std::system_error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("pmrkit::trace_resource 'traced': cannot open " + path),
+                std::string::npos)
+          << "what(): " << what;
+      EXPECT_NE(e.code().value(), 0);
+      EXPECT_EQ(e.code().category(), std::generic_category());
+    }
+  }
+  EXPECT_EQ(strict.blocks_in_use(), 0u);
+  EXPECT_EQ(strict.stats().allocations, 0u);
+}
+
 TEST(BadOptions, TestResource) {
   expect_invalid_argument(
       [] { pmrkit::test_resource r(pmrkit::test_options{.guard_bytes = 8192}); },
@@ -290,6 +317,10 @@ TEST(BadOptions, NullUpstream) {
                           "statistics_resource: upstream must not be null");
   expect_invalid_argument([&] { pmrkit::synchronized_resource r(none); },
                           "synchronized_resource: upstream must not be null");
+  expect_invalid_argument([&] { pmrkit::trace_resource r(none); },
+                          "trace_resource: upstream must not be null");
+  expect_invalid_argument([&] { pmrkit::trace_resource r({}, none); },
+                          "trace_resource: upstream must not be null");
   expect_invalid_argument([&] { pmrkit::pressure_resource r({.capacity = 1}, none); },
                           "pressure_resource: upstream must not be null");
   expect_invalid_argument([&] { pmrkit::guarded_resource r(none); },

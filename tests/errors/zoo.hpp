@@ -17,6 +17,7 @@
 #include <pmr/decorator/size_router_resource.hpp>
 #include <pmr/decorator/statistics_resource.hpp>
 #include <pmr/decorator/synchronized_resource.hpp>
+#include <pmr/decorator/trace_resource.hpp>
 #include <pmr/pool/concurrent_pool_resource.hpp>
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/pool_resource.hpp>
@@ -129,6 +130,9 @@ inline std::vector<entry> every_resource() {
                   }});
   list.push_back({"synchronized_resource", [](std::pmr::memory_resource* up) {
                     return own(std::make_unique<synchronized_resource>(up));
+                  }});
+  list.push_back({"trace_resource", [](std::pmr::memory_resource* up) {
+                    return own(std::make_unique<trace_resource>(up));  // in memory
                   }});
   list.push_back({
       "size_router_resource",
