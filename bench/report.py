@@ -52,7 +52,7 @@ DEFAULT_OUT = "docs/benchmarks.md"
 DEFAULT_CHARTS = "docs/benchmarks/"
 PMRKIT_COLOUR = "#1f77b4"
 PEER_COLOUR = "#ff7f0e"
-LOG_SCALE_RANGE = 30  # a chart whose slowest row is this many times its fastest gets a log axis
+LOG_SCALE_RANGE = 100  # a chart whose slowest row is this many times its fastest gets a log axis
 MATPLOTLIB_MISSING = (
     "report.py: matplotlib is missing from {python}; install it with\n"
     "  bash scripts/deps.sh          (as root: installs every dependency, matplotlib from PyPI)\n"
@@ -214,8 +214,9 @@ def load_results(path, options):
         document = json.load(stream)
     context = document.setdefault("context", {})
     if "pmrkit_report" not in context:
-        info = machine_info(options.binary, "unknown (rendered from " + path + ")")
-        info["note"] = ("machine and build read when rendering, not when running: "
+        info = machine_info(context.get("executable", options.binary),
+                            "unknown (rendered from " + path + ")")
+        info["note"] = ("commit, machine and build read when rendering, not when running: "
                         "the JSON came from pmrkit_bench directly")
         info["date"] = context.get("date", info["date"])
         info["load_average"] = [round(v, 2) for v in context.get("load_avg", [])] or "unknown"
@@ -226,26 +227,31 @@ def load_results(path, options):
 # --- tables and charts ----------------------------------------------------------------------
 
 
+def successful_runs(document):
+    """(scenario, row, entry) for each repetition that ran without error, as compare.py names
+    them (Google Benchmark's /real_time/threads:N suffix dropped)."""
+    for entry in document.get("benchmarks", []):
+        if entry.get("run_type", "iteration") != "iteration" or entry.get("error_occurred"):
+            continue
+        name = compare.GB_SUFFIX.sub("", entry.get("run_name", entry["name"]))
+        scenario, _, row = name.partition("/")
+        yield scenario, row, entry
+
+
 def threads_by_scenario(document):
     """{scenario: sorted thread counts} for the scenarios Google Benchmark ran on several threads
     (names ending in /threads:N)."""
     threads = {}
-    for entry in document.get("benchmarks", []):
-        count = entry.get("threads", 1)
-        if count > 1:
-            name = compare.GB_SUFFIX.sub("", entry.get("run_name", entry["name"]))
-            threads.setdefault(name.partition("/")[0], set()).add(count)
+    for scenario, _, entry in successful_runs(document):
+        if entry.get("threads", 1) > 1:
+            threads.setdefault(scenario, set()).add(entry["threads"])
     return {scenario: sorted(counts) for scenario, counts in threads.items()}
 
 
 def repetition_counts(document):
     """{(scenario, row): number of successful repetitions}."""
     counts = {}
-    for entry in document.get("benchmarks", []):
-        if entry.get("run_type", "iteration") != "iteration" or entry.get("error_occurred"):
-            continue
-        name = compare.GB_SUFFIX.sub("", entry.get("run_name", entry["name"]))
-        scenario, _, row = name.partition("/")
+    for scenario, row, _ in successful_runs(document):
         counts[scenario, row] = counts.get((scenario, row), 0) + 1
     return counts
 
@@ -262,11 +268,7 @@ def other_counters(document):
     """{scenario: {counter: {row: median}}} of the user counters compare.py has no column for
     (page_faults and touch_faults of the first_touch scenarios)."""
     samples = {}
-    for entry in document.get("benchmarks", []):
-        if entry.get("run_type", "iteration") != "iteration" or entry.get("error_occurred"):
-            continue
-        name = compare.GB_SUFFIX.sub("", entry.get("run_name", entry["name"]))
-        scenario, _, row = name.partition("/")
+    for scenario, row, entry in successful_runs(document):
         for key, value in entry.items():
             if key not in ENTRY_FIELDS and isinstance(value, (int, float)):
                 by_row = samples.setdefault(scenario, {}).setdefault(key, {})
@@ -317,10 +319,10 @@ def scenario_table(scenario, results):
     return "\n".join(lines)
 
 
-def chart_unit(largest_ns):
-    """(unit name, divisor) that keeps a chart's numbers short."""
+def chart_unit(smallest_ns):
+    """(unit name, divisor): the largest unit in which the fastest row still reads 1 or more."""
     for unit, divisor in (("ms", 1e6), ("µs", 1e3)):
-        if largest_ns >= 10 * divisor:
+        if smallest_ns >= divisor:
             return unit, divisor
     return "ns", 1.0
 
@@ -328,7 +330,7 @@ def chart_unit(largest_ns):
 def draw_chart(pyplot, scenario, rows, threads, repetitions, path):
     """A horizontal bar chart of the time per operation, rows top to bottom in table order."""
     keys, _, _, _ = compare.ratio_columns(rows)
-    unit, divisor = chart_unit(max(rows.values()))
+    unit, divisor = chart_unit(min(rows.values()))
     values = [rows[key] / divisor for key in keys]
     colours = [PMRKIT_COLOUR if key.startswith("pmrkit_") else PEER_COLOUR for key in keys]
     figure, axes = pyplot.subplots(figsize=(9, 1.3 + 0.3 * len(keys)))
@@ -390,10 +392,11 @@ HOW_TO_READ = """\
 - In the `_t<N>` scenarios one resource is shared by N threads and ns/op is wall time per
   operation with the N threads counted together: with perfect scaling it is the single-threaded
   time divided by N. Each thread count is a scenario (and a table) of its own.
-- **Noise.** This is one run on a shared 2-core virtual machine: other work on it, the order of
-  the runs and the state of the heap that earlier benchmarks left all move the figures. The runs
-  are interleaved at random to spread that out; differences within the spread column, or of a
-  few percent, are not findings. What each scenario does and what each row is:
+- **Noise.** This is one run, on the machine above; the development machine is a 2-core
+  virtual machine shared with other work (the load average above says how busy it was). Other
+  processes, the order of the runs and the state of the heap that earlier benchmarks left all
+  move the figures: the repetitions are interleaved at random to spread that out, and
+  differences within the spread column, or of a few percent, are not findings. What each scenario does and what each row is:
   [`bench/README.md`](../bench/README.md)."""
 
 
@@ -461,7 +464,8 @@ def header_facts(info, document, repetitions, seconds):
         scope = code(info["filter"]) if info["filter"] else "the whole suite (no filter)"
     facts += [
         ("what ran", f"{scope}: {len(benchmarks)} benchmarks"),
-        ("repetitions", f"{repetitions}, interleaved at random"),
+        ("repetitions", f"{repetitions}, interleaved at random" if "repetitions" in info
+         else f"{repetitions} (interleaving not recorded)"),
         ("`PMRKIT_BENCH_THREADS`", info.get("bench_threads", "unknown")),
     ]
     if seconds is not None:
@@ -536,7 +540,8 @@ def notes_section(results, stderr_lines):
 def render(document, results, options, seconds, stderr_lines, pyplot):
     """Writes the charts and returns the markdown."""
     info = document["context"]["pmrkit_report"]
-    repetitions = info.get("repetitions", options.repetitions)
+    repetitions = info.get("repetitions") or max(
+        (entry.get("repetitions", 1) for entry in document.get("benchmarks", [])), default=1)
     out_dir = os.path.dirname(os.path.abspath(options.out))
     os.makedirs(options.charts, exist_ok=True)
     lines = header_lines(info, document, repetitions, seconds) + ["", HOW_TO_READ, ""]
