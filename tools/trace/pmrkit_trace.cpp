@@ -223,7 +223,7 @@ std::vector<std::string> traced_environment(const fs::path& library, const fs::p
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view entry = *e;
     if (entry.starts_with("LD_PRELOAD=")) {
-      if (entry.size() > 11) preload += ":" + std::string(entry.substr(11));
+      if (entry.size() > 11) preload.append(":").append(entry.substr(11));
     } else if (!entry.starts_with("PMRKIT_TRACE_FILE=")) {
       env.emplace_back(entry);
     }

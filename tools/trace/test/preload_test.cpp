@@ -181,7 +181,7 @@ TEST_F(Preload, RecordsTheCWorkloadExactly) {
   const std::vector<fs::path> children = per_process();
   ASSERT_EQ(children.size(), 1u);
   const trace child = pmrkit::read_trace(children[0]);
-  EXPECT_EQ(children[0].extension().string(), "." + std::to_string(child.header.pid));
+  EXPECT_EQ(children[0].extension().string().substr(1), std::to_string(child.header.pid));
   EXPECT_NE(child.header.pid, t.header.pid);
   EXPECT_EQ(child.header.origin, pmrkit::trace_origin::preload);
   expect_block(child, 31337, 16);
@@ -235,7 +235,7 @@ TEST_F(Preload, ExecAndSpawnedProgramsGetTheirOwnTraces) {
   ASSERT_EQ(children.size(), 1u);
   const trace child = pmrkit::read_trace(children[0]);
   expect_block(child, 6789, 64, 6789, 64);
-  EXPECT_EQ(children[0].extension().string(), "." + std::to_string(child.header.pid));
+  EXPECT_EQ(children[0].extension().string().substr(1), std::to_string(child.header.pid));
 }
 
 TEST_F(Preload, ThreadsRecordEveryCallOnce) {

@@ -31,13 +31,16 @@ static void check(int ok, const char* what) {
   }
 }
 
-/* Keeps the compiler from dropping or merging an allocation. */
+/* Keeps the compiler from dropping an allocation that is only freed. */
 static void* volatile sink;
+static void* keep(void* p) {
+  sink = p;
+  return p;
+}
 
 static void* worker(void* unused) {
   (void)unused;
-  void* p = malloc(9999);
-  sink = p;
+  void* p = keep(malloc(9999));
   free(p);
   return NULL;
 }
@@ -47,9 +50,8 @@ enum { threads = 4, rounds = 20000 };
 static void* churn(void* arg) {
   const size_t t = (size_t)(uintptr_t)arg;
   for (int i = 0; i < rounds; ++i) {
-    void* p = malloc(1000 + t);
-    p = realloc(p, 2000 + t);
-    sink = p;
+    void* p = keep(malloc(1000 + t));
+    p = keep(realloc(p, 2000 + t));
     free(p);
   }
   return NULL;
@@ -67,25 +69,25 @@ static int run_threads(void) {
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "threads") == 0) return run_threads();
 
-  void* a = malloc(12345);
-  unsigned char* b = calloc(777, 3); /* 2331 bytes */
+  void* a = keep(malloc(12345));
+  unsigned char* b = keep(calloc(777, 3)); /* 2331 bytes */
   check(b != NULL && b[0] == 0 && b[2330] == 0, "calloc");
-  void* c = malloc(4321);
-  c = realloc(c, 43210); /* grows: a free of 4321's id, an allocation of 43210 */
+  void* c = keep(malloc(4321));
+  c = keep(realloc(c, 43210)); /* grows: a free of 4321's id, an allocation of 43210 */
   void* d = NULL;
   check(posix_memalign(&d, 64, 6464) == 0 && ((uintptr_t)d & 63) == 0, "posix_memalign 64");
-  void* e = aligned_alloc(256, 2560);
+  void* e = keep(aligned_alloc(256, 2560));
   check(e != NULL && ((uintptr_t)e & 255) == 0, "aligned_alloc 256");
-  void* f = memalign(128, 1280);
+  void* f = keep(memalign(128, 1280));
   check(f != NULL && ((uintptr_t)f & 127) == 0, "memalign 128");
-  void* g = reallocarray(NULL, 101, 11); /* 1111 bytes */
-  void* h = valloc(3333);
+  void* g = keep(reallocarray(NULL, 101, 11)); /* 1111 bytes */
+  void* h = keep(valloc(3333));
   check(h != NULL && ((uintptr_t)h & 4095) == 0, "valloc");
-  void* zero = malloc(0);
+  void* zero = keep(malloc(0));
   check(zero != NULL, "malloc(0) is a unique pointer in glibc");
   check(a && c && g, "malloc, realloc, reallocarray");
 
-  void* freed_by_realloc = malloc(5555);
+  void* freed_by_realloc = keep(malloc(5555));
   errno = 0;
   check(realloc(freed_by_realloc, 0) == NULL, "realloc(p, 0) frees p"); /* glibc */
 
@@ -96,7 +98,9 @@ int main(int argc, char** argv) {
   check(posix_memalign(&rejected, 24, 24242) == EINVAL && rejected == NULL,
         "posix_memalign rejects 24");
   errno = 0;
-  check(aligned_alloc(48, 48484) == NULL && errno == EINVAL, "aligned_alloc rejects 48");
+  volatile size_t not_a_power_of_two = 48;
+  check(aligned_alloc(not_a_power_of_two, 48484) == NULL && errno == EINVAL,
+        "aligned_alloc rejects 48");
   errno = 0;
   check(reallocarray(NULL, huge, 3) == NULL && errno == ENOMEM, "reallocarray overflows");
 
@@ -106,11 +110,10 @@ int main(int argc, char** argv) {
 
   /* A child records into <trace>.<pid>: its own block, and a free of its
    * parent's block, which its trace never saw allocated. */
-  void* parents = malloc(2468);
+  void* parents = keep(malloc(2468));
   const pid_t child = fork();
   if (child == 0) {
-    void* p = malloc(31337);
-    sink = p;
+    void* p = keep(malloc(31337));
     free(p);
     free(parents);
     exit(0);
