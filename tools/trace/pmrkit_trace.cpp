@@ -9,10 +9,11 @@
 // removed, PROGRAM runs (fork + execvp) with LD_PRELOAD starting with the
 // library (found next to this executable, then in the install's library folder,
 // ../lib and ../lib64; PMRKIT_TRACE_LIBRARY overrides) and PMRKIT_TRACE_FILE
-// set to OUT's absolute path. Once it exits, each trace it wrote (OUT, and
-// OUT.<pid> for the processes it forked or exec'd) is read back and summarised
-// on stderr in one line, and pmrkit-trace exits with PROGRAM's status (128 +
-// the signal when a signal killed it; 127 or 126 when it could not be run).
+// set to OUT's absolute path. Once it exits, each trace it wrote (OUT: PROGRAM,
+// or what it exec'd; OUT.<pid> for the other processes it started: forked
+// children, the programs they ran) is read back and summarised on stderr in one
+// line, and pmrkit-trace exits with PROGRAM's status (128 + the signal when a
+// signal killed it; 127 or 126 when it could not be run).
 //
 // Exit status 2: bad usage; 1: a trace or log that cannot be read or is
 // malformed (the reader's message, naming the byte offset or the line), no
@@ -52,7 +53,7 @@ constexpr const char* usage_text =
     "\n"
     "Runs PROGRAM with libpmrkit_trace.so preloaded: its malloc, calloc, realloc,\n"
     "aligned_alloc, posix_memalign, memalign, free and operator new/delete calls\n"
-    "are recorded into the pmrkit trace OUT (processes it forks or execs into\n"
+    "are recorded into the pmrkit trace OUT (other processes it starts into\n"
     "OUT.<pid>), then summarised. Exits with PROGRAM's status.\n"
     "\n"
     "  -o, --output OUT   the trace to write (replaced when it exists)\n"

@@ -3,9 +3,9 @@
 //
 // It defines malloc, calloc, realloc, reallocarray, free, aligned_alloc,
 // posix_memalign, memalign, valloc, pvalloc and every form of the global
-// operator new and delete (and _exit and _Exit, to flush: below). Each calls glibc's allocator
-// through its
-// __libc_* entries (no dlsym, so nothing to bootstrap) and records the call:
+// operator new and delete (and _exit and _Exit, to flush: below). Each calls
+// glibc's allocator through its __libc_* entries (no dlsym, so nothing to
+// bootstrap) and records the call:
 //
 //   malloc, calloc, realloc  alignment alignof(max_align_t) (16); calloc's bytes
 //                            n * size (SIZE_MAX when that overflows)
@@ -16,7 +16,9 @@
 //                            malloc(n)
 //   memalign and friends     the alignment asked for (memalign's rounded up to a
 //                            power of two, as glibc does; valloc's and pvalloc's
-//                            the page size); bad alignments (EINVAL) are not recorded
+//                            the page size); bad alignments (EINVAL) are not
+//                            recorded; aligned_alloc rejects an alignment that is
+//                            not a power of two, as glibc 2.38 does
 //   operator new             __STDCPP_DEFAULT_NEW_ALIGNMENT__, or the align_val_t
 //   free, operator delete    bytes and alignment as the caller passed them (sized
 //                            and aligned delete), else 0 and 1: "not said"
@@ -24,7 +26,10 @@
 //                            new_handler loop)
 //
 // malloc_usable_size, mallinfo, malloc_trim and the like are not defined:
-// every block is glibc's own, so glibc's functions answer for it.
+// every block is glibc's own, so glibc's functions answer for it. A traced
+// program runs on glibc's allocator even when it links another (jemalloc,
+// tcmalloc); one that calls such an allocator's own API (sdallocx, …) cannot be
+// traced.
 //
 // Output: the file named by PMRKIT_TRACE_FILE, created at startup (O_EXCL); when
 // it is another process's trace already (a program that a traced program ran,
@@ -35,14 +40,16 @@
 // goes straight to glibc. After fork() the child records on, into `<path>.<pid>`
 // of its own with its own ids, from the fork on (the parent's live blocks are
 // not in its table: their frees pass unrecorded); that file is created at the
-// child's first flush. The header is written at startup, so the file is a trace
-// from then on; records go through trace_writer's 64 KiB buffer,
-// written out when full, by a destructor function at exit, which stops
-// recording (frees after it pass through unrecorded, as do frees of blocks
-// allocated before recording started), and by _exit and _Exit, which are
-// interposed for that alone (dash, for one, leaves with _exit). A process killed
-// by a signal or replaced by exec loses what is still in its buffer (at most
-// 2047 records; the file stays readable).
+// child's first flush.
+//
+// The header is written at startup, so the file is a trace from then on.
+// Records go through trace_writer's 64 KiB buffer, written out when full, by a
+// destructor function at exit, which stops recording (frees after it pass
+// through unrecorded, as do frees of blocks allocated before recording
+// started), and by _exit and _Exit, which are interposed for that alone (dash,
+// for one, leaves with _exit). A process killed by a signal or replaced by exec
+// loses what is still in its buffer (at most 2047 records; the file stays
+// readable).
 //
 // Thread safety: one lean_mutex guards the table of live blocks (address_map),
 // the writer and the ids; glibc's allocator is called outside it (a free is
