@@ -2,7 +2,6 @@
 #include <pmr/core/violation.hpp>
 #include <pmr/decorator/trace_resource.hpp>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -40,7 +39,7 @@ class trace_state {
   void allocated(void* p, std::size_t bytes, std::size_t alignment) noexcept {
     const std::lock_guard lock(mutex_);
     const std::uint64_t id = next_id_++;
-    if (!live_.insert(reinterpret_cast<std::uintptr_t>(p), id)) {
+    if (!live_.insert(reinterpret_cast<std::uintptr_t>(p), live_block{id, bytes, alignment})) {
       ++dropped_;  // its free cannot be paired: neither is recorded
       ++untracked_;
       return;
@@ -57,17 +56,32 @@ class trace_state {
     ++stats_.failed_allocations;
   }
 
-  /// False when `p` is not live here.
-  bool deallocating(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+  /// Records the free of `p` when it is live here with this size and
+  /// alignment (the caller then passes it on); otherwise fills `misuse` and
+  /// changes nothing. A pointer the table does not know once the table has
+  /// failed to grow passes on unrecorded (it may be a block it could not hold).
+  bool deallocating(void* p, std::size_t bytes, std::size_t alignment, violation& misuse) noexcept {
     const std::lock_guard lock(mutex_);
-    std::uint64_t id = 0;
-    if (!live_.take(reinterpret_cast<std::uintptr_t>(p), id)) return untracked_ > 0;
-    record(trace_action::deallocate, id, bytes, alignment);
+    const auto address = reinterpret_cast<std::uintptr_t>(p);
+    const live_block* block = live_.find(address);
+    if (block == nullptr) {
+      if (untracked_ > 0) return true;
+      misuse.kind = violation_kind::foreign_pointer;
+      return false;
+    }
+    if (block->bytes != bytes || block->alignment != alignment) {
+      misuse.kind = block->bytes != bytes ? violation_kind::size_mismatch
+                                          : violation_kind::alignment_mismatch;
+      misuse.expected_size = block->bytes;
+      misuse.expected_alignment = block->alignment;
+      return false;
+    }
+    live_block taken;
+    (void)live_.take(address, taken);
+    record(trace_action::deallocate, taken.id, bytes, alignment);
     ++stats_.deallocations;
     --stats_.blocks_in_use;
-    // Saturating: a live block freed with a larger size than it was allocated with (misuse the
-    // upstream may report and ignore) must not wrap the count to a huge value.
-    stats_.bytes_in_use -= std::min(bytes, stats_.bytes_in_use);
+    stats_.bytes_in_use -= bytes;
     return true;
   }
 
@@ -157,7 +171,13 @@ class trace_state {
   bool timestamps_;
   std::uint64_t start_;
   std::vector<std::byte> memory_;
-  address_map live_;
+  /// A live block: its id and what it was allocated with.
+  struct live_block {
+    std::uint64_t id;
+    std::size_t bytes;
+    std::size_t alignment;
+  };
+  basic_address_map<live_block> live_;
   std::uint64_t next_id_ = 1;
   std::size_t dropped_ = 0;
   std::size_t untracked_ = 0;  // allocations the table could not hold
@@ -213,8 +233,9 @@ void* trace_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
 }
 
 void trace_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-  if (!state_->deallocating(p, bytes, alignment)) {
-    report_violation({violation_kind::foreign_pointer, name_, p, bytes, alignment});
+  violation misuse{violation_kind::foreign_pointer, name_, p, bytes, alignment};
+  if (!state_->deallocating(p, bytes, alignment, misuse)) {
+    report_violation(misuse);
     return;
   }
   upstream_->deallocate(p, bytes, alignment);

@@ -123,6 +123,27 @@ TEST(TraceResource, AForeignPointerIsAViolationAndIsNotPassedOn) {
   upstream.deallocate(other, 8, 8);
 }
 
+TEST(TraceResource, AMismatchedFreeIsAViolationIgnoredAndTheTraceStaysReadable) {
+  test_resource upstream("upstream");
+  trace_resource traced({.name = "traced"}, &upstream);
+  pmrkit::violation_recorder recorder;
+  void* p = traced.allocate(32, 16);
+  traced.deallocate(p, 4096, 16);
+  traced.deallocate(p, 32, 64);
+  ASSERT_EQ(recorder.size(), 2u);
+  EXPECT_EQ(recorder.violations()[0].kind, pmrkit::violation_kind::size_mismatch);
+  EXPECT_EQ(recorder.violations()[0].expected_size, 32u);
+  EXPECT_EQ(recorder.violations()[1].kind, pmrkit::violation_kind::alignment_mismatch);
+  EXPECT_EQ(recorder.violations()[1].expected_alignment, 16u);
+  EXPECT_EQ(upstream.blocks_in_use(), 1u);  // neither was passed on
+  EXPECT_EQ(traced.stats().bytes_in_use, 32u);
+  traced.deallocate(p, 32, 16);  // still live: freed properly now
+  EXPECT_EQ(upstream.blocks_in_use(), 0u);
+  const trace t = traced.recorded();
+  ASSERT_EQ(t.records.size(), 2u);
+  EXPECT_EQ(t.records[1].partner, 0u);
+}
+
 TEST(TraceResource, StreamsToAFileThatReadTraceReadsBack) {
   const std::filesystem::path path = temp_path("stream");
   {

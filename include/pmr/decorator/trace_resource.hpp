@@ -12,11 +12,16 @@
 // memory taken from the global heap, never from the upstream. recorded()
 // returns the trace so far, decoded and checked, in either mode.
 //
-// A deallocate of a pointer this resource did not hand out (or handed out
-// and saw freed) is reported to the violation handler as a foreign pointer,
-// in every build (the table that pairs ids finds it at no extra cost), and
-// not passed on. The live blocks' table takes its memory from the OS pages
-// directly, 16 bytes a slot, at most half full.
+// Misuse on deallocation is reported to the violation handler in every
+// build (the table of live blocks, which pairs ids, finds it at no extra
+// cost), and the call is then ignored, not passed on and not recorded, so the
+// trace stays readable: a pointer this resource did not hand out or already
+// saw freed is a `foreign_pointer`, a live block freed with another size or
+// alignment a `size_mismatch` or `alignment_mismatch`. The table takes its
+// memory from the OS pages directly, 32 bytes a slot, at most half full; if
+// the OS refuses it a larger table, the block that did not fit is handed out
+// unrecorded (`dropped_records`), and from then on a free the table does not
+// know is passed on unrecorded rather than reported.
 //
 // Cost: one lock, a clock read, a table insert or removal and a 32-byte
 // record per call; `pmrkit_trace_over_pool` in bench/ measures it per pair:
@@ -78,8 +83,7 @@ struct trace_options {
 };
 
 struct trace_stats {
-  /// Requested bytes not yet freed (less the size each free gave, never below 0).
-  std::size_t bytes_in_use = 0;
+  std::size_t bytes_in_use = 0;        ///< requested bytes not yet freed
   std::size_t blocks_in_use = 0;       ///< blocks not yet freed
   std::size_t allocations = 0;         ///< allocate calls that returned a block
   std::size_t deallocations = 0;       ///< deallocate calls recorded
