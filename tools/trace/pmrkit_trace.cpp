@@ -17,7 +17,7 @@
 //
 // Exit status 2: bad usage; 1: a trace or log that cannot be read or is
 // malformed (the reader's message, naming the byte offset or the line), no
-// trace written, a library not found.
+// trace written, a library not found, OUT's folder missing.
 //
 // Thread safety: a single-threaded program.
 #include <pmr/trace/trace_file.hpp>
@@ -244,6 +244,11 @@ int run_program(const options& o) {
   }
   const fs::path out = fs::absolute(o.output);
   std::error_code error;
+  if (!fs::is_directory(out.parent_path(), error)) {
+    std::fprintf(stderr, "pmrkit-trace: cannot write %s: no folder %s\n", out.c_str(),
+                 out.parent_path().c_str());
+    return exit_failure;
+  }
   fs::remove(out, error);
   if (error) {
     std::fprintf(stderr, "pmrkit-trace: cannot replace %s: %s\n", out.c_str(),

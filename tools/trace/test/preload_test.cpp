@@ -271,6 +271,27 @@ TEST_F(Preload, ExitsWithTheProgramsStatus) {
       << missing.errors;
 }
 
+TEST_F(Preload, NoTraceExitsOne) {
+  const outcome no_folder =
+      run({PMRKIT_TRACE_CLI, "-o", (dir_ / "none" / "x.trace").string(), "--", "/bin/true"});
+  EXPECT_EQ(no_folder.status, 1);
+  EXPECT_NE(no_folder.errors.find("no folder"), std::string::npos) << no_folder.errors;
+
+  ::setenv("PMRKIT_TRACE_LIBRARY", (dir_ / "libnone.so").c_str(), 1);
+  const outcome no_library = trace_program({"/bin/true"});
+  ::unsetenv("PMRKIT_TRACE_LIBRARY");
+  EXPECT_EQ(no_library.status, 1);
+  EXPECT_NE(no_library.errors.find("PMRKIT_TRACE_LIBRARY"), std::string::npos) << no_library.errors;
+
+  // A statically linked program ignores LD_PRELOAD (Debian's ldconfig is one).
+  if (!fs::exists("/sbin/ldconfig")) GTEST_SKIP() << "no /sbin/ldconfig";
+  const outcome static_program = trace_program({"/sbin/ldconfig", "--version"});
+  if (static_program.status == 0) GTEST_SKIP() << "/sbin/ldconfig is not statically linked";
+  EXPECT_EQ(static_program.status, 1);
+  EXPECT_NE(static_program.errors.find("wrote no trace"), std::string::npos)
+      << static_program.errors;
+}
+
 TEST_F(Preload, UsageErrorsExitTwo) {
   const outcome no_output = run({PMRKIT_TRACE_CLI, "--", "/bin/true"});
   EXPECT_EQ(no_output.status, 2);
