@@ -76,7 +76,7 @@ class trace_state {
       misuse.expected_alignment = block->alignment;
       return false;
     }
-    live_block taken;
+    live_block taken{};
     (void)live_.take(address, taken);
     record(trace_action::deallocate, taken.id, bytes, alignment);
     ++stats_.deallocations;
