@@ -7,6 +7,8 @@
 #include <pmr/pool/multipool_resource.hpp>
 #include <pmr/pool/pool_resource.hpp>
 
+#include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstdio>
 #include <stdexcept>
@@ -34,6 +36,15 @@ class system_heap final : public std::pmr::memory_resource {
 
 std::string none(const trace_profile&, const settings&) {
   return {};
+}
+
+/// An arena's or a stack's largest chunk, unless set: a 256th of what the trace allocates in
+/// all (for an arena) or of its live peak (for a stack), a power of two from 64 KiB (the
+/// resources' default) to 64 MiB, so a trace of hundreds of MiB is not served 64 KiB at a time.
+std::size_t max_chunk_for(std::uint64_t bytes) {
+  const std::uint64_t wanted =
+      std::clamp<std::uint64_t>(bytes / 256, std::uint64_t{64} << 10, std::uint64_t{64} << 20);
+  return static_cast<std::size_t>(std::bit_ceil(wanted));
 }
 
 std::string pool_refuses(const trace_profile& p, const settings& s) {
@@ -136,32 +147,36 @@ const std::vector<strategy> table = {
            up));
      }},
     {"chunked_arena",
-     "pmrkit::chunked_arena_resource: bump allocation, frees nothing",
+     "pmrkit::chunked_arena_resource: bump allocation, frees nothing; chunks up to a 256th of the "
+     "bytes allocated",
      {"initial_chunk_size", "max_chunk_size", "growth_factor", "alignment"},
      true,
      false,
      false,
      none,
-     [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
+     [](std::pmr::memory_resource* up, const settings& s, const trace_profile& p) {
        return own(std::make_unique<chunked_arena_resource>(
-           chunked_arena_options{.initial_chunk_size = get(s, "initial_chunk_size", 4096),
-                                 .max_chunk_size = get(s, "max_chunk_size", 65536),
-                                 .growth_factor = get(s, "growth_factor", 2),
-                                 .alignment = get(s, "alignment", alignof(std::max_align_t))},
+           chunked_arena_options{
+               .initial_chunk_size = get(s, "initial_chunk_size", 4096),
+               .max_chunk_size = get(s, "max_chunk_size", max_chunk_for(p.bytes_allocated)),
+               .growth_factor = get(s, "growth_factor", 2),
+               .alignment = get(s, "alignment", alignof(std::max_align_t))},
            up));
      }},
     {"stack",
-     "pmrkit::stack_resource: bump allocation freed newest first",
+     "pmrkit::stack_resource: bump allocation freed newest first; chunks up to a 256th of the live "
+     "peak",
      {"initial_chunk_size", "max_chunk_size", "growth_factor"},
      false,
      false,
      false,
      stack_refuses,
-     [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
+     [](std::pmr::memory_resource* up, const settings& s, const trace_profile& p) {
        return own(std::make_unique<stack_resource>(
-           stack_options{.initial_chunk_size = get(s, "initial_chunk_size", 4096),
-                         .max_chunk_size = get(s, "max_chunk_size", 65536),
-                         .growth_factor = get(s, "growth_factor", 2)},
+           stack_options{
+               .initial_chunk_size = get(s, "initial_chunk_size", 4096),
+               .max_chunk_size = get(s, "max_chunk_size", max_chunk_for(p.peak_live_bytes)),
+               .growth_factor = get(s, "growth_factor", 2)},
            up));
      }},
     {"std_pool",
