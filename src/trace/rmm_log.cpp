@@ -86,7 +86,12 @@ trace parse_rmm_log(std::string_view text, std::string_view source, std::size_t 
   result.header.origin = trace_origin::rmm_log;
   detail::trace_pairing pairing(source);
   std::unordered_map<std::string, std::uint32_t> threads;
-  std::unordered_map<std::uint64_t, std::uint64_t> live;  // address -> id
+  struct live_block {
+    std::uint64_t id;
+    std::uint64_t bytes;
+    std::uint64_t line;
+  };
+  std::unordered_map<std::uint64_t, live_block> live;  // by address
   std::uint64_t next_id = 1;
   std::uint64_t first_time = 0;
   std::uint64_t last_time = 0;
@@ -157,8 +162,13 @@ trace parse_rmm_log(std::string_view text, std::string_view source, std::size_t 
     record.alignment = alignment;
     switch (record.action) {
       case trace_action::allocate: {
-        const auto [it, inserted] = live.try_emplace(address, next_id);
-        if (!inserted) fail("address " + std::string(fields[3]) + " allocated again while live");
+        const auto [it, inserted] =
+            live.try_emplace(address, live_block{next_id, record.bytes, line_number});
+        if (!inserted) {
+          fail("address " + std::string(fields[3]) +
+               " allocated again while live (allocated on line " + std::to_string(it->second.line) +
+               ")");
+        }
         record.id = next_id++;
         break;
       }
@@ -168,7 +178,13 @@ trace parse_rmm_log(std::string_view text, std::string_view source, std::size_t 
           fail("free of address " + std::string(fields[3]) +
                ", which is not live (never allocated, or freed already)");
         }
-        record.id = it->second;
+        if (record.bytes != 0 && record.bytes != it->second.bytes) {
+          fail("free of address " + std::string(fields[3]) + " with " +
+               std::to_string(record.bytes) + " bytes; it was allocated with " +
+               std::to_string(it->second.bytes) + " (line " + std::to_string(it->second.line) +
+               ")");
+        }
+        record.id = it->second.id;
         live.erase(it);
         break;
       }

@@ -5,8 +5,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -45,23 +43,30 @@ std::string hex_of(std::span<const std::byte> bytes) {
   return text;
 }
 
-[[noreturn]] void fail_at(std::string_view source, std::uint64_t offset, const std::string& what) {
+/// A problem at `offset`; `record` is the record it is in, or no_record for the header.
+[[noreturn]] void fail_at(std::string_view source, std::uint64_t offset, const std::string& what,
+                          std::uint64_t record = trace_error::no_record) {
   throw trace_error(std::string(source) + ": byte " + std::to_string(offset) + ": " + what, offset,
-                    trace_error::no_record);
+                    record);
 }
 
 std::vector<std::byte> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw std::system_error(errno != 0 ? errno : ENOENT, std::generic_category(),
-                            "pmrkit: cannot open " + path.string());
+  // stdio rather than a stream: every failure (a missing file, a folder, a read error) leaves
+  // errno, and none throws from inside the read.
+  std::FILE* file = std::fopen(path.string().c_str(), "rb");
+  if (file == nullptr) {
+    throw std::system_error(errno, std::generic_category(), "pmrkit: cannot open " + path.string());
   }
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) {
-    throw std::system_error(EIO, std::generic_category(), "pmrkit: cannot read " + path.string());
+  std::vector<std::byte> bytes;
+  std::byte buffer[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0)
+    bytes.insert(bytes.end(), buffer, buffer + n);
+  const int error = std::ferror(file) != 0 ? (errno != 0 ? errno : EIO) : 0;
+  std::fclose(file);
+  if (error != 0) {
+    throw std::system_error(error, std::generic_category(), "pmrkit: cannot read " + path.string());
   }
-  std::vector<std::byte> bytes(chars.size());
-  if (!chars.empty()) std::memcpy(bytes.data(), chars.data(), chars.size());
   return bytes;
 }
 
@@ -104,12 +109,18 @@ std::vector<std::byte> encode_trace(const trace& t) {
 
 void write_trace(const std::filesystem::path& path, const trace& t) {
   const std::vector<std::byte> bytes = encode_trace(t);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (out)
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-  if (!out) {
-    throw std::system_error(errno != 0 ? errno : EIO, std::generic_category(),
+  std::FILE* file = std::fopen(path.string().c_str(), "wb");
+  if (file == nullptr) {
+    throw std::system_error(errno, std::generic_category(),
+                            "pmrkit: cannot write " + path.string());
+  }
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  int error = written ? 0 : errno;
+  // The last bytes reach the file at the close: a full disk shows there.
+  if (std::fclose(file) != 0 && error == 0) error = errno;
+  if (!written && error == 0) error = EIO;
+  if (error != 0) {
+    throw std::system_error(error, std::generic_category(),
                             "pmrkit: cannot write " + path.string());
   }
 }
@@ -155,7 +166,8 @@ trace parse_trace(std::span<const std::byte> bytes, std::string_view source,
     fail_at(source, offset,
             "truncated record " + std::to_string(count) + ": expected " +
                 std::to_string(trace_record_size) + " bytes, found " +
-                std::to_string(body % trace_record_size));
+                std::to_string(body % trace_record_size),
+            count);
   }
   result.records.reserve(count);
   detail::trace_pairing pairing(source);
@@ -167,16 +179,19 @@ trace parse_trace(std::span<const std::byte> bytes, std::string_view source,
     if (action < 1 || action > 3) {
       fail_at(source, offset,
               "record " + std::to_string(i) + ": unknown action " + std::to_string(action) +
-                  ", expected 1 (allocate), 2 (deallocate) or 3 (failed allocation)");
+                  ", expected 1 (allocate), 2 (deallocate) or 3 (failed allocation)",
+              i);
     }
     const auto log2_alignment = std::to_integer<std::uint8_t>(in[1]);
     if (log2_alignment > 63) {
       fail_at(source, offset + 1,
               "record " + std::to_string(i) + ": alignment 2^" + std::to_string(log2_alignment) +
-                  ", expected at most 2^63");
+                  ", expected at most 2^63",
+              i);
     }
     if (get(in + 2, 2) != 0) {
-      fail_at(source, offset + 2, "record " + std::to_string(i) + ": reserved field is not zero");
+      fail_at(source, offset + 2, "record " + std::to_string(i) + ": reserved field is not zero",
+              i);
     }
     trace_record record;
     record.action = static_cast<trace_action>(action);

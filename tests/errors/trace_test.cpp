@@ -187,15 +187,13 @@ TEST(TraceRead, ReservedHeaderFieldNotZero) {
 
 // ---- Reading a trace: the records ------------------------------------------------------------
 
-// The partial record's index is in the message; record() is no_record.
+// The partial record's index is in the message and in record().
 TEST(TraceRead, TruncatedRecord) {
   const std::vector<std::byte> bytes = sample_bytes();  // 32 + 3 × 32
   expect_parse_error({bytes.begin(), bytes.end() - 1},
-                     "t.trace: byte 96: truncated record 2: expected 32 bytes, found 31", 96,
-                     no_record);
+                     "t.trace: byte 96: truncated record 2: expected 32 bytes, found 31", 96, 2);
   expect_parse_error({bytes.begin(), bytes.begin() + 32 + 5},
-                     "t.trace: byte 32: truncated record 0: expected 32 bytes, found 5", 32,
-                     no_record);
+                     "t.trace: byte 32: truncated record 0: expected 32 bytes, found 5", 32, 0);
 }
 
 TEST(TraceRead, UnknownAction) {
@@ -206,7 +204,7 @@ TEST(TraceRead, UnknownAction) {
     expect_parse_error(bytes,
                        "t.trace: byte 64: record 1: unknown action " + std::to_string(action) +
                            ", expected 1 (allocate), 2 (deallocate) or 3 (failed allocation)",
-                       64, no_record);
+                       64, 1);
   }
 }
 
@@ -214,10 +212,10 @@ TEST(TraceRead, AlignmentAboveTwoToSixtyThree) {
   std::vector<std::byte> bytes = sample_bytes();
   bytes[32 + 64 + 1] = std::byte{64};  // record 2's log2(alignment)
   expect_parse_error(bytes, "t.trace: byte 97: record 2: alignment 2^64, expected at most 2^63", 97,
-                     no_record);
+                     2);
   bytes[32 + 64 + 1] = std::byte{255};
   expect_parse_error(bytes, "t.trace: byte 97: record 2: alignment 2^255, expected at most 2^63",
-                     97, no_record);
+                     97, 2);
   // 2^63 itself reads.
   trace t;
   t.records = {{trace_action::allocate, 0, 1, 8, std::uint64_t{1} << 63, 0}};
@@ -230,8 +228,7 @@ TEST(TraceRead, ReservedRecordFieldNotZero) {
     SCOPED_TRACE(i);
     std::vector<std::byte> bytes = sample_bytes();
     bytes[32 + i] = std::byte{1};  // record 0
-    expect_parse_error(bytes, "t.trace: byte 34: record 0: reserved field is not zero", 34,
-                       no_record);
+    expect_parse_error(bytes, "t.trace: byte 34: record 0: reserved field is not zero", 34, 0);
   }
 }
 
@@ -307,6 +304,11 @@ TEST(TraceRead, MissingFile) {
   const fs::path log_path = folder.path() / "missing.csv";
   expect_system_error([&] { (void)pmrkit::read_rmm_log(log_path); }, ENOENT,
                       "pmrkit: cannot open " + log_path.string() + ": No such file or directory");
+  // A folder: opened, then the read fails, naming the path.
+  expect_system_error([&] { (void)pmrkit::read_trace(folder.path()); }, EISDIR,
+                      "pmrkit: cannot read " + folder.path().string() + ": Is a directory");
+  expect_system_error([&] { (void)pmrkit::read_rmm_log(folder.path()); }, EISDIR,
+                      "pmrkit: cannot read " + folder.path().string() + ": Is a directory");
   // A malformed file that is there: the source in the message is its path.
   const fs::path empty = folder.path() / "empty.trace";
   std::ofstream(empty).close();
@@ -357,7 +359,7 @@ TEST(TraceWrite, UncheckedFieldsWrittenAsGiven) {
   expect_encoded_error(t,
                        "t.trace: byte 32: record 0: unknown action 9, expected 1 (allocate), 2 "
                        "(deallocate) or 3 (failed allocation)",
-                       32, no_record);
+                       32, 0);
   t = sample();
   t.records[2].id = 2;  // frees id 2 with id 1's size
   expect_encoded_error(t,
@@ -376,6 +378,11 @@ TEST(TraceWrite, UnwritablePath) {
   expect_system_error([&] { pmrkit::write_trace(folder.path(), sample()); }, EISDIR,
                       "pmrkit: cannot write " + folder.path().string() + ": Is a directory");
   EXPECT_TRUE(fs::is_directory(folder.path()));
+  // A full disk shows when the file is closed, even for a trace smaller than any buffer.
+  if (fs::exists("/dev/full")) {
+    expect_system_error([&] { pmrkit::write_trace("/dev/full", sample()); }, ENOSPC,
+                        "pmrkit: cannot write /dev/full: No space left on device");
+  }
 }
 
 // ---- RMM logs -------------------------------------------------------------------------------
@@ -444,17 +451,19 @@ TEST(RmmLog, FreeOfAddressNotLive) {
 // Addresses are compared as numbers: 0x10 and 10 are one address; the message quotes the line.
 TEST(RmmLog, AddressAllocatedTwice) {
   expect_rmm_error("1,10:00:00.0,allocate,0x10,8,0\n2,10:00:00.1,allocate,10,16,0\n",
-                   "log.csv: line 2 (byte 31): address 10 allocated again while live", 31, 1);
+                   "log.csv: line 2 (byte 31): address 10 allocated again while live (allocated on "
+                   "line 1)",
+                   31, 1);
 }
 
-// The message names the id and record pmrkit gave the block (ids count allocations from 1), not
-// an address or line. 0 bytes on a free is accepted, as in a trace.
+// The message names the address and the allocation's line, as the log does. 0 bytes on a free
+// is accepted, as in a trace.
 TEST(RmmLog, FreeSizeDiffers) {
   expect_rmm_error(
       "Thread,Time,Action,Pointer,Size,Stream\n1,10:00:00.0,allocate,0x10,8,0\n"
       "1,10:00:00.1,free,0x10,16,0\n",
-      "log.csv: line 3 (byte 70): deallocate of id 1 with 16 bytes; it was allocated with 8 "
-      "(record 0)",
+      "log.csv: line 3 (byte 70): free of address 0x10 with 16 bytes; it was allocated with 8 "
+      "(line 2)",
       70, 1);
   const trace t =
       pmrkit::parse_rmm_log("1,10:00:00.0,allocate,0x10,8,0\n1,10:00:00.1,free,0x10,0,0\n");

@@ -234,7 +234,8 @@ TEST(TraceFile, RmmLogProblemsNameTheLine) {
             "log.csv: line 2 (byte 39): free of address 0x10, which is not live (never "
             "allocated, or freed already)");
   EXPECT_EQ(error("1,10:00:00.0,allocate,0x10,8,0\n1,10:00:00.1,allocate,0x10,8,0\n"),
-            "log.csv: line 2 (byte 31): address 0x10 allocated again while live");
+            "log.csv: line 2 (byte 31): address 0x10 allocated again while live (allocated on "
+            "line 1)");
   EXPECT_EQ(error("1,10:00:00.0,grab,0x10,8,0\n"),
             "log.csv: line 1 (byte 0): unknown action \"grab\", expected allocate, free or "
             "allocate failure");
@@ -248,8 +249,8 @@ TEST(TraceFile, RmmLogProblemsNameTheLine) {
             "log.csv: line 1 (byte 0): expected Thread,Time,Action,Pointer,Size[,Stream], found "
             "3 fields");
   EXPECT_EQ(error("1,10:00:00.0,allocate,0x10,8,0\n1,10:00:00.1,free,0x10,16,0\n"),
-            "log.csv: line 2 (byte 31): deallocate of id 1 with 16 bytes; it was allocated with "
-            "8 (record 0)");
+            "log.csv: line 2 (byte 31): free of address 0x10 with 16 bytes; it was allocated with "
+            "8 (line 1)");
 }
 
 }  // namespace

@@ -636,6 +636,7 @@ int run(int argc, char** argv) {
     if (!json_path.empty()) {
       std::ofstream out(json_path);
       out << json;
+      if (out.is_open()) out.close();  // a full disk shows at the close
       if (!out)
         throw std::system_error(errno, std::generic_category(), "cannot write " + json_path);
     }
