@@ -374,14 +374,14 @@ void print_table(const std::vector<row>& rows, const trace_profile& p, bool thre
                                ? "-"
                                : fixed(malloc_row->ns_per_event() / r.ns_per_event(), 2) + "x";
     if (r.peak_known()) {
-      std::printf("%10s %10s %12s %9sx %12s%s\n", fixed(r.ns_per_event(), 1).c_str(), vs.c_str(),
-                  format_bytes(r.result.peak_upstream).c_str(),
-                  fixed(r.held_over_live(p), 2).c_str(),
-                  format_bytes(r.result.peak_upstream > p.peak_live_bytes
-                                   ? r.result.peak_upstream - p.peak_live_bytes
-                                   : 0)
-                      .c_str(),
-                  r.s->never_frees ? "  (never frees)" : "");
+      std::printf(
+          "%10s %10s %12s %9sx %12s%s\n", fixed(r.ns_per_event(), 1).c_str(), vs.c_str(),
+          format_bytes(r.result.peak_upstream).c_str(), fixed(r.held_over_live(p), 2).c_str(),
+          format_bytes(r.result.peak_upstream > p.peak_live_bytes
+                           ? r.result.peak_upstream - p.peak_live_bytes
+                           : 0)
+              .c_str(),
+          r.s->frees_note.empty() ? "" : ("  (" + std::string(r.s->frees_note) + ")").c_str());
     } else {
       std::printf("%10s %10s %12s %10s %12s\n", fixed(r.ns_per_event(), 1).c_str(), vs.c_str(),
                   "not visible", "-", "-");
@@ -414,7 +414,7 @@ std::pair<const row*, std::string> recommend(const std::vector<row>& rows, const
     if (fastest != nullptr) {
       why += " (the fastest that served, " + std::string(fastest->s->name) + ", held " +
              fixed(fastest->held_over_live(p), 2) + "x";
-      if (fastest->s->never_frees) why += ": it never frees";
+      if (!fastest->s->frees_note.empty()) why += ": " + std::string(fastest->s->frees_note);
       why += "; --max-overhead raises the bound)";
     }
     if (malloc_row != nullptr) return {malloc_row, "malloc: " + why};
@@ -437,7 +437,7 @@ std::pair<const row*, std::string> recommend(const std::vector<row>& rows, const
     why += ". " + std::string(fastest->s->name) + " is faster (" +
            fixed(fastest->ns_per_event(), 1) + " ns) but holds " +
            fixed(fastest->held_over_live(p), 2) + "x the live peak" +
-           (fastest->s->never_frees ? " (it never frees)" : "");
+           (fastest->s->frees_note.empty() ? "" : " (" + std::string(fastest->s->frees_note) + ")");
   }
   return {best, why};
 }
@@ -510,7 +510,7 @@ std::string to_json(const command_line& c, const trace& t, const trace_profile& 
           << ", \"held_over_live\": " << fixed(r.held_over_live(p), 4);
       }
       if (r.fit) j << ", \"smallest_capacity\": " << *r.fit;
-      j << ", \"never_frees\": " << (r.s->never_frees ? "true" : "false");
+      if (!r.s->frees_note.empty()) j << ", \"frees_note\": " << json_string(r.s->frees_note);
     }
     j << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
   }

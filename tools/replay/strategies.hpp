@@ -26,8 +26,9 @@ struct strategy {
   std::string_view summary;  ///< one line: what it is
   /// The fields --set may give it.
   std::vector<std::string_view> fields;
-  /// Never frees a block on its own (an arena): its peak is every byte allocated.
-  bool never_frees = false;
+  /// An arena's note on what it frees ("it never frees"), after its row and in the
+  /// recommendation; empty for a strategy that frees every block.
+  std::string_view frees_note;
   /// May be called from several threads at once (else --threads puts a lock in front).
   bool thread_safe = false;
   /// The system heap itself: what it holds from the OS is not visible, so no peak.
