@@ -148,8 +148,7 @@ const std::vector<strategy> table = {
      }},
     {"chunked_arena",
      "pmrkit::chunked_arena_resource: bump allocation, frees only its newest block; chunks up to a "
-     "256th of the "
-     "bytes allocated",
+     "256th of the bytes allocated",
      {"initial_chunk_size", "max_chunk_size", "growth_factor", "alignment"},
      "it frees only its newest block and its dedicated chunks",
      false,
