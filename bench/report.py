@@ -396,8 +396,8 @@ HOW_TO_READ = """\
   virtual machine shared with other work (the load average above says how busy it was). Other
   processes, the order of the runs and the state of the heap that earlier benchmarks left all
   move the figures: the repetitions are interleaved at random to spread that out, and
-  differences within the spread column, or of a few percent, are not findings. What each scenario does and what each row is:
-  [`bench/README.md`](../bench/README.md)."""
+  differences within the spread column, or of a few percent, are not findings.
+- What each scenario does and what each row is: [`bench/README.md`]({bench_readme})."""
 
 
 def code(text):
@@ -544,7 +544,9 @@ def render(document, results, options, seconds, stderr_lines, pyplot):
         (entry.get("repetitions", 1) for entry in document.get("benchmarks", [])), default=1)
     out_dir = os.path.dirname(os.path.abspath(options.out))
     os.makedirs(options.charts, exist_ok=True)
-    lines = header_lines(info, document, repetitions, seconds) + ["", HOW_TO_READ, ""]
+    bench_readme = os.path.relpath(os.path.join(BENCH_DIR, "README.md"), out_dir)
+    lines = header_lines(info, document, repetitions, seconds)
+    lines += ["", HOW_TO_READ.format(bench_readme=bench_readme), ""]
     lines += ["## Scenarios", "",
               " · ".join(f"[{s}](#{anchor(scenario_heading(s, results))})"
                          for s in results["median"]), ""]
