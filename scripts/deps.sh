@@ -3,8 +3,7 @@
 # in libclang-rt-14-dev), run the suite under memcheck (valgrind, whose <valgrind/memcheck.h>
 # turns on the client requests of checked builds: include/pmr/core/poison.hpp) and benchmark, and
 # from PyPI Conan 2 (scripts/conan.sh packages pmrkit with it) and matplotlib (bench/report.py's
-# charts). As root it runs
-# apt-get and pip; otherwise it prints the exact commands and stops.
+# charts). As root it runs apt-get and pip; otherwise it prints the exact commands and stops.
 # Sourced or run by scripts/demo.sh, scripts/test.sh, scripts/fuzz.sh and .ci/run.
 set -euo pipefail
 
@@ -61,7 +60,7 @@ sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNAL
   if [ "$(id -u)" -ne 0 ] && [ ! -w "$purelib" ]; then
     echo "pmrkit: missing from $(command -v python3): $*" >&2
     echo "pmrkit: install them as root, then run this again:" >&2
-    echo "  sudo python3 -m pip ${pip_args[*]}" >&2
+    echo "  sudo python3 -m pip$(printf ' %q' "${pip_args[@]}")" >&2
     exit 1
   fi
   echo "pmrkit: installing $* with pip"
