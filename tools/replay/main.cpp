@@ -336,7 +336,7 @@ void print_profile(const command_line& c, const trace& t, const trace_profile& p
     if (p.size_buckets[b] == 0) continue;
     const int bar = static_cast<int>(
         std::lround(40.0 * static_cast<double>(p.size_buckets[b]) / static_cast<double>(most)));
-    std::printf("    %10s %6s %.*s\n", bucket_label(b).c_str(),
+    std::printf("    %12s %6s %.*s\n", bucket_label(b).c_str(),
                 percent(p.size_buckets[b], p.allocations).c_str(), std::max(bar, 1),
                 "########################################");
   }

@@ -25,8 +25,8 @@
 //
 // Cost: one lock, a clock read, a table insert or removal and a 32-byte
 // record per call; `pmrkit_trace_over_pool` in bench/ measures it per pair:
-// about 75 ns over the pool on the development VM, of which the two clock
-// reads take 50 (`timestamps = false` leaves them out). Cheap enough to
+// 76 ns over the pool in the benchmark report's `single_32` (docs/benchmarks.md),
+// 27 ns with `timestamps = false`: the two clock reads are two thirds of it. Cheap enough to
 // leave on in a test run, not in a hot loop you measure.
 //
 // Constructed as `trace_resource t;`, `t(upstream)`, `t(options)`,
@@ -77,7 +77,7 @@ struct trace_options {
   /// them in memory (recorded()). Copied.
   std::string_view path = {};
   /// Read a monotonic clock for each record (about 25 ns a read on the
-  /// development VM, two thirds of the decorator's cost); false records 0.
+  /// development VM: two thirds of the decorator's cost); false records 0.
   bool timestamps = true;
   std::string_view name = "trace";  ///< shown in errors (copied)
 };
