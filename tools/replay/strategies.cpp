@@ -72,6 +72,16 @@ std::unique_ptr<std::pmr::memory_resource> own(std::unique_ptr<Resource> r) {
   return r;
 }
 
+/// One of the standard pools, with the pool options a trace may set.
+template <class Pool>
+std::unique_ptr<std::pmr::memory_resource> make_std_pool(std::pmr::memory_resource* up,
+                                                         const settings& s, const trace_profile&) {
+  return own(
+      std::make_unique<Pool>(std::pmr::pool_options{get(s, "max_blocks_per_chunk", 0),
+                                                    get(s, "largest_required_pool_block", 0)},
+                             up));
+}
+
 const std::vector<strategy> table = {
     {"malloc",
      "the system heap (operator new); the baseline",
@@ -186,12 +196,7 @@ const std::vector<strategy> table = {
      false,
      false,
      none,
-     [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
-       return own(std::make_unique<std::pmr::unsynchronized_pool_resource>(
-           std::pmr::pool_options{get(s, "max_blocks_per_chunk", 0),
-                                  get(s, "largest_required_pool_block", 0)},
-           up));
-     }},
+     make_std_pool<std::pmr::unsynchronized_pool_resource>},
     {"std_sync_pool",
      "std::pmr::synchronized_pool_resource (peer)",
      {"max_blocks_per_chunk", "largest_required_pool_block"},
@@ -199,12 +204,7 @@ const std::vector<strategy> table = {
      true,
      false,
      none,
-     [](std::pmr::memory_resource* up, const settings& s, const trace_profile&) {
-       return own(std::make_unique<std::pmr::synchronized_pool_resource>(
-           std::pmr::pool_options{get(s, "max_blocks_per_chunk", 0),
-                                  get(s, "largest_required_pool_block", 0)},
-           up));
-     }},
+     make_std_pool<std::pmr::synchronized_pool_resource>},
     {"std_monotonic",
      "std::pmr::monotonic_buffer_resource (peer): frees nothing",
      {},
