@@ -13,8 +13,8 @@
 
 #include <cstddef>
 #include <functional>
-#include <thread>
 #include <memory_resource>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -177,7 +177,8 @@ TEST(Replay, ThreadsReplayTheirOwnRecordsAndWaitForAllocationsOnOthers) {
   pmrkit::trace_resource traced;
   std::vector<void*> from_main;
   std::vector<void*> from_worker;
-  for (int i = 0; i < 500; ++i) from_main.push_back(traced.allocate(24 + i % 100, 8));
+  for (int i = 0; i < 500; ++i)
+    from_main.push_back(traced.allocate(24 + i % 100, 8));
   std::thread worker([&] {
     for (std::size_t i = 0; i < from_main.size(); ++i) {
       traced.deallocate(from_main[i], 24 + i % 100, 8);
@@ -185,7 +186,8 @@ TEST(Replay, ThreadsReplayTheirOwnRecordsAndWaitForAllocationsOnOthers) {
     }
   });
   worker.join();
-  for (void* p : from_worker) traced.deallocate(p, 64, 16);
+  for (void* p : from_worker)
+    traced.deallocate(p, 64, 16);
   const pmrkit::trace t = traced.recorded();
   const trace_profile p = profile_of(t);
   ASSERT_EQ(p.threads, 2u);
