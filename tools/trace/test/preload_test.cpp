@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -193,6 +194,44 @@ TEST_F(Preload, RecordsTheCWorkloadExactly) {
             std::string::npos)
       << r.errors;
   EXPECT_NE(r.errors.find(children[0].filename().string() + ": "), std::string::npos) << r.errors;
+}
+
+/// The number after `"key": ` in pmrkit-replay's JSON, or -1.
+long long json_number(const std::string& json, const std::string& key) {
+  const std::size_t at = json.find("\"" + key + "\": ");
+  return at == std::string::npos ? -1 : std::stoll(json.substr(at + key.size() + 4));
+}
+
+// The same trace through pmrkit-replay: its profile counts the trace's records and finds its
+// live peak exactly, and the strategies serve it.
+TEST_F(Preload, TheCWorkloadsTraceReplays) {
+  ASSERT_EQ(trace_program({PMRKIT_TRACE_WORKLOAD_C}).status, 0);
+  const trace t = pmrkit::read_trace(out());
+  std::uint64_t allocations = 0;
+  std::uint64_t frees = 0;
+  std::uint64_t live = 0;
+  std::uint64_t peak = 0;
+  for (const trace_record& r : t.records) {
+    if (r.action == trace_action::allocate) {
+      ++allocations;
+      peak = std::max(peak, live += r.bytes);
+    } else if (r.action == trace_action::deallocate) {
+      ++frees;
+      live -= t.records[r.partner].bytes;
+    }
+  }
+  const fs::path json = dir_ / "replay.json";
+  const outcome r = run({PMRKIT_REPLAY_CLI, "--no-progress", "-r", "1", "-s",
+                         "malloc,multipool,buddy", "--json", json.string(), out().string()});
+  ASSERT_EQ(r.status, 0) << r.errors;
+  std::ifstream in(json);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string report = text.str();
+  EXPECT_EQ(json_number(report, "allocations"), static_cast<long long>(allocations));
+  EXPECT_EQ(json_number(report, "deallocations"), static_cast<long long>(frees));
+  EXPECT_EQ(json_number(report, "peak_live_bytes"), static_cast<long long>(peak));
+  EXPECT_EQ(report.find("\"served\": false"), std::string::npos) << report;
 }
 
 TEST_F(Preload, RecordsEveryFormOfNewAndDelete) {
