@@ -47,17 +47,18 @@ pmrkit::trace record(const std::function<void(std::pmr::memory_resource&)>& work
 }
 
 TEST(ReplayProfile, CountsAKnownWorkloadExactly) {
-  const pmrkit::trace t = record([](std::pmr::memory_resource& r) {
-    void* a = r.allocate(100, 8);
-    void* b = r.allocate(200, 64);
-    void* c = r.allocate(300, 8);
-    r.deallocate(c, 300, 8);  // newest: LIFO
-    r.deallocate(a, 100, 8);  // oldest: FIFO
-    void* d = r.allocate(50, 8);
-    r.deallocate(d, 50, 8);    // newest: LIFO
-    r.deallocate(b, 200, 64);  // the only one live: both
-    (void)r.allocate(7, 1);    // never freed (the trace_resource's upstream keeps it)
-  });
+  pmrkit::trace_resource r;
+  void* a = r.allocate(100, 8);
+  void* b = r.allocate(200, 64);
+  void* c = r.allocate(300, 8);
+  r.deallocate(c, 300, 8);  // newest: LIFO
+  r.deallocate(a, 100, 8);  // oldest: FIFO
+  void* d = r.allocate(50, 8);
+  r.deallocate(d, 50, 8);    // newest: LIFO
+  r.deallocate(b, 200, 64);  // the only one live: both
+  void* e = r.allocate(7, 1);
+  const pmrkit::trace t = r.recorded();  // e is never freed in the trace
+  r.deallocate(e, 7, 1);
   const trace_profile p = profile_of(t);
   EXPECT_EQ(p.records, 9u);
   EXPECT_EQ(p.allocations, 5u);
