@@ -116,7 +116,7 @@ run=(
   relaxed_counter_test thread_shards_test lean_mutex_test bit_tree_test
   construction_test buddy_tree_test shm/shm_pointer_test make_arena_test object_pool_test
   core_test block_pool_test strings_test bump_chain_test large_blocks_test marker_history_test
-  lru_cache_test
+  lru_cache_test trace_file_test trace_test
 )
 # Gtest programs left out (the reasons are in the header above).
 excluded=(
