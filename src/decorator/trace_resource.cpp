@@ -76,9 +76,9 @@ class trace_state {
       misuse.expected_alignment = block->alignment;
       return false;
     }
-    live_block taken{};
-    (void)live_.take(address, taken);
-    record(trace_action::deallocate, taken.id, bytes, alignment);
+    const std::uint64_t id = block->id;
+    live_.erase(block);  // found above: no second lookup
+    record(trace_action::deallocate, id, bytes, alignment);
     ++stats_.deallocations;
     --stats_.blocks_in_use;
     stats_.bytes_in_use -= bytes;
@@ -87,9 +87,7 @@ class trace_state {
 
   bool flush() noexcept {
     const std::lock_guard lock(mutex_);
-    const bool ok = writer_.flush();
-    if (file_ != nullptr && std::fflush(file_) != 0) failed_flush_ = true;
-    return ok && !failed_flush_;
+    return writer_.flush();
   }
 
   trace_stats stats() const noexcept {
@@ -97,7 +95,7 @@ class trace_state {
     trace_stats s = stats_;
     s.records = static_cast<std::size_t>(writer_.records());
     s.trace_bytes = trace_header_size + s.records * trace_record_size;
-    s.dropped_records = dropped_ + (writer_.failed() ? unwritten_records() : 0);
+    s.dropped_records = dropped_ + static_cast<std::size_t>(writer_.records_lost());
     return s;
   }
 
@@ -130,8 +128,10 @@ class trace_state {
     return h;
   }
   static bool file_sink(void* context, const std::byte* data, std::size_t size) noexcept {
+    // The writer hands over 64 KiB at a time: flushing the stream each time costs nothing
+    // and makes a failed write (a full disk) a failed sink call, counted as records lost.
     auto* self = static_cast<trace_state*>(context);
-    return std::fwrite(data, 1, size, self->file_) == size;
+    return std::fwrite(data, 1, size, self->file_) == size && std::fflush(self->file_) == 0;
   }
   static bool memory_sink(void* context, const std::byte* data, std::size_t size) noexcept {
     auto* self = static_cast<trace_state*>(context);
@@ -157,14 +157,6 @@ class trace_state {
     }
     writer_.append(r);
   }
-  /// Records that went to the sink (the header is trace_header_size bytes).
-  std::uint64_t flushed_records() const noexcept {
-    const std::uint64_t written = writer_.bytes_written();
-    return written > trace_header_size ? (written - trace_header_size) / trace_record_size : 0;
-  }
-  std::uint64_t unwritten_records() const noexcept {
-    return writer_.records() - flushed_records();
-  }
 
   mutable lean_mutex mutex_;
   std::FILE* file_;
@@ -181,7 +173,6 @@ class trace_state {
   std::uint64_t next_id_ = 1;
   std::size_t dropped_ = 0;
   std::size_t untracked_ = 0;  // allocations the table could not hold
-  bool failed_flush_ = false;
   trace_stats stats_;
   trace_writer writer_;  // last: its header is encoded once the rest is built
 };

@@ -51,9 +51,19 @@ class basic_address_map {
 
   /// Removes `address` and sets `value` to what it mapped to; false when absent.
   [[nodiscard]] bool take(std::uintptr_t address, Value& value) noexcept {
-    const std::size_t i = slot_of(address);
-    if (i == npos) return false;
-    value = slots_[i].value;
+    const Value* found = find(address);
+    if (found == nullptr) return false;
+    value = *found;
+    erase(found);
+    return true;
+  }
+
+  /// Removes the entry `found` (what find() returned), without looking it up again.
+  void erase(const Value* found) noexcept {
+    // The slot holding `found`: found points at that slot's value member.
+    const auto offset = reinterpret_cast<const unsigned char*>(found) -
+                        reinterpret_cast<const unsigned char*>(slots_);
+    const std::size_t i = static_cast<std::size_t>(offset) / sizeof(slot);
     // Backward shift: move later entries of the run into the hole when their
     // home does not lie strictly between the hole and them.
     std::size_t hole = i;
@@ -67,7 +77,6 @@ class basic_address_map {
     }
     slots_[hole] = slot{};
     --size_;
-    return true;
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }

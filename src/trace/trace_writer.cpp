@@ -25,6 +25,7 @@ bool trace_writer::flush() noexcept {
   if (!failed_) {
     if (sink_(context_, buffer_, used_)) {
       written_ += used_;
+      records_written_ = records_;
     } else {
       failed_ = true;
     }

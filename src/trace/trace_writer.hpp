@@ -47,6 +47,11 @@ class trace_writer {
   /// A sink call failed: the bytes of that call and every later one were dropped.
   [[nodiscard]] bool failed() const noexcept { return failed_; }
   [[nodiscard]] std::uint64_t records() const noexcept { return records_; }
+  /// Records that will never reach the sink: those appended since the last
+  /// flush that succeeded, once a sink call has failed (0 before).
+  [[nodiscard]] std::uint64_t records_lost() const noexcept {
+    return failed_ ? records_ - records_written_ : 0;
+  }
   /// Bytes the sink took (header included).
   [[nodiscard]] std::uint64_t bytes_written() const noexcept { return written_; }
 
@@ -55,6 +60,7 @@ class trace_writer {
   void* context_;
   std::size_t used_ = 0;
   std::uint64_t records_ = 0;
+  std::uint64_t records_written_ = 0;  // records_ at the last flush that succeeded
   std::uint64_t written_ = 0;
   bool failed_ = false;
   alignas(64) std::byte buffer_[buffer_size];

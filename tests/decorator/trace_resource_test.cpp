@@ -181,6 +181,19 @@ TEST(TraceResource, WithoutTimestampsEveryRecordSaysZero) {
     EXPECT_EQ(r.nanoseconds, 0u);
 }
 
+TEST(TraceResource, AFailedWriteThrowsFromFlushAndCountsTheRecordsLost) {
+  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
+  trace_resource traced({.path = "/dev/full"});
+  for (int i = 0; i < 10; ++i)
+    traced.deallocate(traced.allocate(64, 8), 64, 8);
+  EXPECT_EQ(traced.stats().dropped_records, 0u);  // still in the buffer
+  EXPECT_THROW(traced.flush(), std::system_error);
+  EXPECT_EQ(traced.stats().dropped_records, 20u);
+  traced.deallocate(traced.allocate(64, 8), 64, 8);  // still serves, and counts what it drops
+  EXPECT_EQ(traced.stats().dropped_records, 22u);
+  EXPECT_EQ(traced.stats().allocations, 11u);
+}
+
 TEST(TraceResource, AnUnopenablePathThrowsSystemErrorNamingIt) {
   try {
     trace_resource traced({.path = "/nonexistent-folder/x.trace"});

@@ -434,13 +434,7 @@ __attribute__((destructor)) void stop_recording() noexcept {
   trace_writer& writer = state.writer();
   char count[21];
   if (!writer.flush()) {
-    const std::uint64_t bytes = writer.bytes_written();
-    const std::uint64_t written =
-        bytes > pmrkit::trace_header_size
-            ? (bytes - pmrkit::trace_header_size) / pmrkit::trace_record_size
-            : 0;
-    say({"writing ", state.file,
-         " failed; records lost: ", decimal(writer.records() - written, count)});
+    say({"writing ", state.file, " failed; records lost: ", decimal(writer.records_lost(), count)});
   }
   if (state.untracked != 0) {
     say({state.file, ": no memory for the table of live blocks; allocations not recorded: ",
