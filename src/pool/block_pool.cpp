@@ -149,7 +149,8 @@ void* block_pool::allocate_from_new_chunk(std::string_view name) {
 }
 
 void block_pool::restart_carving() noexcept {
-  held_ = listed_ = carved_ = 0;
+  magazine_.clear();
+  listed_ = carved_ = 0;
   free_ = nullptr;
   carving_ = chunks_;
   cursor_ = chunks_->begin;
@@ -218,19 +219,14 @@ bool block_pool::check_deallocate(const void* p, std::string_view name, std::siz
 }
 
 void block_pool::spill() noexcept {
-  const std::size_t moved = held_ / 2;
-  for (std::size_t i = 0; i < moved; ++i)
-    push_free(static_cast<free_block*>(magazine_[i]));
-  std::copy(magazine_ + moved, magazine_ + held_, magazine_);
-  held_ -= moved;
+  const std::uint32_t moved = magazine_.size() / 2;
+  magazine_.take_oldest(moved, [this](void* block) { push_free(static_cast<free_block*>(block)); });
   listed_ += moved;
 }
 
 void block_pool::empty_magazine() noexcept {
-  while (held_ != 0) {
-    push_free(static_cast<free_block*>(magazine_[--held_]));
-    ++listed_;
-  }
+  listed_ += magazine_.size();
+  magazine_.take_all([this](void* block) { push_free(static_cast<free_block*>(block)); });
 }
 
 std::size_t block_pool::shrink() noexcept {

@@ -60,11 +60,12 @@ struct alignas(cache_line) concurrent_pool_depot {
   const std::uint32_t batch_size;      // blocks moved between a cache and the depot at once
 };
 
-/// One thread's cache for one resource: its bins follow it in the same allocation.
+/// One thread's cache for one resource: a magazine per class. The magazines,
+/// then their slots, follow it in the same allocation.
 struct concurrent_thread_cache {
   concurrent_thread_cache* next = nullptr;  // the resource's list, under the control mutex
   concurrent_thread_cache* previous = nullptr;
-  concurrent_cache_bin* bins = nullptr;
+  shared_magazine* bins = nullptr;
   std::size_t bin_count = 0;
 };
 
@@ -112,20 +113,27 @@ std::atomic<std::uint64_t> next_resource_id{1};
 concurrent_thread_cache* create_cache(const concurrent_pool_depot* depots,
                                       std::size_t count) noexcept {
   const std::size_t header = align_up(sizeof(concurrent_thread_cache), cache_line);
-  const std::size_t bytes = align_up(header + count * sizeof(concurrent_cache_bin), cache_line);
+  const std::size_t slots_at = align_up(header + count * sizeof(shared_magazine), cache_line);
+  std::size_t slots = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    slots += depots[i].cache_capacity;
+  const std::size_t bytes = align_up(slots_at + slots * sizeof(void*), cache_line);
   void* memory = ::operator new (bytes, std::align_val_t{cache_line}, std::nothrow);
   if (memory == nullptr) return nullptr;
   auto* cache = new (memory) concurrent_thread_cache;
-  cache->bins = reinterpret_cast<concurrent_cache_bin*>(static_cast<std::byte*>(memory) + header);
+  cache->bins = reinterpret_cast<shared_magazine*>(static_cast<std::byte*>(memory) + header);
   cache->bin_count = count;
-  for (std::size_t i = 0; i < count; ++i)
-    new (cache->bins + i) concurrent_cache_bin{.capacity = depots[i].cache_capacity};
+  auto** slot = reinterpret_cast<void**>(static_cast<std::byte*>(memory) + slots_at);
+  for (std::size_t i = 0; i < count; ++i) {
+    new (cache->bins + i) shared_magazine(slot, depots[i].cache_capacity);
+    slot += depots[i].cache_capacity;
+  }
   return cache;
 }
 
 void destroy_cache(concurrent_thread_cache* cache) noexcept {
   for (std::size_t i = 0; i < cache->bin_count; ++i)
-    cache->bins[i].~concurrent_cache_bin();
+    cache->bins[i].~shared_magazine();
   cache->~concurrent_thread_cache();
   ::operator delete (cache, std::align_val_t{cache_line});
 }
@@ -143,10 +151,6 @@ void return_blocks(concurrent_pool_depot& depot, free_block* head) noexcept {
     depot.pool.deallocate(head);
     head = next;
   }
-}
-
-void set_count(concurrent_cache_bin& bin, std::uint32_t count) noexcept {
-  bin.count.store(count, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -231,31 +235,32 @@ void concurrent_pool_resource::took(std::size_t bytes) noexcept {
 }
 
 void* concurrent_pool_resource::allocate_from_class(std::size_t index) {
-  detail::concurrent_cache_bin* bins = cache_of_this_thread();
+  detail::shared_magazine* bins = cache_of_this_thread();
   if (bins == nullptr) [[unlikely]] {
     detail::concurrent_pool_depot& depot = depots_[index];
     const std::lock_guard lock(depot.mutex);
     if (void* p = depot.pool.try_allocate()) return p;
     return allocate_from_new_chunk(depot.pool);
   }
-  detail::concurrent_cache_bin& bin = bins[index];
-  if (bin.head == nullptr) refill(index, bin);
-#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
-  return detail::revive_popped(bin, classes::class_size(index));
-#else
-  return bin.pop();
-#endif
+  detail::shared_magazine& bin = bins[index];
+  if (bin.empty()) refill(index, bin);
+  void* p = bin.pop();
+  detail::revive(p, classes::class_size(index));
+  return p;
 }
 
-void concurrent_pool_resource::refill(std::size_t index, detail::concurrent_cache_bin& bin) {
+void concurrent_pool_resource::refill(std::size_t index, detail::shared_magazine& bin) {
   detail::concurrent_pool_depot& depot = depots_[index];
   std::unique_lock lock(depot.mutex);
   if (detail::batch* taken = depot.batches) {
     depot.batches = detail::read_next_batch(taken);
     --depot.batch_count;
     lock.unlock();
-    bin.head = &taken->first;
-    detail::set_count(bin, depot.batch_size);
+    // The batch's blocks stay poisoned, as in the magazine; only their links are read.
+    for (detail::free_block* block = &taken->first; block != nullptr;
+         block = detail::read_link(block)) {
+      bin.push(block);
+    }
     return;
   }
   // Carve a batch from the chunks; a new chunk only when not one block is left.
@@ -273,15 +278,12 @@ void concurrent_pool_resource::refill(std::size_t index, detail::concurrent_cach
     ++carved;
   }
   lock.unlock();
-#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
   for (detail::free_block* block = head; block != nullptr;) {
     detail::free_block* next = block->next;  // before the block is poisoned
-    retire_cached(block, index);
+    detail::retire(block, classes::class_size(index));
+    bin.push(block);
     block = next;
   }
-#endif
-  bin.head = head;
-  detail::set_count(bin, carved);
 }
 
 // --- Deallocation --------------------------------------------------------------------------------
@@ -315,32 +317,30 @@ void concurrent_pool_resource::deallocate_slow(void* p, std::size_t bytes, std::
 }
 
 void concurrent_pool_resource::deallocate_to_class(void* p, std::size_t index) noexcept {
-  detail::concurrent_cache_bin* bins = cache_of_this_thread();
+  detail::shared_magazine* bins = cache_of_this_thread();
   if (bins == nullptr) [[unlikely]] {
     detail::concurrent_pool_depot& depot = depots_[index];
     const std::lock_guard lock(depot.mutex);
     depot.pool.deallocate(p);
     return;
   }
-  detail::concurrent_cache_bin& bin = bins[index];
-  if (bin.count.load(std::memory_order_relaxed) >= bin.capacity) give_back_half(index, bin);
-#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
-  retire_cached(p, index);
-#endif
+  detail::shared_magazine& bin = bins[index];
+  if (bin.full()) give_back_half(index, bin);
+  detail::retire(p, classes::class_size(index));
   bin.push(p);
 }
 
 void concurrent_pool_resource::give_back_half(std::size_t index,
-                                              detail::concurrent_cache_bin& bin) noexcept {
+                                              detail::shared_magazine& bin) noexcept {
   detail::concurrent_pool_depot& depot = depots_[index];
-  // The newest blocks stay (likely in the CPU's cache); the older ones form the batch.
-  const std::uint32_t kept = bin.capacity - depot.batch_size;
-  detail::free_block* last_kept = bin.head;
-  for (std::uint32_t i = 1; i < kept; ++i)
-    last_kept = detail::read_link(last_kept);
-  auto* given = reinterpret_cast<detail::batch*>(detail::read_link(last_kept));
-  detail::write_link(last_kept, nullptr);
-  detail::set_count(bin, kept);
+  // The newest blocks stay (likely in the CPU's cache); the oldest are linked into the batch.
+  detail::free_block* head = nullptr;
+  bin.take_oldest(depot.batch_size, [&head](void* p) {
+    auto* block = static_cast<detail::free_block*>(p);
+    detail::write_link(block, head);
+    head = block;
+  });
+  auto* given = reinterpret_cast<detail::batch*>(head);
   const std::lock_guard lock(depot.mutex);
   detail::write_next_batch(given, depot.batches);
   depot.batches = given;
@@ -379,12 +379,7 @@ bool concurrent_pool_resource::check_deallocate(void* p, std::size_t bytes, std:
   // Or free in this thread's cache (other threads' caches and the depot's batches are not
   // searched).
   const detail::concurrent_pool_slot& slot = detail::concurrent_pool_last_used;
-  if (!free && slot.id == id_) {
-    for (detail::free_block* block = slot.bins[index].head; block != nullptr && !free;
-         block = detail::read_link(block)) {
-      free = block == p;
-    }
-  }
+  if (!free && slot.id == id_) free = slot.bins[index].contains(p);
   if (free) {
     report_violation({violation_kind::double_free, name_, p, bytes, alignment});
     return false;
@@ -395,12 +390,12 @@ bool concurrent_pool_resource::check_deallocate(void* p, std::size_t bytes, std:
 
 // --- Thread caches -------------------------------------------------------------------------------
 
-detail::concurrent_cache_bin* concurrent_pool_resource::cache_of_this_thread() noexcept {
+detail::shared_magazine* concurrent_pool_resource::cache_of_this_thread() noexcept {
   const detail::concurrent_pool_slot& slot = detail::concurrent_pool_last_used;
   return slot.id == id_ ? slot.bins : find_or_create_cache();
 }
 
-detail::concurrent_cache_bin* concurrent_pool_resource::find_or_create_cache() noexcept {
+detail::shared_magazine* concurrent_pool_resource::find_or_create_cache() noexcept {
   if (detail::registry_gone) return nullptr;
   detail::concurrent_pool_registry& caches = detail::registry;
   detail::concurrent_thread_cache* cache = caches.find(id_);
@@ -428,13 +423,11 @@ detail::concurrent_cache_bin* concurrent_pool_resource::find_or_create_cache() n
 
 void concurrent_pool_resource::retire_cache(detail::concurrent_thread_cache* cache) noexcept {
   for (std::size_t i = 0; i < class_count_; ++i) {
-    detail::concurrent_cache_bin& bin = cache->bins[i];
-    if (bin.head == nullptr) continue;
+    detail::shared_magazine& bin = cache->bins[i];
+    if (bin.empty()) continue;
     detail::concurrent_pool_depot& depot = depots_[i];
     const std::lock_guard lock(depot.mutex);
-    detail::return_blocks(depot, bin.head);
-    bin.head = nullptr;
-    detail::set_count(bin, 0);
+    bin.take_all([&depot](void* block) { depot.pool.deallocate(block); });
   }
   (cache->previous != nullptr ? cache->previous->next : caches_) = cache->next;
   if (cache->next != nullptr) cache->next->previous = cache->previous;
@@ -458,10 +451,8 @@ void concurrent_pool_resource::release() noexcept {
   // The control mutex keeps exiting threads out while their caches are emptied.
   const std::lock_guard lock(control_->mutex);
   for (detail::concurrent_thread_cache* cache = caches_; cache != nullptr; cache = cache->next) {
-    for (std::size_t i = 0; i < class_count_; ++i) {
-      cache->bins[i].head = nullptr;
-      detail::set_count(cache->bins[i], 0);
-    }
+    for (std::size_t i = 0; i < class_count_; ++i)
+      cache->bins[i].clear();
   }
   for (std::size_t i = 0; i < class_count_; ++i) {
     detail::concurrent_pool_depot& depot = depots_[i];
@@ -500,7 +491,7 @@ concurrent_pool_class_stats concurrent_pool_resource::class_stats(
     const std::lock_guard lock(control_->mutex);
     for (const detail::concurrent_thread_cache* cache = caches_; cache != nullptr;
          cache = cache->next) {
-      cached += cache->bins[index].count.load(std::memory_order_relaxed);
+      cached += cache->bins[index].size();
     }
   }
   detail::concurrent_pool_depot& depot = depots_[index];

@@ -1,4 +1,6 @@
-// block_pool (pool/detail): the free-list building block of the pools.
+// block_pool (pool/detail): the free-list building block of the pools, and
+// block_magazine, the fast path in front of it and of the concurrent pool's depots.
+#include <pmr/pool/detail/block_magazine.hpp>
 #include <pmr/pool/detail/block_pool.hpp>
 
 #include <pmr/core/config.hpp>
@@ -36,6 +38,69 @@ std::string message_of(block_pool_layout layout) {
     return e.what();
   }
   return "no exception";
+}
+
+using block_magazine = pmrkit::detail::block_magazine<>;
+template <std::uint32_t N>
+using inline_magazine =
+    pmrkit::detail::block_magazine<pmrkit::detail::magazine_count::owner_only, N>;
+
+TEST(BlockMagazine, PopsTheNewestBlockFirst) {
+  void* slots[3];
+  block_magazine magazine(slots, 3);
+  int blocks[3];
+  EXPECT_TRUE(magazine.empty());
+  EXPECT_EQ(magazine.capacity(), 3U);
+  for (int& block : blocks)
+    magazine.push(&block);
+  EXPECT_TRUE(magazine.full());
+  EXPECT_EQ(magazine.pop(), &blocks[2]);
+  EXPECT_EQ(magazine.size(), 2U);
+  EXPECT_FALSE(magazine.full());
+  magazine.push(&blocks[2]);
+  EXPECT_EQ(magazine.pop(), &blocks[2]);
+  EXPECT_EQ(magazine.pop(), &blocks[1]);
+  EXPECT_EQ(magazine.pop(), &blocks[0]);
+  EXPECT_TRUE(magazine.empty());
+}
+
+TEST(BlockMagazine, TakeOldestHandsOverTheOldestAndKeepsTheNewerInOrder) {
+  void* slots[6];
+  block_magazine magazine(slots, 6);
+  int blocks[6];
+  for (int& block : blocks)
+    magazine.push(&block);
+  std::vector<void*> taken;
+  magazine.take_oldest(4, [&](void* block) { taken.push_back(block); });
+  EXPECT_EQ(taken, (std::vector<void*>{&blocks[0], &blocks[1], &blocks[2], &blocks[3]}));
+  ASSERT_EQ(magazine.size(), 2U);
+  EXPECT_FALSE(magazine.contains(&blocks[0]));
+  EXPECT_TRUE(magazine.contains(&blocks[4]));
+  magazine.push(&blocks[0]);
+  EXPECT_EQ(magazine.pop(), &blocks[0]);
+  EXPECT_EQ(magazine.pop(), &blocks[5]);
+  EXPECT_EQ(magazine.pop(), &blocks[4]);
+  magazine.take_oldest(0, [](void*) { FAIL() << "nothing to take"; });
+  EXPECT_TRUE(magazine.empty());
+}
+
+TEST(BlockMagazine, TakeAllEmptiesNewestFirstAndClearForgets) {
+  inline_magazine<4> magazine;  // its slots inside it
+  EXPECT_EQ(magazine.capacity(), 4U);
+  int blocks[3];
+  for (int& block : blocks)
+    magazine.push(&block);
+  std::vector<void*> taken;
+  magazine.take_all([&](void* block) {
+    taken.push_back(block);
+    EXPECT_EQ(magazine.size(), 3U - taken.size());  // counted out before it is handed over
+  });
+  EXPECT_EQ(taken, (std::vector<void*>{&blocks[2], &blocks[1], &blocks[0]}));
+  EXPECT_TRUE(magazine.empty());
+  magazine.push(&blocks[0]);
+  magazine.clear();
+  EXPECT_TRUE(magazine.empty());
+  EXPECT_FALSE(magazine.contains(&blocks[0]));
 }
 
 TEST(BlockPool, ValidatedLayoutNamesTheClassTheFieldAndTheRule) {

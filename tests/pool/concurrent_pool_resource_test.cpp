@@ -165,6 +165,33 @@ TEST(ConcurrentPoolResource, AFullCacheGivesItsOlderHalfToTheDepot) {
     pool.deallocate(p, 32, 8);
 }
 
+TEST(ConcurrentPoolResource, AFullCacheKeepsItsNewestBlocksAndHandsThemOutNewestFirst) {
+  // 32-byte blocks: a cache keeps 16 of them, and gives the oldest 8 to the depot when full.
+  concurrent_pool_resource pool({.cache_bytes_per_class = 512});
+  std::vector<void*> blocks;
+  for (int i = 0; i < 24; ++i)  // three batches of 8 carved: the cache is empty again
+    blocks.push_back(pool.allocate(32, 8));
+  ASSERT_EQ(pool.class_stats(class_of(32)).blocks_cached, 0U);
+  for (std::size_t i = 0; i < 17; ++i)
+    pool.deallocate(blocks[i], 32, 8);
+  const pmrkit::concurrent_pool_class_stats stats = pool.class_stats(class_of(32));
+  EXPECT_EQ(stats.blocks_cached, 9U);  // 8 kept, then the 17th
+  EXPECT_EQ(stats.blocks_in_depot, 8U);
+  for (int i = 16; i >= 8; --i)
+    EXPECT_EQ(pool.allocate(32, 8), blocks[static_cast<std::size_t>(i)]) << i;
+  // Then the oldest eight, back from the depot as one batch.
+  std::vector<void*> refilled;
+  for (int i = 0; i < 8; ++i)
+    refilled.push_back(pool.allocate(32, 8));
+  std::ranges::sort(refilled);
+  std::vector<void*> oldest(blocks.begin(), blocks.begin() + 8);
+  std::ranges::sort(oldest);
+  EXPECT_EQ(refilled, oldest);
+  EXPECT_EQ(pool.class_stats(class_of(32)).blocks_in_depot, 0U);
+  for (void* p : blocks)
+    pool.deallocate(p, 32, 8);
+}
+
 TEST(ConcurrentPoolResource, AnExitingThreadReturnsItsCacheForOthersToReuse) {
   test_resource upstream(upstream_options, std::pmr::new_delete_resource());
   concurrent_pool_resource pool({}, &upstream);

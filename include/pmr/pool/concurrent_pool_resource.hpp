@@ -3,13 +3,15 @@
 //
 // Requests are served by size classes (detail/size_classes.hpp: 16-byte steps
 // up to 128, then four classes per doubling). Each thread that uses the
-// resource gets its own cache: per class a free list of up to
+// resource gets its own cache: per class a magazine (detail/block_magazine.hpp,
+// the fast path pool_resource and multipool_resource take too) of up to
 // `cache_bytes_per_class` bytes of blocks (at least 4 blocks, at most 256).
-// Allocating pops that list and deallocating pushes onto it, with no lock and
-// no atomic read-modify-write. When a thread's list is empty it takes a batch
-// of blocks from the class's depot (batches other threads gave back, else
-// fresh blocks carved from the class's chunks); when the list is full it
-// gives its older half back to the depot as one batch. The depots are locked,
+// Allocating pops the newest block's address and deallocating pushes one,
+// with no lock, no atomic read-modify-write and no access to the block
+// itself. When a thread's magazine is empty it takes a batch of blocks from
+// the class's depot (batches other threads gave back, else fresh blocks
+// carved from the class's chunks); when it is full it gives its older half
+// back to the depot as one batch. The depots are locked,
 // once per batch. A block may be freed by any thread, not only the one that
 // allocated it. Requests above the largest class, or aligned beyond what a
 // class offers, go to the upstream and are tracked, so `release()` returns
@@ -41,7 +43,7 @@
 // a `size_mismatch`. A double free is reported when the block is free in its
 // class's chunks or still in the freeing thread's cache, not when it sits in
 // another thread's cache or a depot batch. Free blocks are filled (but for
-// their first two words, the links). In checked builds and under
+// the first two words, the links, of those in depot batches). In checked builds and under
 // AddressSanitizer free blocks, in thread caches, depot batches and chunks
 // alike, are poisoned for ASan and memcheck (core/poison.hpp), links included
 // (unpoisoned only around the resource's own accesses to them), so any use of
@@ -50,9 +52,10 @@
 // Thread safety: allocate, deallocate, shrink, stats, class_stats and owns
 // may be called from any thread at once. release() (and the destructor) only
 // when no other thread uses the resource; threads that used it may still
-// run, or exit meanwhile. Its bookkeeping (a depot per class, a cache of 16
-// bytes per class for each thread that uses it, a control block shared with
-// those threads) comes from the global heap, not from the upstream, so
+// run, or exit meanwhile. Its bookkeeping (a depot per class; for each thread
+// that uses it a cache of 16 bytes per class plus 8 per block its magazines
+// can hold, about 27 KiB with the default options; a control block shared
+// with those threads) comes from the global heap, not from the upstream, so
 // release() returns every upstream byte while the caches stay in place, and
 // `stats().bytes_from_upstream` (the chunks and the large blocks) is exactly
 // what the upstream has handed it.
@@ -72,6 +75,7 @@
 #include <pmr/core/config.hpp>
 #include <pmr/core/detail/large_blocks.hpp>
 #include <pmr/core/poison.hpp>
+#include <pmr/pool/detail/block_magazine.hpp>
 #include <pmr/pool/detail/block_pool.hpp>
 #include <pmr/pool/detail/size_classes.hpp>
 
@@ -131,47 +135,15 @@ class concurrent_pool_resource;
 
 namespace detail {
 
-/// One class of one thread's cache: a free list and its length; under ASan or
-/// memcheck the blocks on it are poisoned, their links too (core/poison.hpp). Only the
-/// owning thread writes it (and release(), when no thread uses the resource);
-/// stats() reads `count` from other threads, hence a relaxed atomic, which
-/// compiles to plain loads and stores.
-struct concurrent_cache_bin {
-  free_block* head = nullptr;
-  std::atomic<std::uint32_t> count{0};  // written by the owning thread only; read by stats()
-  std::uint32_t capacity = 0;
-
-  /// The newest block; the bin must not be empty, and its head unpoisoned.
-  [[nodiscard]] free_block* pop() noexcept {
-    free_block* block = head;
-    head = block->next;
-    count.store(count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    return block;
-  }
-  void push(void* p) noexcept {
-    auto* block = static_cast<free_block*>(p);
-    write_link(block, head);
-    head = block;
-    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-};
-
-/// Pops the newest block of a bin whose blocks are poisoned, and makes it
-/// accessible (`bytes`, its class size): its link is read as the pool left it,
-/// then the whole block is revived (undefined to memcheck) for the caller.
-[[nodiscard]] inline void* revive_popped(concurrent_cache_bin& bin, std::size_t bytes) noexcept {
-  unpoison(bin.head, sizeof(free_block));
-  free_block* block = bin.pop();
-  revive(block, bytes);
-  return block;
-}
+/// A thread's magazine of one class: stats() reads its count from other threads.
+using shared_magazine = block_magazine<magazine_count::shared>;
 
 /// The resource the thread used last, and its cache there. Resources are told
 /// apart by an id never reused, so a resource built where another was sees
 /// none of the old one's cache.
 struct concurrent_pool_slot {
-  std::uint64_t id;  // 0: none
-  concurrent_cache_bin* bins;
+  std::uint64_t id;       // 0: none
+  shared_magazine* bins;  // one per class
 };
 
 /// Trivial and constant-initialised: reading it is one TLS load, no wrapper call.
@@ -260,13 +232,9 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
       const detail::concurrent_pool_slot& slot = detail::concurrent_pool_last_used;
       if (slot.id == id_) [[likely]] {
         const std::size_t index = detail::size_classes::index_of(bytes);
-        detail::concurrent_cache_bin& bin = slot.bins[index];
-        if (bin.head != nullptr) [[likely]] {
-#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
-          return detail::revive_popped(bin, detail::size_classes::class_size(index));
-#else
-          return bin.pop();
-#endif
+        if (void* p = slot.bins[index].try_pop()) [[likely]] {
+          detail::revive(p, detail::size_classes::class_size(index));
+          return p;
         }
       }
     }
@@ -280,12 +248,8 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
 #endif
       const detail::concurrent_pool_slot& slot = detail::concurrent_pool_last_used;
       if (slot.id == id_) [[likely]] {
-        detail::concurrent_cache_bin& bin = slot.bins[index];
-        if (bin.count.load(std::memory_order_relaxed) < bin.capacity) [[likely]] {
-#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
-          retire_cached(p, index);
-#endif
-          bin.push(p);
+        if (slot.bins[index].try_push(p)) [[likely]] {
+          detail::retire(p, detail::size_classes::class_size(index));
           return;
         }
       }
@@ -312,24 +276,15 @@ class concurrent_pool_resource final : public std::pmr::memory_resource {
   void deallocate_to_class(void* p, std::size_t index) noexcept;
   // This thread's cache, created on first use; nullptr when the thread is
   // exiting or the cache cannot be allocated (the depots serve it directly then).
-  [[nodiscard]] detail::concurrent_cache_bin* cache_of_this_thread() noexcept;
-  [[nodiscard]] detail::concurrent_cache_bin* find_or_create_cache() noexcept;
-  void refill(std::size_t index, detail::concurrent_cache_bin& bin);
-  void give_back_half(std::size_t index, detail::concurrent_cache_bin& bin) noexcept;
+  [[nodiscard]] detail::shared_magazine* cache_of_this_thread() noexcept;
+  [[nodiscard]] detail::shared_magazine* find_or_create_cache() noexcept;
+  void refill(std::size_t index, detail::shared_magazine& bin);
+  void give_back_half(std::size_t index, detail::shared_magazine& bin) noexcept;
   // Called by a thread's registry as the thread exits, under the control mutex.
   void retire_cache(detail::concurrent_thread_cache* cache) noexcept;
   void destroy_caches() noexcept;
 #if PMRKIT_CHECKED
   bool check_deallocate(void* p, std::size_t bytes, std::size_t alignment, std::size_t index) const;
-#endif
-#if PMRKIT_CHECKED || PMRKIT_POISONS_MEMORY
-  // A block going to a cache or batch: filled but for its two link words, and poisoned whole.
-  static void retire_cached(void* p, std::size_t index) noexcept {
-    constexpr std::size_t links = 2 * sizeof(void*);
-    detail::retire(static_cast<std::byte*>(p) + links,
-                   detail::size_classes::class_size(index) - links);
-    detail::poison(p, links);
-  }
 #endif
 
   // Read on the fast path: next to the vtable pointer.

@@ -1,9 +1,10 @@
 // block_pool: the free-list building block of the pools.
 //
 // Blocks of one size, carved from chunks taken from an upstream. A freed
-// block goes into a small magazine, an array of the most recently freed
-// blocks, and from there, when the magazine is full, half at a time onto an
-// intrusive free list (the block's first word links to the next). Allocate
+// block goes into a small magazine (block_magazine.hpp: the addresses of the
+// most recently freed blocks, the fast path every pool shares), and from
+// there, when the magazine is full, half at a time onto an intrusive free
+// list (the block's first word links to the next). Allocate
 // and deallocate are O(1): take from the magazine, else pop the list, else
 // carve the next block of the newest chunk (carving is lazy, so a large
 // chunk costs nothing until its blocks are used), else take a new chunk. The
@@ -52,6 +53,7 @@
 #include <pmr/core/config.hpp>
 #include <pmr/core/detail/chunk_growth.hpp>
 #include <pmr/core/poison.hpp>
+#include <pmr/pool/detail/block_magazine.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -142,8 +144,8 @@ class block_pool {
   /// chunk; nullptr when a new chunk is needed.
   [[nodiscard]] void* try_allocate() noexcept {
     void* block = nullptr;
-    if (held_ != 0) [[likely]] {
-      block = magazine_[--held_];
+    if (!magazine_.empty()) [[likely]] {
+      block = magazine_.pop();
       revive(block, layout_.block_size);
     } else if (free_ != nullptr) {
       free_block* head = free_;
@@ -177,13 +179,13 @@ class block_pool {
 #if PMRKIT_CHECKED
     mark_free(p);
 #endif
-    if (held_ == magazine_capacity) [[unlikely]]
+    if (magazine_.full()) [[unlikely]]
       spill();
-    magazine_[held_++] = p;
+    magazine_.push(p);
     retire(p, layout_.block_size);
     // One block carved is in address order whatever happens: a block allocated and freed in a
     // loop stays on the fast path.
-    if (held_ + listed_ == carved_ && carved_ > 1) [[unlikely]]
+    if (magazine_.size() + listed_ == carved_ && carved_ > 1) [[unlikely]]
       restart_carving();
   }
 
@@ -209,7 +211,7 @@ class block_pool {
   [[nodiscard]] bool in_use(const pool_chunk* chunk, const void* p) const noexcept;
 
   [[nodiscard]] std::size_t blocks_in_use() const noexcept {
-    return carved_ - held_ - listed_;
+    return carved_ - magazine_.size() - listed_;
   }
   [[nodiscard]] std::size_t chunk_count() const noexcept {
     return chunk_count_;
@@ -243,7 +245,8 @@ class block_pool {
   void restart_carving() noexcept;
   /// No chunk: nothing to carve until one is taken.
   void forget_carving() noexcept {
-    held_ = listed_ = carved_ = 0;
+    magazine_.clear();
+    listed_ = carved_ = 0;
     free_ = nullptr;
     carving_ = nullptr;
     cursor_ = limit_ = nullptr;
@@ -258,16 +261,15 @@ class block_pool {
     free_ = block;
   }
 
-  static constexpr std::size_t magazine_capacity = 32;
+  static constexpr std::uint32_t magazine_capacity = 32;
 
   // The fast path touches only the first cache line (the counts deallocate compares) and the
   // magazine's entry; in a multi-size pool with many classes in use every line read counts.
   // Blocks in use are those carved less those free in the magazine and on the list.
-  std::size_t held_ = 0;    // blocks in the magazine
   std::size_t listed_ = 0;  // blocks on the free list
   std::size_t carved_ = 0;  // blocks carved from the chunks held
   free_block* free_ = nullptr;
-  void* magazine_[magazine_capacity];
+  block_magazine<magazine_count::owner_only, magazine_capacity> magazine_;
   block_pool_layout layout_;
   std::byte* cursor_ = nullptr;  // the next uncarved block of the newest chunk
   std::byte* limit_ = nullptr;   // the end of the newest chunk's blocks
