@@ -44,3 +44,17 @@
 #else
 #define PMRKIT_TLS_INITIAL_EXEC
 #endif
+
+/// Tells the optimizer that `condition` holds (undefined behaviour if it does not), so that a
+/// caller's check of it folds away: a fast path returning a pointer its contract says is never
+/// null. GCC and Clang; nothing elsewhere.
+#if defined(__GNUC__) || defined(__clang__)
+#define PMRKIT_ASSUME(condition)               \
+  do {                                         \
+    if (!(condition)) __builtin_unreachable(); \
+  } while (false)
+#else
+#define PMRKIT_ASSUME(condition) \
+  do {                           \
+  } while (false)
+#endif

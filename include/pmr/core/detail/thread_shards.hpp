@@ -101,10 +101,8 @@ class thread_shard_list {
   [[nodiscard]] thread_shard* cached() const noexcept {
     const thread_shard_cache_entry& entry = thread_shard_cache[id_ % thread_shard_cache_entries];
     if (entry.owner != id_) return nullptr;
-#if defined(__GNUC__) || defined(__clang__)
     // Entries are made with a shard: the caller's null check folds away.
-    if (entry.shard == nullptr) __builtin_unreachable();
-#endif
+    PMRKIT_ASSUME(entry.shard != nullptr);
     return entry.shard;
   }
   /// This thread's shard, found or made, and put in the table; nullptr when
@@ -118,9 +116,7 @@ class thread_shard_list {
   }
 
  protected:
-  [[nodiscard]] const thread_shard* first() const noexcept {
-    return first_;
-  }  // under mutex()
+  [[nodiscard]] const thread_shard* first() const noexcept { return first_; }  // under mutex()
 
  private:
   friend struct thread_shard_control;

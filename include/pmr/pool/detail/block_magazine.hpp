@@ -21,7 +21,7 @@
 // time (the count is a relaxed atomic: plain loads and stores on the
 // platforms pmrkit supports, but each access is made), as
 // concurrent_pool_resource's stats do; block_pool's magazine keeps a plain
-// count, which the compiler keeps in a register across a call.
+// count, which the compiler reads once per call however often the code names it.
 //
 // Example:
 //   pmrkit::detail::block_magazine<pmrkit::detail::magazine_count::owner_only, 4> magazine;
@@ -34,6 +34,8 @@
 //   assert(magazine.size() == 1 && magazine.try_pop() == blocks[2]);
 //   assert(magazine.try_pop() == nullptr);
 #pragma once
+
+#include <pmr/core/attributes.hpp>
 
 #include <algorithm>
 #include <array>
@@ -90,15 +92,17 @@ class block_magazine {
     const std::uint32_t count = size();
     if (count == 0) return nullptr;
     set_size(count - 1);
-    return slots()[count - 1];
+    void* block = slots()[count - 1];
+    PMRKIT_ASSUME(block != nullptr);  // push's contract: the caller's check tests only the count
+    return block;
   }
-  /// Adds `block` on top; the magazine must not be full.
+  /// Adds `block` (not null) on top; the magazine must not be full.
   void push(void* block) noexcept {
     const std::uint32_t count = size();
     slots()[count] = block;
     set_size(count + 1);
   }
-  /// Adds `block` on top unless the magazine is full (one read of the count).
+  /// Adds `block` (not null) on top unless the magazine is full (one read of the count).
   [[nodiscard]] bool try_push(void* block) noexcept {
     const std::uint32_t count = size();
     if (count == capacity()) return false;
